@@ -1,0 +1,11 @@
+// Stage 2b: warnings over a checked program (shadowed rules, unreachable rules, contradictions,
+// empty sets). Every warning carries a note pointing at the other location involved.
+#pragma once
+#include "diagnostics.hpp"
+#include "policy.hpp"
+
+namespace weir {
+
+void lint(const Program& program, Diagnostics& diags);
+
+}  // namespace weir

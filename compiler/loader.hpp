@@ -1,0 +1,25 @@
+// Stage 1b: a root file and everything it includes, each file parsed once.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ast.hpp"
+#include "diagnostics.hpp"
+
+namespace weir {
+
+struct LoadOptions {
+    std::vector<std::string> include_dirs;  // -I, searched after the including file's folder
+    bool use_default_rules = true;          // then the source tree's and the installed rules/
+};
+
+// The search path for `include "p"` written in `from_file`: its folder, -I dirs, rules dirs.
+std::vector<std::string> include_search_path(const std::string& from_file, const LoadOptions& opts);
+
+// Loads and parses `root` (already added to `sm`) and, depth first, every file it includes.
+// Returns the parsed files, each once, included files before their includers (the root last).
+// Missing or unreadable includes and include cycles are errors at the include statement
+// (a cycle's note points at the include that closes it). Syntax errors come from parse().
+std::vector<ast::File> load(SourceManager& sm, FileId root, const LoadOptions& opts, Diagnostics& diags);
+
+}  // namespace weir

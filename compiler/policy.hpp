@@ -1,0 +1,149 @@
+// The checked policy: names resolved, values converted and typed, constants inlined, sets typed.
+// Produced by the checker (sema.hpp) from all files of a compilation; consumed by lint, the
+// planner, the interpreter, codegen and the runtime. Ranges point back to the source for errors.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fields.hpp"
+#include "source.hpp"
+
+namespace weir {
+
+using u128 = unsigned __int128;
+
+enum class Family : std::uint8_t { None, V4, V6 };
+
+// One value or range of values. Integers, MACs: [lo, hi] (lo == hi for a single value).
+// Addresses: family V4 (value in the low 32 bits) or V6, [lo, hi] covering the prefix;
+// `prefix` is the prefix length when written as an address or CIDR (32/128 for a host).
+struct Element {
+    Family family = Family::None;
+    u128 lo = 0, hi = 0;
+    int prefix = -1;  // addresses only
+    SourceRange range;
+    bool contains(const Element& o) const {
+        return family == o.family && lo <= o.lo && o.hi <= hi;
+    }
+    bool operator==(const Element& o) const {
+        return family == o.family && lo == o.lo && hi == o.hi && prefix == o.prefix;
+    }
+};
+
+enum class SetType : std::uint8_t { Ip, Ip4, Ip6, Mac, Port, Proto };
+
+struct SetDef {
+    std::string name;
+    SetType type = SetType::Ip;
+    std::vector<Element> elems;  // in source order; duplicates and overlaps allowed
+    bool from_file = false;
+    std::string file;  // resolved path when from_file
+    SourceRange range;      // the declaration
+    SourceRange name_range;
+};
+
+enum class Cmp : std::uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
+
+struct Expr {
+    enum class Kind : std::uint8_t {
+        True,     // always (also: a rule without `if`)
+        And, Or, Not,
+        Compare,  // field op value (Eq/Ne with a range or prefix: within / not within)
+        In,       // field in elements (inline) or in set `set`
+        Test,     // bare boolean field
+        Payload,  // payload[offset : bytes.size()] == / != bytes
+    };
+    Kind kind = Kind::True;
+    std::vector<Expr> kids;
+    FieldId field = FieldId::PktLen;
+    Cmp op = Cmp::Eq;
+    Element value;                  // Compare
+    bool negated = false;           // In: `not in` (still false when the header is missing)
+    int set = -1;                   // In: index into Program::sets, or -1 for inline `elems`
+    std::vector<Element> elems;     // In (inline)
+    std::uint16_t offset = 0;       // Payload
+    std::vector<std::uint8_t> bytes;// Payload
+    SourceRange range;
+};
+
+enum class Verdict : std::uint8_t { Pass, Drop, Redirect, Tx };
+
+struct Action {
+    enum class Kind : std::uint8_t { Pass, Drop, Redirect, Tx, Count };
+    Kind kind = Kind::Pass;
+    std::string ifname;  // Redirect
+    SourceRange range;
+    bool terminal() const { return kind != Kind::Count; }
+};
+
+struct Rule {
+    std::string name;
+    Action action;
+    Expr cond;  // Kind::True when the rule has no `if`
+    bool has_cond = false;
+    SourceRange range;
+    SourceRange name_range;
+};
+
+struct Policy {
+    std::string name;
+    Verdict default_verdict = Verdict::Pass;
+    std::vector<Rule> rules;
+    std::vector<int> sets;  // indices into Program::sets used by this policy, ascending
+    SourceRange range;
+    SourceRange name_range;
+    int rule_index(const std::string& n) const;
+};
+
+// A packet described by a test block, fully resolved. Issue 3's packet builder turns it into bytes.
+struct PacketSpec {
+    std::vector<std::uint8_t> raw;  // `packet hex`: the whole frame; other fields unused
+    bool is_raw = false;
+    std::uint8_t eth_src[6] = {0x02, 0, 0, 0, 0, 0x01};
+    std::uint8_t eth_dst[6] = {0x02, 0, 0, 0, 0, 0x02};
+    std::vector<std::uint16_t> vlans;  // outer first: (pcp << 13) | id
+    Family family = Family::V4;
+    u128 src = 0, dst = 0;
+    std::uint8_t proto = 6;       // L4 protocol number
+    std::uint16_t sport = 0, dport = 0;
+    std::uint8_t tcp_flags = 0;   // bit values as in the TCP header
+    std::uint16_t window = 65535;
+    std::uint8_t icmp_type = 8, icmp_code = 0;
+    std::uint8_t ttl = 64;
+    std::uint8_t dscp = 0;
+    std::uint32_t flowlabel = 0;
+    enum class Frag : std::uint8_t { None, First, Middle, Last } frag = Frag::None;
+    std::vector<std::uint8_t> payload;
+    std::optional<std::uint32_t> frame_len;  // `len N`: pad payload so the frame is N bytes
+    std::string iface;                       // `iface "eth0"`: pkt.iface seen by the policy
+};
+
+struct Probe {
+    PacketSpec packet;
+    Verdict expect = Verdict::Pass;
+    int by_rule = -1;       // index into the policy's rules; -1 = not specified
+    bool by_default = false;// `by default`
+    SourceRange range;      // the packet statement
+    SourceRange expect_range;
+};
+
+struct TestCase {
+    std::string name;
+    int policy = -1;  // index into Program::policies
+    std::vector<Probe> probes;
+    SourceRange range;
+};
+
+// Everything a compilation checked: all policies, named sets and tests of the root file and
+// the files it includes.
+struct Program {
+    std::vector<SetDef> sets;
+    std::vector<Policy> policies;
+    std::vector<TestCase> tests;
+    int find_policy(const std::string& name) const;
+    int find_set(const std::string& name) const;
+};
+
+}  // namespace weir

@@ -1,0 +1,18 @@
+// Stage 2: AST -> checked policy (policy.hpp). Resolves names (fields, consts, sets, rules),
+// converts and type-checks values, reads set files, checks test blocks. Reports every error
+// it finds (it does not stop at the first one).
+#pragma once
+#include <vector>
+
+#include "ast.hpp"
+#include "diagnostics.hpp"
+#include "policy.hpp"
+
+namespace weir {
+
+// `files` as returned by load(): included files first, the root last. Set files named by
+// `set x : t = file "p"` are read relative to the declaring file and added to `sm`, so
+// element errors point into them. The result is meaningful only if no error was added.
+Program check(SourceManager& sm, const std::vector<ast::File>& files, Diagnostics& diags);
+
+}  // namespace weir

@@ -1,0 +1,53 @@
+// Source files and positions. Every diagnostic and AST node points into a SourceManager.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weir {
+
+using FileId = std::uint32_t;
+inline constexpr FileId kNoFile = 0xffffffffu;
+
+// A half-open byte range [begin, end) inside one source file.
+struct SourceRange {
+    FileId file = kNoFile;
+    std::uint32_t begin = 0;
+    std::uint32_t end = 0;
+    bool valid() const { return file != kNoFile; }
+    bool operator==(const SourceRange&) const = default;
+};
+
+struct LineCol {
+    std::uint32_t line = 0;  // 1-based
+    std::uint32_t col = 0;   // 1-based, in bytes
+};
+
+struct SourceFile {
+    std::string path;     // as shown in diagnostics
+    std::string text;
+    std::vector<std::uint32_t> line_starts;  // byte offset of each line
+};
+
+class SourceManager {
+public:
+    // Registers text under a display path; returns its id. Never fails.
+    FileId add(std::string path, std::string text);
+    // Reads a file from disk; returns kNoFile and sets `error` (strerror text) on failure.
+    FileId load(const std::string& path, std::string& error);
+
+    const SourceFile& file(FileId id) const { return files_.at(id); }
+    std::size_t size() const { return files_.size(); }
+    LineCol line_col(FileId id, std::uint32_t offset) const;
+    // The text of the 1-based line (without the newline).
+    std::string_view line_text(FileId id, std::uint32_t line) const;
+    std::string_view text(SourceRange r) const;
+    // Finds an already-loaded file by canonical path, kNoFile if none.
+    FileId find(const std::string& path) const;
+
+private:
+    std::vector<SourceFile> files_;
+};
+
+}  // namespace weir
