@@ -1,1 +1,46 @@
-// filled in by its stage's implementation
+#include "driver.hpp"
+
+#include "lint.hpp"
+#include "sema.hpp"
+
+namespace weir {
+
+namespace {
+
+void run(Compilation& c, FileId root, const CheckOptions& opts) {
+    c.files = load(c.sources, root, opts.load, c.diags);
+    // Checking needs every file parsed; a syntax error anywhere stops here (one per file).
+    if (c.diags.has_errors()) {
+        c.diags.sort();
+        return;
+    }
+    c.program = check(c.sources, c.files, c.diags);
+    if (opts.lint && !c.diags.has_errors()) lint(c.program, c.diags);
+    if (opts.werror) c.diags.promote_warnings();
+    c.diags.sort();
+}
+
+}  // namespace
+
+std::unique_ptr<Compilation> compile_file(const std::string& path, const CheckOptions& opts) {
+    auto c = std::make_unique<Compilation>();
+    std::string err;
+    FileId root = c->sources.load(path, err);
+    if (root == kNoFile) {
+        c->io_error = true;
+        c->diags.error("io", {}, "cannot read '" + path + "': " + err);
+        return c;
+    }
+    run(*c, root, opts);
+    return c;
+}
+
+std::unique_ptr<Compilation> compile_source(const std::string& display_path, std::string text,
+                                            const CheckOptions& opts) {
+    auto c = std::make_unique<Compilation>();
+    FileId root = c->sources.add(display_path, std::move(text));
+    run(*c, root, opts);
+    return c;
+}
+
+}  // namespace weir

@@ -1,1 +1,240 @@
-// filled in by its stage's implementation
+// Literal conversion: addresses, MACs, integers, and their canonical text.
+#include "values.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <string>
+
+namespace weir {
+
+namespace {
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// All ones in the low `bits` bits (bits <= 128).
+u128 low_ones(int bits) {
+    if (bits <= 0) return 0;
+    if (bits >= 128) return ~u128{0};
+    return (u128{1} << bits) - 1;
+}
+
+}  // namespace
+
+std::optional<Element> parse_ip(const ast::Value& v, Diagnostics& diags) {
+    const std::string& text = v.text;
+    auto slash = text.find('/');
+    std::string addr = text.substr(0, slash);
+    bool v6 = addr.find(':') != std::string::npos;
+    const char* fam_name = v6 ? "IPv6" : "IPv4";
+    const int width = v6 ? 128 : 32;
+
+    Element e;
+    e.family = v6 ? Family::V6 : Family::V4;
+    e.range = v.range;
+    u128 value = 0;
+    if (v6) {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET6, addr.c_str(), buf) != 1) {
+            diags.error("invalid-address", v.range, "'" + addr + "' is not a valid IPv6 address");
+            return std::nullopt;
+        }
+        for (unsigned char b : buf) value = (value << 8) | b;
+    } else {
+        unsigned char buf[4];
+        if (inet_pton(AF_INET, addr.c_str(), buf) != 1) {
+            diags.error("invalid-address", v.range,
+                        "'" + addr + "' is not a valid IPv4 address (expected a dotted quad like 192.0.2.1)");
+            return std::nullopt;
+        }
+        for (unsigned char b : buf) value = (value << 8) | b;
+    }
+
+    int len = width;
+    if (slash != std::string::npos) {
+        std::string digits = text.substr(slash + 1);
+        bool ok = !digits.empty() && digits.size() <= 3;
+        for (char c : digits) ok = ok && c >= '0' && c <= '9';
+        if (!ok) {
+            diags.error("invalid-prefix", v.range,
+                        "'/" + digits + "' is not a prefix length (expected /0 to /" + std::to_string(width) + ")");
+            return std::nullopt;
+        }
+        len = std::stoi(digits);
+        if (len > width) {
+            diags.error("invalid-prefix", v.range,
+                        "prefix length /" + digits + " is too long for an " + fam_name + " address (0-" +
+                            std::to_string(width) + ")");
+            return std::nullopt;
+        }
+    }
+    u128 host = low_ones(width - len);
+    u128 net = value & ~host & low_ones(width);
+    e.lo = net;
+    e.hi = net | host;
+    e.prefix = len;
+    if (net != value) {
+        std::string canon = format_ip(e.family, net) + "/" + std::to_string(len);
+        diags.warning("cidr-host-bits", v.range,
+                      text + " has host bits set; it means the network " + canon + " (write " + canon + ")");
+    }
+    return e;
+}
+
+std::optional<Element> parse_mac(const ast::Value& v, Diagnostics& diags) {
+    const std::string& t = v.text;
+    bool ok = t.size() == 17;
+    u128 value = 0;
+    for (std::size_t i = 0; ok && i < 17; ++i) {
+        if (i % 3 == 2) {
+            ok = t[i] == ':';
+            continue;
+        }
+        int d = hex_digit(t[i]);
+        ok = d >= 0;
+        value = (value << 4) | static_cast<unsigned>(d < 0 ? 0 : d);
+    }
+    if (!ok) {
+        diags.error("invalid-mac", v.range,
+                    "'" + t + "' is not a MAC address (expected six hex pairs like 02:00:5e:00:53:01)");
+        return std::nullopt;
+    }
+    Element e;
+    e.lo = e.hi = value;
+    e.range = v.range;
+    return e;
+}
+
+std::optional<std::uint64_t> parse_uint(const ast::Value& v, std::uint64_t max, std::string_view what,
+                                        Diagnostics& diags) {
+    const std::string& t = v.text;
+    bool hex = t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+    std::size_t start = hex ? 2 : 0;
+    bool ok = t.size() > start;
+    bool overflow = false;
+    std::uint64_t value = 0;
+    const std::uint64_t base = hex ? 16 : 10;
+    for (std::size_t i = start; ok && i < t.size(); ++i) {
+        int d = hex ? hex_digit(t[i]) : (t[i] >= '0' && t[i] <= '9' ? t[i] - '0' : -1);
+        if (d < 0) {
+            ok = false;
+            break;
+        }
+        if (value > (~std::uint64_t{0} - static_cast<std::uint64_t>(d)) / base) overflow = true;
+        else value = value * base + static_cast<std::uint64_t>(d);
+    }
+    if (!ok) {
+        diags.error("invalid-number", v.range,
+                    "'" + t + "' is not a number (expected decimal digits or 0x followed by hex digits)");
+        return std::nullopt;
+    }
+    if (overflow || value > max) {
+        diags.error("out-of-range", v.range,
+                    std::string(what) + " " + t + " is out of range (0-" + std::to_string(max) + ")");
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::string format_ip(Family f, u128 addr) {
+    char buf[INET6_ADDRSTRLEN];
+    if (f == Family::V6) {
+        unsigned char b[16];
+        for (int i = 15; i >= 0; --i) {
+            b[i] = static_cast<unsigned char>(addr & 0xff);
+            addr >>= 8;
+        }
+        inet_ntop(AF_INET6, b, buf, sizeof buf);
+    } else {
+        unsigned char b[4];
+        for (int i = 3; i >= 0; --i) {
+            b[i] = static_cast<unsigned char>(addr & 0xff);
+            addr >>= 8;
+        }
+        inet_ntop(AF_INET, b, buf, sizeof buf);
+    }
+    return buf;
+}
+
+std::string format_mac(u128 mac) {
+    static const char* kDigits = "0123456789abcdef";
+    std::string out;
+    for (int i = 5; i >= 0; --i) {
+        unsigned b = static_cast<unsigned>((mac >> (8 * i)) & 0xff);
+        out += kDigits[b >> 4];
+        out += kDigits[b & 0xf];
+        if (i) out += ':';
+    }
+    return out;
+}
+
+Element iface_element(std::string_view name) {
+    Element e;
+    for (std::size_t i = 0; i < name.size() && i < 16; ++i)
+        e.lo |= u128{static_cast<unsigned char>(name[i])} << (8 * i);
+    e.hi = e.lo;
+    return e;
+}
+
+std::string iface_name(const Element& e) {
+    std::string out;
+    for (int i = 0; i < 16; ++i) {
+        auto c = static_cast<char>((e.lo >> (8 * i)) & 0xff);
+        if (c == 0) break;
+        out += c;
+    }
+    return out;
+}
+
+std::string quote_string(std::string_view s) {
+    static const char* kDigits = "0123456789abcdef";
+    std::string out = "\"";
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (u < 0x20 || u >= 0x7f) {
+            out += "\\x";
+            out += kDigits[u >> 4];
+            out += kDigits[u & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+std::string format_element(const Element& e, FieldType type, SymbolTable syms) {
+    if (e.family != Family::None) {
+        const int width = e.family == Family::V6 ? 128 : 32;
+        if (e.prefix < 0) return format_ip(e.family, e.lo) + "-" + format_ip(e.family, e.hi);
+        if (e.prefix == width) return format_ip(e.family, e.lo);
+        return format_ip(e.family, e.lo) + "/" + std::to_string(e.prefix);
+    }
+    switch (type) {
+        case FieldType::Mac:
+            if (e.lo == e.hi) return format_mac(e.lo);
+            return format_mac(e.lo) + "-" + format_mac(e.hi);
+        case FieldType::Iface: return quote_string(iface_name(e));
+        default: break;
+    }
+    auto num = [](u128 x) { return std::to_string(static_cast<std::uint64_t>(x)); };
+    if (e.lo != e.hi) return num(e.lo) + "-" + num(e.hi);
+    if (syms != SymbolTable::None && e.lo <= 0xffffffffu) {
+        std::string_view name = symbol_name(syms, static_cast<std::uint32_t>(e.lo));
+        if (!name.empty()) return std::string(name);
+    }
+    return num(e.lo);
+}
+
+}  // namespace weir

@@ -2,6 +2,7 @@
 // Every function reports problems as diagnostics at the literal's range and returns nullopt.
 #pragma once
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "ast.hpp"
@@ -22,5 +23,12 @@ std::string format_ip(Family f, u128 addr);
 std::string format_mac(u128 mac);
 // Canonical text of an element for its field/set type: "192.0.2.0/24", "80-88", "echo-request".
 std::string format_element(const Element& e, FieldType type, SymbolTable syms);
+
+// pkt.iface values: the interface name (at most 15 bytes) packed into Element::lo, byte i of the
+// name in bits 8*i..8*i+7 (lo == hi, family None). iface_name() unpacks it.
+Element iface_element(std::string_view name);
+std::string iface_name(const Element& e);
+// A STRING literal with the language's escapes: "eth0", "a\"b", "\x01".
+std::string quote_string(std::string_view s);
 
 }  // namespace weir

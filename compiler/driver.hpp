@@ -1,0 +1,36 @@
+// The front-end pipeline in one call: text -> AST (parser, loader) -> checked program (sema)
+// -> warnings (lint). The CLI, the fuzz target and the tests go through here.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ast.hpp"
+#include "diagnostics.hpp"
+#include "loader.hpp"
+#include "policy.hpp"
+
+namespace weir {
+
+struct CheckOptions {
+    LoadOptions load;
+    bool lint = true;
+    bool werror = false;  // warnings become errors
+};
+
+struct Compilation {
+    SourceManager sources;
+    Diagnostics diags;
+    std::vector<ast::File> files;  // included first, root last
+    Program program;               // meaningful when ok()
+    bool io_error = false;         // the root file could not be read (CLI exit 2)
+    bool ok() const { return !io_error && !diags.has_errors(); }
+};
+
+// Reads `path` and everything it includes. Diagnostics are sorted by file and position.
+std::unique_ptr<Compilation> compile_file(const std::string& path, const CheckOptions& opts);
+// Same for in-memory text; includes are resolved relative to `display_path`'s folder.
+std::unique_ptr<Compilation> compile_source(const std::string& display_path, std::string text,
+                                            const CheckOptions& opts);
+
+}  // namespace weir

@@ -1,0 +1,87 @@
+// Private to the checker (sema.cpp, sema_tests.cpp): the state of one check() run.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ast.hpp"
+#include "diagnostics.hpp"
+#include "fields.hpp"
+#include "policy.hpp"
+
+namespace weir::sema_detail {
+
+// What values a field, set or test option holds, and how to talk about it in messages.
+struct Domain {
+    FieldType type = FieldType::Int;
+    std::uint64_t max = 0;                 // Int
+    SymbolTable syms = SymbolTable::None;  // Int
+    std::string what;                      // "tcp.dport", "port": subject of out-of-range messages
+    std::string desc;                      // "tcp.dport is a number (0-65535)"
+};
+
+Domain field_domain(const FieldDef& f, std::string_view label = {});
+
+std::size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word` if it is close enough to be a likely typo, else "".
+std::string closest(std::string_view word, const std::vector<std::string>& candidates);
+// " did you mean 'x'?" or "".
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+// Interface names: non-empty, at most 15 bytes, no '/' or whitespace. Empty string if valid.
+std::string iface_problem(std::string_view name);
+// Hex digits (optional 0x, spaces allowed when `spaces`) -> bytes; nullopt + message on error.
+std::optional<std::vector<std::uint8_t>> hex_bytes(std::string_view text, bool spaces, std::string& problem);
+
+class Checker {
+public:
+    Checker(SourceManager& sm, Diagnostics& diags) : sm_(sm), diags_(diags) {}
+    Program run(const std::vector<ast::File>& files);
+
+private:
+    enum class NameKind { Const, Set, Policy };
+    struct NameEntry {
+        NameKind kind;
+        int index;
+        SourceRange range;
+    };
+
+    // declarations
+    void declare(const ast::File& file);
+    bool declare_name(const ast::Name& n, NameKind kind, int index);
+    void check_set(const ast::SetDecl& decl, SetDef& out, FileId file);
+    void read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, const Domain& d);
+    void check_policy(const ast::Policy& p, Policy& out);
+    Expr check_expr(const ast::Expr& e, Policy& pol);
+    Expr check_compare(const ast::Expr& e);
+    Expr check_in(const ast::Expr& e, Policy& pol);
+    Expr check_payload(const ast::Expr& e);
+    const FieldDef* lookup_field(const ast::Name& n);
+    int lookup_const(const std::string& name, SourceRange use);
+
+    // values
+    void expand_item(const ast::Item& it, const Domain& d, std::vector<Element>& out);
+    std::optional<Element> convert_item(const ast::Item& it, const Domain& d, Diagnostics& out);
+    std::optional<Element> convert_value(const ast::Value& v, const Domain& d, Diagnostics& out);
+
+    // tests (sema_tests.cpp)
+    void check_test(const ast::Test& t, FileId file);
+    void check_packet(const ast::Packet& p, PacketSpec& spec);
+    void check_expect(const ast::Expect& e, int policy, Probe& probe);
+    int test_policy(const ast::Test& t, FileId file);
+    std::optional<std::uint64_t> option_number(const ast::Value& v, std::string_view field_name,
+                                               std::string_view key);
+
+    SourceManager& sm_;
+    Diagnostics& diags_;
+    Program prog_;
+    std::map<std::string, NameEntry> names_;
+    std::vector<const ast::Const*> consts_;
+    std::vector<const ast::Policy*> policy_decls_;      // parallel to prog_.policies
+    std::map<std::string, SourceRange> test_names_;
+    std::vector<int> const_stack_;     // consts being expanded (cycle detection)
+    std::vector<SourceRange> uses_;    // where each const on the stack was used
+};
+
+}  // namespace weir::sema_detail
