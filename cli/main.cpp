@@ -171,47 +171,48 @@ int cmd_compile(const std::string& path, const std::string& policy, const std::s
 
 const char* type_name(weir::FieldType t) {
     switch (t) {
-        case weir::FieldType::Int: return "int";
-        case weir::FieldType::Bool: return "bool";
-        case weir::FieldType::Ip4: return "ip4";
-        case weir::FieldType::Ip6: return "ip6";
-        case weir::FieldType::IpAny: return "ip";
-        case weir::FieldType::Mac: return "mac";
-        case weir::FieldType::Iface: return "iface";
+        case weir::FieldType::Int: return "integer";
+        case weir::FieldType::Bool: return "flag";
+        case weir::FieldType::Ip4: return "IPv4 address";
+        case weir::FieldType::Ip6: return "IPv6 address";
+        case weir::FieldType::IpAny: return "IPv4 or IPv6 address";
+        case weir::FieldType::Mac: return "MAC address";
+        case weir::FieldType::Iface: return "interface name (string)";
     }
     return "?";
 }
 
 const char* header_name(weir::Header h) {
     switch (h) {
-        case weir::Header::Eth: return "ethernet";
-        case weir::Header::Vlan: return "vlan";
-        case weir::Header::Ip: return "ipv4/ipv6";
-        case weir::Header::Ip4: return "ipv4";
-        case weir::Header::Ip6: return "ipv6";
-        case weir::Header::Tcp: return "tcp";
-        case weir::Header::Udp: return "udp";
-        case weir::Header::L4: return "tcp/udp";
-        case weir::Header::Icmp: return "icmp";
-        case weir::Header::Icmp6: return "icmpv6";
-        case weir::Header::Pkt: return "metadata";
+        case weir::Header::Eth: return "Ethernet";
+        case weir::Header::Vlan: return "VLAN tag";
+        case weir::Header::Ip: return "IPv4 or IPv6";
+        case weir::Header::Ip4: return "IPv4";
+        case weir::Header::Ip6: return "IPv6";
+        case weir::Header::Tcp: return "TCP";
+        case weir::Header::Udp: return "UDP";
+        case weir::Header::L4: return "TCP or UDP";
+        case weir::Header::Icmp: return "ICMP";
+        case weir::Header::Icmp6: return "ICMPv6";
+        case weir::Header::Pkt: return "always (metadata)";
     }
     return "?";
 }
 
+// The Markdown form is the field table of docs/language.md, which a test keeps in sync.
 int cmd_fields(bool markdown) {
     if (markdown) {
-        std::cout << "| field | type | bits | header | symbols | meaning |\n";
-        std::cout << "|---|---|---|---|---|---|\n";
+        std::cout << "| Field | Bits | Type | Header required | Symbols | Meaning |\n";
+        std::cout << "| --- | --- | --- | --- | --- | --- |\n";
     }
     for (const auto& f : weir::all_fields()) {
         std::string syms(weir::symbol_table_name(f.symbols));
         if (markdown) {
-            std::cout << "| `" << f.name << "` | " << type_name(f.type) << " | " << int(f.bits) << " | "
+            std::cout << "| `" << f.name << "` | " << int(f.bits) << " | " << type_name(f.type) << " | "
                       << header_name(f.header) << " | " << syms << " | " << f.doc << " |\n";
         } else {
-            std::printf("%-15s %-6s %4d  %-10s %s\n", std::string(f.name).c_str(), type_name(f.type),
-                        int(f.bits), header_name(f.header), std::string(f.doc).c_str());
+            std::printf("%-15s %4d  %-24s %-18s %s\n", std::string(f.name).c_str(), int(f.bits),
+                        type_name(f.type), header_name(f.header), std::string(f.doc).c_str());
         }
     }
     return kExitOk;

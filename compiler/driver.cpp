@@ -15,7 +15,7 @@ void run(Compilation& c, FileId root, const CheckOptions& opts) {
         return;
     }
     c.program = check(c.sources, c.files, c.diags);
-    if (opts.lint && !c.diags.has_errors()) lint(c.program, c.diags);
+    if (opts.lint && !c.diags.has_errors()) lint(c.program, c.sources, c.diags);
     if (opts.werror) c.diags.promote_warnings();
     c.diags.sort();
 }

@@ -149,7 +149,7 @@ std::string_view symbol_table_name(SymbolTable t) {
     switch (t) {
         case S::None: return "";
         case S::Proto: return "protocol";
-        case S::EtherType: return "ether type";
+        case S::EtherType: return "EtherType";
         case S::IcmpType: return "ICMP type";
         case S::Icmp6Type: return "ICMPv6 type";
         case S::Dscp: return "DSCP";

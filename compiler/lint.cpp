@@ -1,1 +1,388 @@
-// filled in by its stage's implementation
+// Lint: warnings over a checked program. The reasoning about conditions (DNF, per-field value
+// sets, implication) lives in lint_logic.*; this file decides what to report and how.
+#include "lint.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lint_logic.hpp"
+
+namespace weir {
+
+namespace {
+
+using logic::Box;
+using logic::Conj;
+using logic::Dnf;
+using logic::Lit;
+using logic::Space;
+
+constexpr long kQuestionBudget = 20000;     // case splits for one "is A covered by B?"
+constexpr long kPolicyBudget = 4'000'000;   // case splits for all questions about one policy
+constexpr std::size_t kMaxUnionRules = 12;  // rules tried together for "shadowed by several"
+
+// What lint knows about one rule's condition.
+struct RuleFacts {
+    std::optional<Dnf> dnf;  // nullopt: too large to reason about
+    std::vector<const Box*> boxes;
+    bool usable() const { return dnf.has_value(); }
+    bool never() const { return dnf && dnf->empty(); }
+};
+
+// Why a conjunction is empty: lits[first] alone, or lits[first] with lits[second].
+struct Conflict {
+    enum class Kind { Single, Headers, Values, Negation, Many };
+    Kind kind = Kind::Many;
+    int first = -1;
+    int second = -1;
+};
+
+std::string_view lit_field_name(const Lit& l) {
+    return l.atom && l.atom->kind == Expr::Kind::Payload ? std::string_view("payload") : field(l.field).name;
+}
+
+// The header a literal needs, as words ("a TCP header"); empty when it needs none.
+std::string_view needed_header(const Lit& l) {
+    if (l.kind != Lit::Kind::Field || l.set.absent) return {};
+    bool v0 = !l.set.v[0].empty(), v1 = !l.set.v[1].empty();
+    if (l.canon == FieldId::IpSrc || l.canon == FieldId::IpDst)
+        return v0 && !v1 ? "an IPv4 header" : v1 && !v0 ? "an IPv6 header" : "an IP header";
+    if (l.canon == FieldId::L4Sport || l.canon == FieldId::L4Dport)
+        return v0 && !v1 ? "a TCP header" : v1 && !v0 ? "a UDP header" : "a TCP or UDP header";
+    switch (field(l.field).header) {
+        case Header::Vlan: return "a VLAN tag";
+        case Header::Ip: return "an IP header";
+        case Header::Ip4: return "an IPv4 header";
+        case Header::Ip6: return "an IPv6 header";
+        case Header::Tcp: return "a TCP header";
+        case Header::Udp: return "a UDP header";
+        case Header::L4: return "a TCP or UDP header";
+        case Header::Icmp: return "an ICMP header";
+        case Header::Icmp6: return "an ICMPv6 header";
+        case Header::Eth:
+        case Header::Pkt: return {};
+    }
+    return {};
+}
+
+bool is_named_set_use(const Lit& l) {
+    return l.atom && l.atom->kind == Expr::Kind::In && l.atom->set >= 0;
+}
+
+// The smallest explanation of why the conjunction `c` is empty.
+Conflict explain(const Space& space, const Conj& c) {
+    const auto n = c.lits.size();
+    for (std::size_t i = 0; i < n; ++i)
+        if (logic::is_empty(logic::box_of(space.lit(c.lits[i]))))
+            return {Conflict::Kind::Single, c.lits[i], -1};
+    for (std::size_t j = 1; j < n; ++j) {
+        const Lit& b = space.lit(c.lits[j]);
+        for (std::size_t i = 0; i < j; ++i) {
+            const Lit& a = space.lit(c.lits[i]);
+            Box both = logic::box_of(a);
+            logic::constrain(both, b);
+            if (!logic::is_empty(both)) continue;
+            Conflict k{Conflict::Kind::Values, c.lits[i], c.lits[j]};
+            if (a.kind == Lit::Kind::Var || b.kind == Lit::Kind::Var)
+                k.kind = Conflict::Kind::Negation;
+            else if ((logic::state_mask(logic::box_of(a)) & logic::state_mask(logic::box_of(b))) == 0 &&
+                     !needed_header(a).empty() && !needed_header(b).empty())
+                k.kind = Conflict::Kind::Headers;
+            return k;
+        }
+    }
+    return {Conflict::Kind::Many, n ? c.lits[0] : -1, -1};
+}
+
+const Expr* find_set_use(const Expr& e, int set) {
+    if (e.kind == Expr::Kind::In && e.set == set) return &e;
+    for (const auto& k : e.kids)
+        if (const Expr* u = find_set_use(k, set)) return u;
+    return nullptr;
+}
+
+class Linter {
+public:
+    Linter(const Program& program, const SourceManager* sm, Diagnostics& diags)
+        : program_(program), sm_(sm), diags_(diags) {}
+
+    void run() {
+        lint_sets();
+        for (const auto& p : program_.policies) lint_policy(p);
+    }
+
+private:
+    // " (line 12)" for a location in the same file as `from`, " (path:12)" for another file.
+    std::string where(SourceRange r, SourceRange from) const {
+        if (!sm_ || !r.valid() || r.file >= sm_->size()) return {};
+        auto line = std::to_string(sm_->line_col(r.file, r.begin).line);
+        if (r.file == from.file) return " (line " + line + ")";
+        return " (" + sm_->file(r.file).path + ":" + line + ")";
+    }
+
+    static SourceRange rule_loc(const Rule& r) { return r.name_range.valid() ? r.name_range : r.range; }
+    static SourceRange cond_loc(const Rule& r) { return r.cond.range.valid() ? r.cond.range : rule_loc(r); }
+
+    void lint_sets();
+    void lint_policy(const Policy& policy);
+    bool always_true(const RuleFacts& f);
+    bool covers(const Box& a, const std::vector<const Box*>& bs);
+    bool covers_all(const RuleFacts& r, const std::vector<const Box*>& bs);
+    void check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts);
+    void report_contradiction(const Rule& rule, Space& space);
+    void report_unreachable(const Policy& policy, std::size_t decider);
+
+    const Program& program_;
+    const SourceManager* sm_;
+    Diagnostics& diags_;
+    long budget_ = 0;  // left for the current policy
+};
+
+void Linter::lint_sets() {
+    for (std::size_t k = 0; k < program_.sets.size(); ++k) {
+        const SetDef& s = program_.sets[k];
+        const int idx = static_cast<int>(k);
+        const Expr* use = nullptr;
+        bool listed = false;
+        for (const auto& p : program_.policies) {
+            listed = listed || std::find(p.sets.begin(), p.sets.end(), idx) != p.sets.end();
+            for (const auto& r : p.rules)
+                if (!use) use = find_set_use(r.cond, idx);
+        }
+        SourceRange at = s.name_range.valid() ? s.name_range : s.range;
+        if (s.elems.empty()) {
+            std::string msg = "set '" + s.name + "' is empty";
+            msg += s.from_file
+                       ? ": file \"" + s.file + "\" has no elements, so 'in @" + s.name + "' never matches"
+                       : ": 'in @" + s.name + "' never matches";
+            auto& d = diags_.warning("empty-set", at, std::move(msg));
+            if (use) {
+                std::string note = use->negated ? "used here: true for every packet that carries " +
+                                                      std::string(field(use->field).name)
+                                                : std::string("used here: never matches");
+                d.notes.push_back({use->range, std::move(note)});
+            }
+            continue;
+        }
+        if (use || listed) continue;
+        // Set libraries (files without policies) are meant to be included and partly used.
+        bool file_has_policy = std::any_of(program_.policies.begin(), program_.policies.end(),
+                                           [&](const Policy& p) { return p.range.file == s.range.file; });
+        if (!file_has_policy) continue;
+        diags_.warning("unused-set", at, "set '" + s.name + "' is not used by any policy");
+    }
+}
+
+bool Linter::covers(const Box& a, const std::vector<const Box*>& bs) {
+    if (budget_ <= 0) return false;
+    long local = std::min(kQuestionBudget, budget_);
+    const long start = local;
+    bool yes = logic::covered(a, bs, local);
+    budget_ -= start - std::max(local, 0L);
+    return yes;
+}
+
+bool Linter::covers_all(const RuleFacts& r, const std::vector<const Box*>& bs) {
+    return std::all_of(r.dnf->begin(), r.dnf->end(), [&](const Conj& c) { return covers(c.box, bs); });
+}
+
+bool Linter::always_true(const RuleFacts& f) {
+    return f.usable() && covers(Box{}, f.boxes);
+}
+
+void Linter::lint_policy(const Policy& policy) {
+    budget_ = kPolicyBudget;
+    Space space(program_);
+    std::vector<RuleFacts> facts(policy.rules.size());
+    for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+        const Rule& r = policy.rules[i];
+        RuleFacts& f = facts[i];
+        if (!r.has_cond || r.cond.kind == Expr::Kind::True)
+            f.dnf = Dnf{Conj{}};
+        else
+            f.dnf = space.dnf(r.cond);
+        if (f.dnf)
+            for (const auto& c : *f.dnf) f.boxes.push_back(&c.box);
+    }
+
+    std::size_t end = policy.rules.size();  // rules [0, end) can be reached
+    for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+        if (policy.rules[i].action.terminal() && always_true(facts[i])) {
+            end = i + 1;
+            if (end < policy.rules.size()) report_unreachable(policy, i);
+            break;
+        }
+    }
+
+    for (std::size_t i = 0; i < end; ++i) {
+        if (!facts[i].usable()) continue;
+        if (facts[i].never()) {
+            report_contradiction(policy.rules[i], space);
+            continue;
+        }
+        check_shadowed(policy, i, facts);
+    }
+}
+
+void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts) {
+    const Rule& rule = policy.rules[i];
+    const RuleFacts& rf = facts[i];
+    const bool count = !rule.action.terminal();
+    const std::string what =
+        count ? "rule '" + rule.name + "' can never count: " : "rule '" + rule.name + "' can never match: ";
+    const std::string tail =
+        count ? " decides every packet it would count" : " matches every packet it would";
+
+    auto intersects = [&](const RuleFacts& e) {
+        for (const auto& a : *rf.dnf)
+            for (const Box* b : e.boxes)
+                if (!logic::disjoint(a.box, *b)) return true;
+        return false;
+    };
+
+    std::vector<std::size_t> candidates;  // earlier terminal rules that match some of its packets
+    for (std::size_t j = 0; j < i; ++j) {
+        const Rule& e = policy.rules[j];
+        if (!e.action.terminal() || !facts[j].usable() || facts[j].never() || !intersects(facts[j])) continue;
+        if (covers_all(rf, facts[j].boxes)) {
+            auto& d =
+                diags_.warning("shadowed-rule", rule_loc(rule),
+                               what + "rule '" + e.name + "'" + where(rule_loc(e), rule_loc(rule)) + tail);
+            d.notes.push_back({rule_loc(e), "'" + e.name + "' matches first here"});
+            return;
+        }
+        candidates.push_back(j);
+    }
+    if (candidates.size() < 2 || candidates.size() > kMaxUnionRules) return;
+
+    auto boxes_of = [&](const std::vector<std::size_t>& rules) {
+        std::vector<const Box*> bs;
+        for (auto j : rules) bs.insert(bs.end(), facts[j].boxes.begin(), facts[j].boxes.end());
+        return bs;
+    };
+    if (!covers_all(rf, boxes_of(candidates))) return;
+    // Keep only the rules needed, dropping later ones first.
+    for (std::size_t k = candidates.size(); k-- > 0 && candidates.size() > 2;) {
+        auto fewer = candidates;
+        fewer.erase(fewer.begin() + static_cast<std::ptrdiff_t>(k));
+        if (covers_all(rf, boxes_of(fewer))) candidates = std::move(fewer);
+    }
+    std::string list;
+    for (std::size_t k = 0; k < candidates.size(); ++k) {
+        const Rule& e = policy.rules[candidates[k]];
+        if (k > 0) list += k + 1 == candidates.size() ? " and " : ", ";
+        list += "'" + e.name + "'" + where(rule_loc(e), rule_loc(rule));
+    }
+    auto& d =
+        diags_.warning("shadowed-rule", rule_loc(rule),
+                       what + "rules " + list + " together" +
+                           (count ? " decide every packet it would count" : " match every packet it would"));
+    for (auto j : candidates) {
+        const Rule& e = policy.rules[j];
+        d.notes.push_back({rule_loc(e), "'" + e.name + "' matches some of those packets first here"});
+    }
+}
+
+void Linter::report_unreachable(const Policy& policy, std::size_t decider) {
+    const Rule& u = policy.rules[decider];
+    const Rule& first = policy.rules[decider + 1];
+    const std::size_t more = policy.rules.size() - decider - 2;
+    std::string subject = "rule '" + first.name + "'";
+    if (more == 1) subject += " and the rule after it";
+    if (more > 1) subject += " and the " + std::to_string(more) + " rules after it";
+    auto& d = diags_.warning("unreachable-rule", rule_loc(first),
+                             subject + " can never match: rule '" + u.name + "'" +
+                                 where(rule_loc(u), rule_loc(first)) + " decides every packet");
+    d.notes.push_back({rule_loc(u), u.has_cond && u.cond.kind != Expr::Kind::True
+                                        ? "its condition is always true: every packet is decided here"
+                                        : "every packet is decided here"});
+}
+
+void Linter::report_contradiction(const Rule& rule, Space& space) {
+    const std::string what = "rule '" + rule.name + "' can never match: ";
+    auto all = space.dnf(rule.cond, /*drop_empty=*/false);
+    if (!all || all->empty()) {
+        auto& d = diags_.warning("contradiction", cond_loc(rule), what + "no packet satisfies its condition");
+        d.notes.push_back({rule_loc(rule), "in rule '" + rule.name + "'"});
+        return;
+    }
+    // The first alternative not explained by an empty named set (empty-set says that already).
+    std::optional<Conflict> why;
+    for (const auto& c : *all) {
+        Conflict k = explain(space, c);
+        if (k.kind == Conflict::Kind::Single && is_named_set_use(space.lit(k.first))) continue;
+        why = k;
+        break;
+    }
+    if (!why) return;
+    const Lit* a = why->first >= 0 ? &space.lit(why->first) : nullptr;
+    const Lit* b = why->second >= 0 ? &space.lit(why->second) : nullptr;
+    const std::string fa = a ? std::string(lit_field_name(*a)) : std::string();
+    const std::string fb = b ? std::string(lit_field_name(*b)) : std::string();
+
+    if (all->size() > 1) {
+        auto& d = diags_.warning("contradiction", cond_loc(rule),
+                                 what + "every alternative of its condition is contradictory");
+        if (a && b) {
+            d.notes.push_back({a->range, "for example, this condition on " + fa + " ..."});
+            d.notes.push_back({b->range, "... excludes this one on " + fb});
+        } else if (a) {
+            d.notes.push_back({a->range, "for example, this condition is never true"});
+        }
+        return;
+    }
+
+    switch (why->kind) {
+        case Conflict::Kind::Single: {
+            const Expr& atom = *a->atom;
+            bool empty_inline =
+                atom.kind == Expr::Kind::In && atom.set < 0 && atom.elems.empty() && !a->negated;
+            auto& d = diags_.warning("contradiction", cond_loc(rule),
+                                     empty_inline ? what + "'" + fa + " in {}' tests an empty set"
+                                                  : what + "no value of " + fa + " satisfies this condition");
+            d.notes.push_back(
+                {a->range, empty_inline ? "the empty set is here" : "this condition is never true"});
+            return;
+        }
+        case Conflict::Kind::Headers: {
+            auto& d = diags_.warning("contradiction", b->range,
+                                     what + "no packet has both " + std::string(needed_header(*a)) + " (" +
+                                         fa + ") and " + std::string(needed_header(*b)) + " (" + fb + ")");
+            d.notes.push_back({a->range, fa + " needs " + std::string(needed_header(*a)) + " here"});
+            return;
+        }
+        case Conflict::Kind::Values: {
+            std::string msg = fa == fb ? "the two conditions on " + fa + " exclude each other"
+                                       : "the conditions on " + fa + " and " + fb + " exclude each other";
+            auto& d = diags_.warning("contradiction", b->range, what + msg);
+            d.notes.push_back({a->range, "conflicting condition on " + fa + " here"});
+            return;
+        }
+        case Conflict::Kind::Negation: {
+            auto& d =
+                diags_.warning("contradiction", b->range, what + "it requires a condition and its negation");
+            d.notes.push_back({a->range, "the other side is here"});
+            return;
+        }
+        case Conflict::Kind::Many: {
+            auto& d = diags_.warning("contradiction", cond_loc(rule),
+                                     what + "its conditions together exclude every packet");
+            if (a) d.notes.push_back({a->range, "the first of the conflicting conditions"});
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+void lint(const Program& program, Diagnostics& diags) {
+    Linter(program, nullptr, diags).run();
+}
+
+void lint(const Program& program, const SourceManager& sm, Diagnostics& diags) {
+    Linter(program, &sm, diags).run();
+}
+
+}  // namespace weir

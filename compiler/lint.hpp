@@ -7,5 +7,7 @@
 namespace weir {
 
 void lint(const Program& program, Diagnostics& diags);
+// The same, with "(line N)" in messages that name another rule (the note points there too).
+void lint(const Program& program, const SourceManager& sm, Diagnostics& diags);
 
 }  // namespace weir

@@ -81,7 +81,7 @@ std::optional<Element> parse_ip(const ast::Value& v, Diagnostics& diags) {
     if (net != value) {
         std::string canon = format_ip(e.family, net) + "/" + std::to_string(len);
         diags.warning("cidr-host-bits", v.range,
-                      text + " has host bits set; it means the network " + canon + " (write " + canon + ")");
+                      text + " has host bits set; it means the network " + canon);
     }
     return e;
 }

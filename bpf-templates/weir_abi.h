@@ -1,0 +1,104 @@
+/* The contract between the XDP template (xdp.c), the generated match code (codegen) and the
+ * user-space runtime: how a decision is encoded, and the names and layouts of the maps.
+ * Plain C, included by BPF C and by C++ alike.
+ *
+ * Generated code
+ * --------------
+ * Codegen emits one function into a module that is linked with the template bitcode:
+ *
+ *     __u32 weir_match(struct weir_pkt *pkt, const void *data, const void *data_end);
+ *
+ * It evaluates the policy's rules in order on the parsed packet (payload matches read the frame
+ * through data/data_end, bounds-checked) and returns a *decision*: weir_decision(rule, action).
+ * `rule` is the index of the deciding rule in the policy (0-based, every rule counts, `count`
+ * rules included) or WEIR_RULE_DEFAULT when the policy default decided; `action` is one of
+ * WEIR_ACT_*. For every matching `count` rule it calls weir_count(rule, pkt->len) (defined in
+ * the template) and goes on. After linking, codegen gives weir_match internal linkage and marks
+ * it always-inline: it must be inlined into weir_xdp because it takes packet pointers, which a
+ * separately verified (global) BPF function cannot receive.
+ *
+ * Verifier: weir_xdp fills the weir_pkt in a separately verified global function, so the
+ * match code sees every field as an unknown scalar of its width. Payload reads must bound the
+ * offset before adding it to data: `data + (pkt->payload_off & WEIR_PAYLOAD_OFF_MASK) + OFF`,
+ * then compare `p + LEN > data_end` (and check OFF + LEN <= pkt->payload_len).
+ *
+ * Maps (BTF-defined, section ".maps"; per-CPU values are summed over CPUs by the runtime)
+ * ----
+ *   weir_rules     PERCPU_ARRAY  key rule index     -> struct weir_counter
+ *                  packets/bytes matched by each rule: the deciding rule, and every matching
+ *                  count rule. max_entries = number of rules (set by the loader; template: 1).
+ *   weir_verdicts  PERCPU_ARRAY  key XDP action     -> struct weir_counter  (WEIR_VERDICT_SLOTS)
+ *                  what the program returned, whichever rule decided.
+ *   weir_stats     PERCPU_ARRAY  key WEIR_STAT_*    -> struct weir_counter  (WEIR_STAT_SLOTS)
+ *                  policy default decisions, malformed packets, errors.
+ *   weir_redirect  ARRAY         key rule index     -> __u32 ifindex
+ *                  target of each `redirect` rule (0: unset). max_entries = number of rules.
+ *   weir_last      PERCPU_ARRAY  key 0              -> struct weir_last
+ *                  the last decision taken on each CPU. `weir test` zeroes it, runs one packet
+ *                  with BPF_PROG_TEST_RUN and reads the CPU slot whose `runs` is non-zero to
+ *                  learn which rule decided.
+ */
+#ifndef WEIR_ABI_H
+#define WEIR_ABI_H
+
+#include <linux/types.h>
+
+/* Actions: the XDP return codes (enum xdp_action in <linux/bpf.h>). */
+#define WEIR_ACT_ABORTED  0u
+#define WEIR_ACT_DROP     1u
+#define WEIR_ACT_PASS     2u
+#define WEIR_ACT_TX       3u
+#define WEIR_ACT_REDIRECT 4u
+
+/* A decision packs the deciding rule into the upper 24 bits and the action into the low 8. */
+#define WEIR_DECISION_ACTION_BITS 8u
+#define WEIR_DECISION_ACTION_MASK 0xffu
+#define WEIR_RULE_DEFAULT 0xffffffu /* the policy default decided */
+#define WEIR_MAX_RULES    0xfffffeu /* rule indexes are 0 .. WEIR_MAX_RULES - 1 */
+
+static inline __u32 weir_decision(__u32 rule, __u32 action)
+{
+    return (rule << WEIR_DECISION_ACTION_BITS) | (action & WEIR_DECISION_ACTION_MASK);
+}
+static inline __u32 weir_decision_rule(__u32 decision)
+{
+    return decision >> WEIR_DECISION_ACTION_BITS;
+}
+static inline __u32 weir_decision_action(__u32 decision)
+{
+    return decision & WEIR_DECISION_ACTION_MASK;
+}
+
+/* Bounds payload_off for the verifier (packet offsets must stay below 0xffff); real offsets are
+ * far smaller (linear XDP data is at most a page). */
+#define WEIR_PAYLOAD_OFF_MASK 0x7fffu
+
+/* Map names, as the loader looks them up. */
+#define WEIR_MAP_RULES    "weir_rules"
+#define WEIR_MAP_VERDICTS "weir_verdicts"
+#define WEIR_MAP_STATS    "weir_stats"
+#define WEIR_MAP_REDIRECT "weir_redirect"
+#define WEIR_MAP_LAST     "weir_last"
+#define WEIR_PROG_XDP     "weir_xdp"
+
+/* Slots of weir_stats. */
+#define WEIR_STAT_DEFAULT   0u /* the policy default decided */
+#define WEIR_STAT_MALFORMED 1u /* parsing stopped at a truncated or invalid header */
+#define WEIR_STAT_ERROR     2u /* bad decision or redirect without a target: XDP_ABORTED */
+#define WEIR_STAT_SLOTS     4u
+
+#define WEIR_VERDICT_SLOTS  8u /* weir_verdicts is indexed by WEIR_ACT_* */
+
+struct weir_counter {
+    __u64 packets;
+    __u64 bytes;
+};
+
+struct weir_last {
+    __u32 rule;      /* weir_decision_rule() of the last decision, WEIR_RULE_DEFAULT for default */
+    __u32 action;    /* the XDP action returned (after redirect/error handling) */
+    __u32 malformed; /* weir_pkt.malformed of that packet */
+    __u32 runs;      /* packets seen on this CPU since the slot was last zeroed */
+};
+
+#endif

@@ -1,0 +1,24 @@
+// doctest main for kernel tests: exits with 77 (ctest SKIP_RETURN_CODE) when this process
+// cannot load BPF programs, after saying why. Listing test cases always works.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <string_view>
+
+#include "bpf_env.hpp"
+
+int main(int argc, char** argv) {
+    bool listing = false;
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]).find("list") != std::string_view::npos) listing = true;
+    if (!listing) {
+        std::string why = weir::test::bpf_unavailable_reason();
+        if (!why.empty()) {
+            std::printf("SKIP: kernel tests need BPF: %s\n", why.c_str());
+            return 77;
+        }
+    }
+    doctest::Context context(argc, argv);
+    return context.run();
+}
