@@ -381,6 +381,16 @@ SyntaxError make_error(const State& st, std::uint32_t at) {
         if (n && ((n->end < t.size() && t[n->end] == '.') || after.starts_with("==") || after.starts_with("!=") ||
                   after.starts_with("<") || after.starts_with(">")))
             msg += "; if '{rule}' starts a condition, write 'if' before it";
+        // A declaration keyword where a rule name was read: the policy was never closed.
+        static constexpr std::string_view kDeclKeywords[] = {"test", "policy", "set", "const", "include"};
+        std::string_view name = node_text(st, n);
+        if (n && std::find(std::begin(kDeclKeywords), std::end(kDeclKeywords), name) != std::end(kDeclKeywords)) {
+            msg = "expected '}' to close policy '{policy}' before '{rule}'";
+            e.begin = n->begin;
+            e.end = n->end;
+            if (const Node* o = kid<gr::policy_open>(open_node<gr::policy_decl>(st)))
+                e.notes.emplace_back(o->begin, "policy '{policy}' starts here");
+        }
     } else if constexpr (std::is_same_v<Rule, gr::set_close>) {
         if (token_before(st, pos) == ",") msg = "expected a value or '}' after ','";
         if (const Node* s = open_node<gr::set_lit>(st))
