@@ -1,0 +1,82 @@
+// Stage 3: checked policy -> plan. The plan says HOW one policy is classified: which sets become
+// lookup tables (LPM tries keyed by set id + value, shared per key width, updatable live) and
+// the order and form in which codegen evaluates the rules. Codegen consumes a Plan, never the AST.
+//
+// Issue 3 builds the linear plan (rules in order, each condition as straight-line code with set
+// lookups); the classifier of issue 5 adds other Strategy values (dispatch on protocol/port,
+// rule groups behind tries, multi-field classification) with first-match semantics kept exact.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policy.hpp"
+
+namespace weir {
+
+// The key kinds of set tables; each is one LPM trie map in the template (weir_abi.h):
+// key = { prefixlen, set id (32 bits), value (width bits, big-endian) }.
+enum class TableKind : std::uint8_t { V4, V6, Port, Proto, Mac };
+unsigned table_value_bits(TableKind k);  // 32, 128, 16, 8, 48
+const char* table_map_name(TableKind k); // the template's map name, e.g. "weir_set_v4"
+
+// One prefix of a table: the top `len` bits of `value` (value holds `bits` significant bits).
+struct TablePrefix {
+    u128 value = 0;
+    std::uint8_t len = 0;
+    bool operator==(const TablePrefix&) const = default;
+};
+
+// The entries of one set in one table. Ranges are decomposed into prefixes (at most 2*bits).
+struct SetTable {
+    TableKind kind = TableKind::V4;
+    std::uint32_t id = 0;        // set id inside its kind's map (unique per kind)
+    int program_set = -1;        // index into Program::sets, or -1 for an inline set
+    std::string name;            // set name, or "inline@RULE" for inline sets
+    std::vector<TablePrefix> prefixes;
+};
+
+// How an `In` expression is evaluated.
+struct InPlan {
+    int v4_table = -1;  // index into Plan::tables (address sets: one table per family)
+    int v6_table = -1;
+    int table = -1;     // non-address sets
+};
+
+enum class Strategy : std::uint8_t { Linear };
+
+struct PlannedRule {
+    int rule = -1;            // index into Policy::rules (also the counter index)
+    const Rule* src = nullptr;
+    std::uint32_t action = 0; // WEIR_ACT_* for terminal rules
+    bool terminal = true;
+};
+
+struct Plan {
+    const Program* program = nullptr;
+    int policy = -1;
+    Strategy strategy = Strategy::Linear;
+    std::vector<SetTable> tables;
+    // Set lookups: every `In` on a named set, and every inline set larger than
+    // kInlineCompareLimit elements, keyed by the Expr node. Smaller inline sets are compared inline.
+    std::map<const Expr*, InPlan> lookups;
+    std::vector<PlannedRule> rules;
+    std::uint32_t default_action = 0;  // WEIR_ACT_PASS / WEIR_ACT_DROP
+
+    const Policy& pol() const { return program->policies.at(policy); }
+    const SetTable* table_for(int program_set, TableKind kind) const;
+};
+
+inline constexpr std::size_t kInlineCompareLimit = 8;
+
+// Decomposes the inclusive range [lo, hi] of `bits`-wide values into the fewest prefixes.
+std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits);
+
+// Plans policy `policy` of `program` (which must have checked without errors).
+Plan plan_policy(const Program& program, int policy);
+
+// `weir compile --emit plan`: the strategy, the tables with their sizes, and each rule's form.
+std::string dump_plan(const Plan& plan);
+
+}  // namespace weir
