@@ -80,6 +80,11 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_MAP_REDIRECT "weir_redirect"
 #define WEIR_MAP_LAST     "weir_last"
 #define WEIR_PROG_XDP     "weir_xdp"
+#define WEIR_MAP_SET_V4    "weir_set_v4"
+#define WEIR_MAP_SET_V6    "weir_set_v6"
+#define WEIR_MAP_SET_PORT  "weir_set_port"
+#define WEIR_MAP_SET_PROTO "weir_set_proto"
+#define WEIR_MAP_SET_MAC   "weir_set_mac"
 
 /* Slots of weir_stats. */
 #define WEIR_STAT_DEFAULT   0u /* the policy default decided */
@@ -99,6 +104,43 @@ struct weir_last {
     __u32 action;    /* the XDP action returned (after redirect/error handling) */
     __u32 malformed; /* weir_pkt.malformed of that packet */
     __u32 runs;      /* packets seen on this CPU since the slot was last zeroed */
+};
+
+/* Set tables (see compiler/plan.hpp): one LPM trie per key width, shared by every set of that
+ * kind; the set id in the key keeps sets apart, so a set is edited live by adding or deleting
+ * its entries. key.prefixlen = WEIR_SET_ID_BITS + the element's prefix length; `set` is the
+ * set id (host order, always matched in full); the value bytes are big-endian (network order),
+ * padding bytes zero. The value stored is a __u8 (1). max_entries: set by the loader
+ * (template: 1); maps are created with BPF_F_NO_PREALLOC as LPM tries require. */
+#define WEIR_SET_ID_BITS 32u
+
+struct weir_key_v4 {
+    __u32 prefixlen;
+    __u32 set;
+    __u8 value[4];
+};
+struct weir_key_v6 {
+    __u32 prefixlen;
+    __u32 set;
+    __u8 value[16];
+};
+struct weir_key_port {
+    __u32 prefixlen;
+    __u32 set;
+    __u8 value[2];
+    __u8 pad[2];
+};
+struct weir_key_proto {
+    __u32 prefixlen;
+    __u32 set;
+    __u8 value[1];
+    __u8 pad[3];
+};
+struct weir_key_mac {
+    __u32 prefixlen;
+    __u32 set;
+    __u8 value[6];
+    __u8 pad[2];
 };
 
 #endif
