@@ -138,7 +138,8 @@ std::string render_json(const SourceManager& sm, const Diagnostics& ds) {
         j["notes"] = std::move(notes);
         arr.push_back(std::move(j));
     }
-    return arr.dump(2) + "\n";
+    // Messages may quote bytes of the input that are not valid UTF-8: replace them, never throw.
+    return arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace weir
