@@ -1,0 +1,240 @@
+// The planner (plan.hpp): decides which sets become lookup tables and in what form codegen
+// evaluates the rules. Issue 3: the linear strategy.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "plan.hpp"
+#include "values.hpp"
+#include "weir_abi.h"
+
+namespace weir {
+
+unsigned table_value_bits(TableKind k) {
+    switch (k) {
+        case TableKind::V4: return 32;
+        case TableKind::V6: return 128;
+        case TableKind::Port: return 16;
+        case TableKind::Proto: return 8;
+        case TableKind::Mac: return 48;
+    }
+    return 0;
+}
+
+const char* table_map_name(TableKind k) {
+    switch (k) {
+        case TableKind::V4: return WEIR_MAP_SET_V4;
+        case TableKind::V6: return WEIR_MAP_SET_V6;
+        case TableKind::Port: return WEIR_MAP_SET_PORT;
+        case TableKind::Proto: return WEIR_MAP_SET_PROTO;
+        case TableKind::Mac: return WEIR_MAP_SET_MAC;
+    }
+    return "";
+}
+
+static const char* table_kind_name(TableKind k) {
+    switch (k) {
+        case TableKind::V4: return "v4";
+        case TableKind::V6: return "v6";
+        case TableKind::Port: return "port";
+        case TableKind::Proto: return "proto";
+        case TableKind::Mac: return "mac";
+    }
+    return "?";
+}
+
+const SetTable* Plan::table_for(int program_set, TableKind kind) const {
+    for (const auto& t : tables)
+        if (t.program_set == program_set && t.kind == kind) return &t;
+    return nullptr;
+}
+
+std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits) {
+    std::vector<TablePrefix> out;
+    if (lo > hi) return out;
+    const u128 all = bits >= 128 ? ~u128{0} : (u128{1} << bits) - 1;
+    hi &= all;
+    while (true) {
+        // The largest aligned block that starts at lo and ends at or before hi.
+        unsigned size_bits = 0;
+        while (size_bits < bits) {
+            u128 doubled = u128{1} << (size_bits + 1);  // size_bits + 1 <= bits <= 128
+            if (size_bits + 1 == 128) {
+                if (lo == 0 && hi == all) ++size_bits;  // the whole space
+                break;
+            }
+            if ((lo & (doubled - 1)) != 0) break;      // lo is not aligned to the doubled block
+            u128 last = lo + (doubled - 1);
+            if (last < lo || last > hi) break;          // overflow, or past hi
+            ++size_bits;
+        }
+        out.push_back({lo, static_cast<std::uint8_t>(bits - size_bits)});
+        u128 last = size_bits >= 128 ? all : lo + ((u128{1} << size_bits) - 1);
+        if (last >= hi) break;
+        lo = last + 1;
+    }
+    return out;
+}
+
+namespace {
+
+// The table kind for values of a field (by type and width).
+TableKind kind_for_field(const FieldDef& f) {
+    switch (f.type) {
+        case FieldType::Ip4: return TableKind::V4;
+        case FieldType::Ip6: return TableKind::V6;
+        case FieldType::Mac: return TableKind::Mac;
+        default: break;
+    }
+    if (f.bits <= 8) return TableKind::Proto;
+    if (f.bits <= 16) return TableKind::Port;
+    if (f.bits <= 32) return TableKind::V4;
+    return TableKind::V6;
+}
+
+class Planner {
+public:
+    Planner(const Program& prog, int policy) {
+        plan_.program = &prog;
+        plan_.policy = policy;
+    }
+
+    Plan run() {
+        const Policy& pol = plan_.pol();
+        plan_.default_action = pol.default_verdict == Verdict::Drop ? WEIR_ACT_DROP : WEIR_ACT_PASS;
+        for (std::size_t i = 0; i < pol.rules.size(); ++i) {
+            const Rule& r = pol.rules[i];
+            PlannedRule pr;
+            pr.rule = static_cast<int>(i);
+            pr.src = &r;
+            pr.terminal = r.action.terminal();
+            pr.action = action_code(r.action.kind);
+            plan_.rules.push_back(pr);
+            if (r.has_cond) walk(r.cond, r);
+        }
+        return std::move(plan_);
+    }
+
+private:
+    static std::uint32_t action_code(Action::Kind k) {
+        switch (k) {
+            case Action::Kind::Pass: return WEIR_ACT_PASS;
+            case Action::Kind::Drop: return WEIR_ACT_DROP;
+            case Action::Kind::Tx: return WEIR_ACT_TX;
+            case Action::Kind::Redirect: return WEIR_ACT_REDIRECT;
+            case Action::Kind::Count: return 0;
+        }
+        return 0;
+    }
+
+    void walk(const Expr& e, const Rule& r) {
+        for (const auto& k : e.kids) walk(k, r);
+        if (e.kind != Expr::Kind::In) return;
+        const FieldDef& f = field(e.field);
+        if (f.type == FieldType::Iface) return;  // names resolve at load time: compared inline
+        if (e.set >= 0) {
+            plan_.lookups[&e] = named_lookup(e.set, f);
+        } else if (e.elems.size() > kInlineCompareLimit) {
+            plan_.lookups[&e] = inline_lookup(e, f, r);
+        }
+    }
+
+    // Adds the elements of `elems` (of the given family, for addresses) to a new table.
+    int add_table(TableKind kind, int program_set, std::string name, const std::vector<Element>& elems,
+                  Family family) {
+        SetTable t;
+        t.kind = kind;
+        t.id = ++next_id_[static_cast<int>(kind)];
+        t.program_set = program_set;
+        t.name = std::move(name);
+        unsigned bits = table_value_bits(kind);
+        for (const auto& el : elems) {
+            if (family != Family::None && el.family != family) continue;
+            for (auto& p : range_to_prefixes(el.lo, el.hi, bits)) t.prefixes.push_back(p);
+        }
+        plan_.tables.push_back(std::move(t));
+        return static_cast<int>(plan_.tables.size() - 1);
+    }
+
+    int named_table(int set, TableKind kind, Family family) {
+        auto key = std::make_pair(set, static_cast<int>(kind));
+        if (auto it = named_.find(key); it != named_.end()) return it->second;
+        const SetDef& s = plan_.program->sets.at(set);
+        int idx = add_table(kind, set, s.name, s.elems, family);
+        named_[key] = idx;
+        return idx;
+    }
+
+    InPlan named_lookup(int set, const FieldDef& f) {
+        InPlan ip;
+        switch (f.type) {
+            case FieldType::IpAny:
+                ip.v4_table = named_table(set, TableKind::V4, Family::V4);
+                ip.v6_table = named_table(set, TableKind::V6, Family::V6);
+                break;
+            case FieldType::Ip4: ip.v4_table = named_table(set, TableKind::V4, Family::V4); break;
+            case FieldType::Ip6: ip.v6_table = named_table(set, TableKind::V6, Family::V6); break;
+            default: ip.table = named_table(set, kind_for_field(f), Family::None); break;
+        }
+        return ip;
+    }
+
+    InPlan inline_lookup(const Expr& e, const FieldDef& f, const Rule& r) {
+        InPlan ip;
+        std::string name = "inline@" + r.name;
+        switch (f.type) {
+            case FieldType::IpAny:
+                ip.v4_table = add_table(TableKind::V4, -1, name, e.elems, Family::V4);
+                ip.v6_table = add_table(TableKind::V6, -1, name, e.elems, Family::V6);
+                break;
+            case FieldType::Ip4: ip.v4_table = add_table(TableKind::V4, -1, name, e.elems, Family::V4); break;
+            case FieldType::Ip6: ip.v6_table = add_table(TableKind::V6, -1, name, e.elems, Family::V6); break;
+            default: ip.table = add_table(kind_for_field(f), -1, name, e.elems, Family::None); break;
+        }
+        return ip;
+    }
+
+    Plan plan_;
+    std::uint32_t next_id_[5] = {};
+    std::map<std::pair<int, int>, int> named_;
+};
+
+}  // namespace
+
+Plan plan_policy(const Program& program, int policy) { return Planner(program, policy).run(); }
+
+std::string dump_plan(const Plan& plan) {
+    const Policy& pol = plan.pol();
+    std::string out = fmt::format("policy {}: strategy linear, {} rule{}, default {}\n", pol.name,
+                                  pol.rules.size(), pol.rules.size() == 1 ? "" : "s",
+                                  plan.default_action == WEIR_ACT_DROP ? "drop" : "pass");
+    if (!plan.tables.empty()) {
+        out += "tables:\n";
+        for (std::size_t i = 0; i < plan.tables.size(); ++i) {
+            const auto& t = plan.tables[i];
+            out += fmt::format("  [{}] {} set {} '{}': {} prefix{}\n", i, table_kind_name(t.kind), t.id, t.name,
+                               t.prefixes.size(), t.prefixes.size() == 1 ? "" : "es");
+        }
+    }
+    out += "rules:\n";
+    for (const auto& r : plan.rules) {
+        // Lookups of this rule (expressions inside the rule's range), in source order.
+        std::vector<std::pair<std::uint32_t, const InPlan*>> mine;
+        for (const auto& [expr, ip] : plan.lookups) {
+            const SourceRange& er = expr->range;
+            const SourceRange& rr = r.src->range;
+            if (er.file == rr.file && er.begin >= rr.begin && er.end <= rr.end) mine.emplace_back(er.begin, &ip);
+        }
+        std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::string lookups;
+        for (const auto& m : mine)
+            for (int t : {m.second->v4_table, m.second->v6_table, m.second->table})
+                if (t >= 0) lookups += fmt::format(" [{}]", t);
+        out += fmt::format("  {} {}: {}{}{}\n", r.rule, r.src->name,
+                           r.terminal ? "" : "count, ", r.src->has_cond ? "condition" : "always",
+                           lookups.empty() ? "" : ", lookups" + lookups);
+    }
+    return out;
+}
+
+}  // namespace weir
