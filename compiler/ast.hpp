@@ -52,6 +52,18 @@ struct SetRef {
 
 enum class CmpOp { Eq, Ne, Lt, Le, Gt, Ge };
 
+inline const char* cmp_text(CmpOp op) {
+    switch (op) {
+        case CmpOp::Eq: return "==";
+        case CmpOp::Ne: return "!=";
+        case CmpOp::Lt: return "<";
+        case CmpOp::Le: return "<=";
+        case CmpOp::Gt: return ">";
+        case CmpOp::Ge: return ">=";
+    }
+    return "==";
+}
+
 struct Expr {
     enum class Kind {
         And,      // kids (>= 2)

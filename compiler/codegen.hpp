@@ -5,6 +5,8 @@
 // line, so verifier messages can be mapped back to rules. LLVM types stay inside compiler/codegen*.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,13 @@ struct CodegenOptions {
     // Test hook: the rule of this name reads the packet without a bounds check, so the kernel
     // verifier must reject the program (used to test verifier-error mapping). Empty: off.
     std::string unverifiable_rule;
+    // pkt.iface: the ifindex of an interface name, nullopt if there is none. Resolved once, at
+    // compile time (the interfaces of the host the program is loaded on); a name that does not
+    // resolve, or a policy using pkt.iface without this callback, is a codegen error.
+    std::function<std::optional<std::uint32_t>(const std::string&)> ifindex_of;
+    // EmitKind::IR only: print the module before optimization (weir_match as generated, next to
+    // the template) instead of after it.
+    bool unoptimized_ir = false;
 };
 
 struct CodegenResult {

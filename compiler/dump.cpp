@@ -8,17 +8,6 @@ namespace weir {
 
 namespace {
 
-const char* set_type_name(SetType t) {
-    switch (t) {
-        case SetType::Ip: return "ip";
-        case SetType::Ip4: return "ip4";
-        case SetType::Ip6: return "ip6";
-        case SetType::Mac: return "mac";
-        case SetType::Port: return "port";
-        case SetType::Proto: return "proto";
-    }
-    return "ip";
-}
 
 FieldType set_field_type(SetType t) {
     switch (t) {
@@ -32,27 +21,7 @@ FieldType set_field_type(SetType t) {
     return FieldType::Int;
 }
 
-const char* cmp_text(Cmp c) {
-    switch (c) {
-        case Cmp::Eq: return "==";
-        case Cmp::Ne: return "!=";
-        case Cmp::Lt: return "<";
-        case Cmp::Le: return "<=";
-        case Cmp::Gt: return ">";
-        case Cmp::Ge: return ">=";
-    }
-    return "==";
-}
 
-const char* verdict_text(Verdict v) {
-    switch (v) {
-        case Verdict::Pass: return "pass";
-        case Verdict::Drop: return "drop";
-        case Verdict::Redirect: return "redirect";
-        case Verdict::Tx: return "tx";
-    }
-    return "pass";
-}
 
 std::string hex(const std::uint8_t* b, std::size_t n) {
     static const char* kDigits = "0123456789abcdef";
@@ -203,7 +172,7 @@ std::string dump(const Program& program) {
                elements(s.elems, set_field_type(s.type), syms) + "\n";
     }
     for (const auto& p : program.policies) {
-        out += "policy " + p.name + " default " + verdict_text(p.default_verdict) + " {\n";
+        out += "policy " + p.name + " default " + verdict_name(p.default_verdict) + " {\n";
         for (const auto& r : p.rules) {
             out += "    " + r.name + ": " + action_text(r.action);
             if (r.has_cond) out += " if " + dump(program, r.cond);
@@ -218,7 +187,7 @@ std::string dump(const Program& program) {
         out += " {\n";
         for (const auto& pr : t.probes) {
             out += "    " + packet_text(pr.packet) + "\n";
-            out += std::string("    expect ") + verdict_text(pr.expect);
+            out += std::string("    expect ") + verdict_name(pr.expect);
             if (pr.by_default) out += " by default";
             else if (pr.by_rule >= 0 && t.policy >= 0 &&
                      static_cast<std::size_t>(pr.by_rule) < program.policies[t.policy].rules.size())

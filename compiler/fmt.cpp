@@ -166,17 +166,6 @@ private:
     const SourceManager& sm_;
 };
 
-std::string_view cmp_text(ast::CmpOp op) {
-    switch (op) {
-    case ast::CmpOp::Eq: return "==";
-    case ast::CmpOp::Ne: return "!=";
-    case ast::CmpOp::Lt: return "<";
-    case ast::CmpOp::Le: return "<=";
-    case ast::CmpOp::Gt: return ">";
-    case ast::CmpOp::Ge: return ">=";
-    }
-    return "==";
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pieces: a construct's text before it is broken into lines. A set piece may become one line per

@@ -102,7 +102,11 @@ bool member(const Program& prog, const Expr& e, const weir_pkt& pkt, std::string
     std::optional<u128> v = f.type == FieldType::Iface ? std::optional<u128>(packed_iface(iface))
                                                        : field_value(e.field, pkt);
     if (!v) return false;
-    bool found = std::any_of(elems.begin(), elems.end(), [&](const Element& el) { return within(el, *v); });
+    // A one-family address field (ip4.*, ip6.*) tested against a set of type `ip` uses only the
+    // elements of its own family; other fields' elements carry no family.
+    Family fam = f.type == FieldType::Ip4 ? Family::V4 : f.type == FieldType::Ip6 ? Family::V6 : Family::None;
+    bool found = std::any_of(elems.begin(), elems.end(),
+                             [&](const Element& el) { return el.family == fam && within(el, *v); });
     return e.negated ? !found : found;
 }
 

@@ -3,6 +3,28 @@
 
 namespace weir {
 
+const char* set_type_name(SetType t) {
+    switch (t) {
+        case SetType::Ip: return "ip";
+        case SetType::Ip4: return "ip4";
+        case SetType::Ip6: return "ip6";
+        case SetType::Mac: return "mac";
+        case SetType::Port: return "port";
+        case SetType::Proto: return "proto";
+    }
+    return "ip";
+}
+
+const char* verdict_name(Verdict v) {
+    switch (v) {
+        case Verdict::Pass: return "pass";
+        case Verdict::Drop: return "drop";
+        case Verdict::Redirect: return "redirect";
+        case Verdict::Tx: return "tx";
+    }
+    return "pass";
+}
+
 int Policy::rule_index(const std::string& n) const {
     for (std::size_t i = 0; i < rules.size(); ++i)
         if (rules[i].name == n) return static_cast<int>(i);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ast.hpp"
 #include "fields.hpp"
 #include "source.hpp"
 
@@ -44,7 +45,7 @@ struct SetDef {
     SourceRange name_range;
 };
 
-enum class Cmp : std::uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
+using Cmp = ast::CmpOp;  // the same operators as written
 
 struct Expr {
     enum class Kind : std::uint8_t {
@@ -135,6 +136,9 @@ struct TestCase {
     std::vector<Probe> probes;
     SourceRange range;
 };
+
+const char* set_type_name(SetType t);  // "ip", "ip4", ... as written in `set x : TYPE`
+const char* verdict_name(Verdict v);   // "pass", "drop", "redirect", "tx"
 
 // Everything a compilation checked: all policies, named sets and tests of the root file and
 // the files it includes.

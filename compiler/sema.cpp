@@ -42,17 +42,6 @@ std::string shown(const ast::Value& v) {
     return v.text;
 }
 
-const char* set_type_name(SetType t) {
-    switch (t) {
-        case SetType::Ip: return "ip";
-        case SetType::Ip4: return "ip4";
-        case SetType::Ip6: return "ip6";
-        case SetType::Mac: return "mac";
-        case SetType::Port: return "port";
-        case SetType::Proto: return "proto";
-    }
-    return "ip";
-}
 
 const char* set_type_holds(SetType t) {
     switch (t) {
@@ -144,17 +133,6 @@ Cmp to_cmp(ast::CmpOp op) {
     return Cmp::Eq;
 }
 
-const char* cmp_text(ast::CmpOp op) {
-    switch (op) {
-        case ast::CmpOp::Eq: return "==";
-        case ast::CmpOp::Ne: return "!=";
-        case ast::CmpOp::Lt: return "<";
-        case ast::CmpOp::Le: return "<=";
-        case ast::CmpOp::Gt: return ">";
-        case ast::CmpOp::Ge: return ">=";
-    }
-    return "==";
-}
 
 SourceRange span(SourceRange a, SourceRange b) {
     if (!a.valid()) return b;

@@ -40,15 +40,6 @@ std::optional<Verdict> verdict_from(std::string_view s) {
     return std::nullopt;
 }
 
-const char* verdict_name(Verdict v) {
-    switch (v) {
-        case Verdict::Pass: return "pass";
-        case Verdict::Drop: return "drop";
-        case Verdict::Tx: return "tx";
-        case Verdict::Redirect: return "redirect";
-    }
-    return "pass";
-}
 
 std::optional<Verdict> action_verdict(Action::Kind k) {
     switch (k) {

@@ -167,6 +167,72 @@ Result<TestRun> test_run(int prog_fd, std::span<const unsigned char> packet, std
     return run;
 }
 
+Result<TestRun> test_run_on(int prog_fd, std::span<const unsigned char> packet,
+                            std::uint32_t ingress_ifindex, std::uint32_t repeat) {
+    if (ingress_ifindex == 0) return test_run(prog_fd, packet, repeat);
+    begin_libbpf_call();
+    TestRun run;
+    run.data.resize(packet.size() + 4096);
+    xdp_md ctx{};
+    ctx.data_end = std::uint32_t(packet.size());
+    ctx.ingress_ifindex = ingress_ifindex;
+    bpf_test_run_opts opts{};
+    opts.sz = sizeof opts;
+    opts.data_in = packet.data();
+    opts.data_size_in = std::uint32_t(packet.size());
+    opts.data_out = run.data.data();
+    opts.data_size_out = std::uint32_t(run.data.size());
+    opts.ctx_in = &ctx;
+    opts.ctx_size_in = sizeof ctx;
+    opts.repeat = int(repeat);
+    if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err < 0)
+        return fail("test run of a " + std::to_string(packet.size()) +
+                        "-byte packet arriving on ifindex " + std::to_string(ingress_ifindex),
+                    err);
+    run.retval = opts.retval;
+    run.duration_ns = opts.duration;
+    run.data.resize(opts.data_size_out);
+    return run;
+}
+
+Status update_key(int map_fd, std::span<const unsigned char> key,
+                  std::span<const unsigned char> value) {
+    if (bpf_map_update_elem(map_fd, key.data(), value.data(), BPF_ANY) < 0)
+        return fail("update a " + std::to_string(key.size()) + "-byte key", errno);
+    return ok();
+}
+
+Status lookup_key(int map_fd, std::span<const unsigned char> key, std::span<unsigned char> value) {
+    if (bpf_map_lookup_elem(map_fd, key.data(), value.data()) < 0)
+        return fail("look up a " + std::to_string(key.size()) + "-byte key", errno);
+    return ok();
+}
+
+Result<ProgramInfo> program_info(int prog_fd) {
+    begin_libbpf_call();
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof info;
+    if (int err = bpf_obj_get_info_by_fd(prog_fd, &info, &len); err < 0)
+        return fail("read the program's info", err);
+    return ProgramInfo{info.xlated_prog_len / 8, info.jited_prog_len, info.verified_insns};
+}
+
+Status probe_xdp_support() {
+    begin_libbpf_call();
+    // libbpf answers 0 ("unsupported") also when the load was refused for lack of privileges.
+    int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr);
+    if (r == 1) return ok();
+    if (::geteuid() != 0 || r == -EPERM || r == -EACCES) {
+        std::string why = ::geteuid() != 0 ? "not running as root"
+                                           : "running as root, but without CAP_BPF or CAP_SYS_ADMIN";
+        return Error{"not permitted to load BPF programs (" + why +
+                         "; loading needs root, or CAP_BPF with CAP_NET_ADMIN)",
+                     {}, -EPERM};
+    }
+    if (r == 0) return Error{"this kernel does not support XDP programs", {}, -EOPNOTSUPP};
+    return fail("probe for XDP support", r);
+}
+
 Result<unsigned> possible_cpus() {
     begin_libbpf_call();
     int n = libbpf_num_possible_cpus();

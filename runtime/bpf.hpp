@@ -116,6 +116,27 @@ Result<std::vector<unsigned char>> lookup_percpu(int map_fd, std::uint32_t key,
 // Sets every CPU's value of `key` to zero.
 Status zero_percpu(int map_fd, std::uint32_t key, std::size_t value_size);
 
+// Keyed access for maps whose keys are not a __u32 (the set tables' LPM keys).
+Status update_key(int map_fd, std::span<const unsigned char> key,
+                  std::span<const unsigned char> value);
+Status lookup_key(int map_fd, std::span<const unsigned char> key, std::span<unsigned char> value);
+
+// What the kernel reports about a loaded program (bpf_prog_info).
+struct ProgramInfo {
+    std::uint32_t xlated_insns = 0;    // instructions after the verifier's rewrites
+    std::uint32_t jited_bytes = 0;     // size of the JIT-compiled code, 0 without JIT
+    std::uint32_t verified_insns = 0;  // instructions the verifier processed
+};
+Result<ProgramInfo> program_info(int prog_fd);
+
+// test_run with the packet arriving on interface `ingress_ifindex` (0: none), which must exist.
+Result<TestRun> test_run_on(int prog_fd, std::span<const unsigned char> packet,
+                            std::uint32_t ingress_ifindex, std::uint32_t repeat = 1);
+
+// Whether this process can load XDP programs: ok, or an Error saying why not (-EPERM when it
+// lacks the privileges: not root, no CAP_BPF/CAP_NET_ADMIN).
+Status probe_xdp_support();
+
 inline std::size_t percpu_stride(std::size_t value_size) { return (value_size + 7) / 8 * 8; }
 
 // Typed helpers for trivially copyable values.

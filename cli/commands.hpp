@@ -1,0 +1,91 @@
+// The commands of the `weir` binary, one file each (cmd_*.cpp); main.cpp parses the command
+// line with CLI11 and calls one of them. Exit codes, for every command: 0 ok, 1 errors found
+// (or warnings with --werror, or a failing check or test), 2 usage, I/O or privilege problems.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codegen.hpp"
+#include "driver.hpp"
+#include "plan.hpp"
+
+namespace weir::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFindings = 1;
+inline constexpr int kExitUsage = 2;
+
+struct CommonOptions {
+    std::vector<std::string> include_dirs;
+    bool werror = false;
+    std::string format = "text";
+    std::string color = "auto";
+};
+
+// --- helpers (common.cpp) ---
+bool use_color(const std::string& mode);
+CheckOptions check_options(const CommonOptions& o);
+// Writes `data` to `path` atomically (temp file in the same folder, then rename).
+bool write_file_atomic(const std::string& path, const std::string& data, std::string& err);
+// "1 rule", "2 rules"
+std::string plural(std::size_t n, const std::string& one, const std::string& many);
+
+// pkt.iface names for codegen: the host's ifindex, or (placeholder) a made-up ifindex no packet
+// arrives on, recorded in `placeholders`. Used where nothing is attached (check --kernel, test).
+// `test_runs`: the loopback also gets a made-up ifindex, because BPF_PROG_TEST_RUN delivers a
+// packet without an interface on the loopback (a probe without `iface` must match no name).
+CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* placeholders_used,
+                                    bool test_runs = false);
+// The interface BPF_PROG_TEST_RUN delivers packets on when none is given.
+unsigned test_run_default_ifindex();
+
+// Plan + object of one policy of a compilation. nullopt after printing why (to stderr).
+struct PolicyObject {
+    Plan plan;
+    std::vector<std::uint8_t> elf;
+    std::vector<std::string> placeholder_ifaces;  // pkt.iface names not on this host
+};
+// `unverifiable_rule`: CodegenOptions' test hook (check --kernel's hidden option).
+std::optional<PolicyObject> build_policy_object(const Compilation& c, int policy,
+                                                const std::string& path,
+                                                const std::string& unverifiable_rule = {},
+                                                bool test_runs = false);
+
+// --- commands ---
+struct CheckArgs {
+    std::vector<std::string> files;
+    bool kernel = false;
+    std::string unverifiable_rule;  // hidden test hook: make this rule fail verification
+};
+int cmd_check(const CheckArgs& a, const CommonOptions& o);
+
+struct FmtArgs {
+    std::vector<std::string> files;
+    bool write = false;
+    bool check = false;
+};
+int cmd_fmt(const FmtArgs& a, const CommonOptions& o);
+
+struct CompileArgs {
+    std::string file;
+    std::string policy;
+    std::string emit = "checked";  // ast, checked, plan, ir, asm, obj
+    std::string output;
+};
+int cmd_compile(const CompileArgs& a, const CommonOptions& o);
+
+struct TestArgs {
+    std::vector<std::string> files;
+    bool kernel = false;
+    bool interp = false;
+    std::string pcap;
+    std::string policy;  // --pcap: replay through this policy only
+    bool json = false;
+};
+int cmd_test(const TestArgs& a, const CommonOptions& o);
+
+int cmd_fields(bool markdown);
+
+}  // namespace weir::cli

@@ -1,0 +1,97 @@
+// Helpers shared by the commands.
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "commands.hpp"
+
+namespace weir::cli {
+
+bool use_color(const std::string& mode) {
+    if (mode == "always") return true;
+    if (mode == "never") return false;
+    return isatty(STDERR_FILENO) && std::getenv("NO_COLOR") == nullptr;
+}
+
+CheckOptions check_options(const CommonOptions& o) {
+    CheckOptions opts;
+    opts.load.include_dirs = o.include_dirs;
+    opts.werror = o.werror;
+    return opts;
+}
+
+bool write_file_atomic(const std::string& path, const std::string& data, std::string& err) {
+    std::string tmp = path + ".weir-tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            err = std::strerror(errno);
+            return false;
+        }
+        out << data;
+        if (!out.flush()) {
+            err = std::strerror(errno);
+            return false;
+        }
+    }
+    std::error_code ec;
+    // Keep the original's permissions.
+    auto perms = std::filesystem::status(path, ec).permissions();
+    if (!ec) std::filesystem::permissions(tmp, perms, ec);
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        err = ec.message();
+        std::filesystem::remove(tmp, ec);
+        return false;
+    }
+    return true;
+}
+
+std::string plural(std::size_t n, const std::string& one, const std::string& many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+unsigned test_run_default_ifindex() {
+    unsigned lo = if_nametoindex("lo");
+    return lo ? lo : 1;
+}
+
+CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* used, bool test_runs) {
+    CodegenOptions opts;
+    opts.ifindex_of = [placeholders, used, test_runs](const std::string& name) -> std::optional<std::uint32_t> {
+        unsigned i = if_nametoindex(name.c_str());
+        if (i != 0 && !(test_runs && i == test_run_default_ifindex())) return i;
+        if (!placeholders) return std::nullopt;
+        // Far above any real ifindex: no packet ever arrives with it.
+        std::uint32_t fake = 0x7fff0000u + static_cast<std::uint32_t>(used ? used->size() : 0);
+        if (used) used->push_back(name);
+        return fake;
+    };
+    return opts;
+}
+
+std::optional<PolicyObject> build_policy_object(const Compilation& c, int policy,
+                                                const std::string& path,
+                                                const std::string& unverifiable_rule,
+                                                bool test_runs) {
+    PolicyObject out;
+    out.plan = plan_policy(c.program, policy);
+    CodegenOptions opts = host_codegen_options(true, &out.placeholder_ifaces, test_runs);
+    opts.unverifiable_rule = unverifiable_rule;
+    CodegenResult r = codegen(out.plan, c.sources, EmitKind::Obj, opts);
+    if (!r.ok()) {
+        std::cerr << path << ": error: cannot compile policy '" << c.program.policies[policy].name
+                  << "': " << r.error << "\n";
+        return std::nullopt;
+    }
+    out.elf = std::move(r.bytes);
+    return out;
+}
+
+}  // namespace weir::cli

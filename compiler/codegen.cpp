@@ -1,0 +1,90 @@
+// codegen(): plan -> weir_match in the template module -> BPF object. The steps live in the
+// codegen_*.cpp files (see codegen_ctx.hpp for the map); this file runs them in order.
+#include "codegen.hpp"
+
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/DiagnosticPrinter.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <exception>
+
+#include "codegen_ctx.hpp"
+
+namespace weir {
+
+namespace {
+
+// LLVM reports backend errors (e.g. "BPF stack limit exceeded") through the context; the default
+// handler would print them and exit the process. Collect them instead.
+void collect_llvm_errors(const llvm::DiagnosticInfo* info, void* out) {
+    const llvm::DiagnosticInfo& di = *info;
+    if (di.getSeverity() != llvm::DS_Error) return;
+    auto& text = *static_cast<std::string*>(out);
+    llvm::raw_string_ostream os(text);
+    if (!text.empty()) os << "; ";
+    llvm::DiagnosticPrinterRawOStream printer(os);
+    di.print(printer);
+}
+
+void generate(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& opts,
+              CodegenResult& res) {
+    if (!plan.program || plan.policy < 0 || static_cast<std::size_t>(plan.policy) >= plan.program->policies.size()) {
+        res.error = "internal: the plan names no policy";
+        return;
+    }
+    llvm::LLVMContext ctx;
+    std::string llvm_errors;
+    ctx.setDiagnosticHandlerCallBack(collect_llvm_errors, &llvm_errors);
+    std::unique_ptr<llvm::Module> m = cg::load_template(ctx, res.error);
+    if (!m) return;
+    llvm::Function* fn = m->getFunction("weir_match");
+    if (!fn || !fn->isDeclaration() || fn->arg_size() != 3 || !fn->getReturnType()->isIntegerTy(32)) {
+        res.error = "internal: the XDP template does not declare `__u32 weir_match(pkt, data, data_end)`";
+        return;
+    }
+
+    cg::Ctx c(plan, sources, opts, *m);
+    c.fn = fn;
+    c.pkt = fn->getArg(0);
+    c.data = fn->getArg(1);
+    c.data_end = fn->getArg(2);
+    c.pkt->setName("pkt");
+    c.data->setName("data");
+    c.data_end->setName("data_end");
+
+    const Policy& pol = plan.pol();
+    c.dbg = std::make_unique<cg::Debug>(*m, sources, pol.range.file);
+    std::uint32_t line = pol.range.valid() && pol.range.file < sources.size()
+                             ? sources.line_col(pol.range.file, pol.range.begin).line
+                             : 0;
+    c.dbg->attach(*fn, line);
+    cg::emit_rules(c);
+    c.dbg->finalize();
+    if (!c.error.empty()) {
+        res.error = c.error;
+        return;
+    }
+
+    cg::internalize_helpers(*m);
+    if (!cg::verify(*m, res.error)) return;
+    if (!cg::optimize_and_emit(*m, kind, opts, res.bytes, res.error)) res.bytes.clear();
+    if (res.error.empty() && !llvm_errors.empty()) {
+        res.error = "LLVM: " + llvm_errors;
+        res.bytes.clear();
+    }
+}
+
+}  // namespace
+
+CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& opts) {
+    CodegenResult res;
+    try {
+        generate(plan, sources, kind, opts, res);
+    } catch (const std::exception& e) {  // e.g. a plan whose indexes do not fit its program
+        res.error = std::string("internal: codegen failed: ") + e.what();
+        res.bytes.clear();
+    }
+    return res;
+}
+
+}  // namespace weir

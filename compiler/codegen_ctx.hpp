@@ -1,0 +1,125 @@
+// Codegen internals shared by the codegen_*.cpp files (never included outside compiler/codegen*):
+// the state of one weir_match being generated, and the function each concern file exposes.
+//
+//   codegen.cpp          the driver: codegen() runs the steps below in order
+//   codegen_emit.cpp     template bitcode in; linkage, verify, optimize, BPF object/asm/IR out
+//   codegen_debug.cpp    DWARF/BTF: compile unit, files with embedded policy text, locations
+//   codegen_rules.cpp    the program skeleton: rules in order, count hooks, decisions, default
+//   codegen_fields.cpp   conditions: and/or/not as branches, field loads, compare and test atoms
+//   codegen_sets.cpp     `in` / `not in`: inline compare chains and set-table lookups
+//   codegen_payload.cpp  payload[OFF:LEN] == / != BYTES, bounds-checked for the verifier
+//
+// Conditions are emitted as control flow: emit_cond(e, T, F) ends the current block with
+// branches to T when `e` holds and to F when it does not, so `not` swaps the targets and a
+// missing header branches straight to the atom's F (which makes `not ATOM` true, exactly as in
+// the interpreter).
+#pragma once
+#include <llvm/IR/DIBuilder.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "codegen.hpp"
+#include "plan.hpp"
+#include "source.hpp"
+
+namespace weir::cg {
+
+// Debug info of the generated function (codegen_debug.cpp).
+class Debug {
+public:
+    Debug(llvm::Module& m, const SourceManager& sources, FileId main_file);
+    // The DISubprogram of weir_match, attached to `fn`.
+    void attach(llvm::Function& fn, std::uint32_t line);
+    // The location of the first byte of `r` inside weir_match (line 0 if `r` is invalid).
+    llvm::DebugLoc at(SourceRange r);
+    void finalize() { dib_.finalize(); }
+
+private:
+    llvm::DIFile* file(FileId id);
+    llvm::DIBuilder dib_;
+    const SourceManager& sources_;
+    std::map<FileId, llvm::DIFile*> files_;
+    std::map<FileId, llvm::DIScope*> scopes_;  // lexical block files inside weir_match
+    llvm::DICompileUnit* cu_ = nullptr;
+    llvm::DISubprogram* sp_ = nullptr;
+};
+
+// A field value as the generated code holds it: one i64, or two for 128-bit addresses.
+struct Val {
+    llvm::Value* lo = nullptr;  // the value, or the low 64 bits of an IPv6 address
+    llvm::Value* hi = nullptr;  // the high 64 bits of an IPv6 address, else nullptr
+};
+
+struct Ctx {
+    Ctx(const Plan& p, const SourceManager& s, const CodegenOptions& o, llvm::Module& m)
+        : plan(p), sources(s), opts(o), mod(m), llctx(m.getContext()), b(m.getContext()) {}
+
+    const Plan& plan;
+    const SourceManager& sources;
+    const CodegenOptions& opts;
+    llvm::Module& mod;
+    llvm::LLVMContext& llctx;
+    llvm::IRBuilder<> b;
+    std::unique_ptr<Debug> dbg;
+    llvm::Function* fn = nullptr;  // weir_match
+    llvm::Value* pkt = nullptr;
+    llvm::Value* data = nullptr;
+    llvm::Value* data_end = nullptr;
+    std::string error;  // the first error ("file:line:col: message"); generation goes on
+
+    llvm::BasicBlock* block(const char* name) { return llvm::BasicBlock::Create(llctx, name, fn); }
+    // Continues code generation in `bb`, moved last so the IR reads in evaluation order.
+    void enter(llvm::BasicBlock* bb) {
+        bb->moveAfter(&fn->back());
+        b.SetInsertPoint(bb);
+    }
+    llvm::IntegerType* i(unsigned bits) { return llvm::IntegerType::get(llctx, bits); }
+    llvm::ConstantInt* c64(std::uint64_t v) { return b.getInt64(v); }
+    // Records an error at `r` (only the first is kept).
+    void fail(SourceRange r, const std::string& msg);
+    // Sets the debug location of the instructions created next.
+    void at(SourceRange r) { b.SetCurrentDebugLocation(dbg->at(r)); }
+    // The address of the weir_pkt member at `offset`.
+    llvm::Value* member(std::uint32_t offset);
+    // Loads the `bytes`-wide weir_pkt member at `offset` (see codegen_fields.cpp on volatile).
+    llvm::Value* load_member(std::uint32_t offset, unsigned bytes, const llvm::Twine& name = "");
+};
+
+// codegen_fields.cpp
+void emit_cond(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
+// Continues in a new block when (pkt->present & mask) != 0, branches to `absent` otherwise.
+// mask == 0 (always present) emits nothing.
+void guard_present(Ctx& c, std::uint32_t mask, llvm::BasicBlock* absent);
+// Loads a field (not IpAny) normalized as field_value() gives it: flags 0/1, IPv6 as hi/lo.
+// The caller guards its presence.
+Val load_field(Ctx& c, FieldId id);
+// v within [lo, hi] (i1).
+llvm::Value* within(Ctx& c, Val v, u128 lo, u128 hi);
+// The ifindex an `pkt.iface` element names (errors through c.fail when unresolvable).
+std::uint32_t ifindex_of(Ctx& c, const Element& e);
+
+// codegen_sets.cpp
+void emit_in(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
+
+// codegen_payload.cpp
+void emit_payload(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
+
+// codegen_rules.cpp: defines the body of weir_match (c.fn, arguments set up).
+void emit_rules(Ctx& c);
+
+// codegen_emit.cpp
+std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string& error);
+// weir_match and the template's always-inline helpers become internal, weir_match always-inline.
+void internalize_helpers(llvm::Module& m);
+bool verify(llvm::Module& m, std::string& error);
+// Optimizes with the new pass manager (O0..O3) and emits `kind` into `out`.
+bool optimize_and_emit(llvm::Module& m, EmitKind kind, const CodegenOptions& opts,
+                       std::vector<std::uint8_t>& out, std::string& error);
+
+}  // namespace weir::cg

@@ -1,0 +1,71 @@
+// The skeleton of weir_match (weir_abi.h): the planned rules in order; a matching `count` rule
+// calls the template's weir_count(rule, pkt->len) and goes on, the first matching terminal rule
+// returns weir_decision(rule, action), and the policy default returns
+// weir_decision(WEIR_RULE_DEFAULT, default action). Each rule's code carries the rule's location.
+#include "codegen_ctx.hpp"
+#include "field_access.hpp"
+#include "weir_abi.h"
+
+namespace weir::cg {
+
+namespace {
+
+llvm::Value* decision(Ctx& c, std::uint32_t rule, std::uint32_t action) {
+    return c.b.getInt32((rule << WEIR_DECISION_ACTION_BITS) | (action & WEIR_DECISION_ACTION_MASK));
+}
+
+// CodegenOptions::unverifiable_rule: one byte read far past the payload without a bounds
+// check. Volatile, so the optimizer keeps it; the kernel verifier refuses the program.
+void emit_unchecked_read(Ctx& c) {
+    llvm::Value* poff = c.load_member(offsetof(weir_pkt, payload_off), 2);
+    llvm::Value* at = c.b.CreateAdd(c.b.CreateZExt(poff, c.i(64)), c.c64(70000));
+    llvm::Value* p = c.b.CreateGEP(c.b.getInt8Ty(), c.data, at, "unchecked");
+    c.b.CreateAlignedLoad(c.i(8), p, llvm::Align(1), /*isVolatile=*/true);
+}
+
+}  // namespace
+
+void emit_rules(Ctx& c) {
+    c.b.SetInsertPoint(c.block("entry"));
+    const Policy& pol = c.plan.pol();
+    llvm::Function* count = c.mod.getFunction("weir_count");
+    bool unverifiable_found = c.opts.unverifiable_rule.empty();
+
+    for (const PlannedRule& pr : c.plan.rules) {
+        const Rule& r = pr.src ? *pr.src : pol.rules.at(static_cast<std::size_t>(pr.rule));
+        const auto index = static_cast<std::uint32_t>(pr.rule);
+        if (pr.rule < 0 || index >= WEIR_MAX_RULES) {
+            c.fail(r.range, "internal: rule index " + std::to_string(pr.rule) + " out of range");
+            continue;
+        }
+        c.at(r.range);
+        if (r.name == c.opts.unverifiable_rule) {
+            emit_unchecked_read(c);
+            unverifiable_found = true;
+        }
+        std::string tag = "r" + std::to_string(index);
+        llvm::BasicBlock* match = c.block((tag + ".match").c_str());
+        llvm::BasicBlock* next = c.block((tag + ".next").c_str());
+        emit_cond(c, r.cond, match, next);
+
+        c.enter(match);
+        c.at(r.range);
+        if (pr.terminal) {
+            c.b.CreateRet(decision(c, index, pr.action));
+        } else if (!count || count->arg_size() != 2) {
+            c.fail(r.range, "internal: the template lacks weir_count(rule, bytes)");
+            c.b.CreateBr(next);
+        } else {
+            llvm::Value* len = load_field(c, FieldId::PktLen).lo;
+            len = c.b.CreateZExtOrTrunc(len, count->getFunctionType()->getParamType(1));
+            c.b.CreateCall(count, {c.b.getInt32(index), len});
+            c.b.CreateBr(next);
+        }
+        c.enter(next);
+    }
+    c.at(pol.range);
+    c.b.CreateRet(decision(c, WEIR_RULE_DEFAULT, c.plan.default_action));
+    if (!unverifiable_found) c.fail(pol.range, "unverifiable_rule: no rule named '" + c.opts.unverifiable_rule + "'");
+}
+
+}  // namespace weir::cg

@@ -1,0 +1,206 @@
+#include "loaded_policy.hpp"
+
+#include <net/if.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <map>
+
+#include "verifier_log.hpp"
+#include "weir_abi.h"
+
+namespace weir {
+namespace {
+
+std::size_t key_size(TableKind kind) {
+    switch (kind) {
+        case TableKind::V4: return sizeof(weir_key_v4);
+        case TableKind::V6: return sizeof(weir_key_v6);
+        case TableKind::Port: return sizeof(weir_key_port);
+        case TableKind::Proto: return sizeof(weir_key_proto);
+        case TableKind::Mac: return sizeof(weir_key_mac);
+    }
+    return 0;
+}
+
+constexpr TableKind kTableKinds[] = {TableKind::V4, TableKind::V6, TableKind::Port,
+                                     TableKind::Proto, TableKind::Mac};
+
+void put_u32(std::vector<std::uint8_t>& out, std::size_t at, std::uint32_t v) {
+    std::memcpy(out.data() + at, &v, sizeof v);  // host order, as the BPF side reads it
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p) {
+    const unsigned bits = table_value_bits(kind);
+    std::vector<std::uint8_t> key(key_size(kind), 0);
+    put_u32(key, offsetof(weir_key_v4, prefixlen), WEIR_SET_ID_BITS + p.len);
+    put_u32(key, offsetof(weir_key_v4, set), set);
+    u128 value = p.value;
+    if (bits < 128) value &= (u128{1} << bits) - 1;
+    if (p.len < bits) value &= ~((u128{1} << (bits - p.len)) - 1);
+    const std::size_t at = offsetof(weir_key_v4, value);  // the same in every key struct
+    for (unsigned i = 0; i < bits / 8; ++i)
+        key[at + i] = static_cast<std::uint8_t>(value >> (bits - 8 * (i + 1)));
+    return key;
+}
+
+std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceManager& sources,
+                                                 std::span<const std::uint8_t> elf,
+                                                 Diagnostics& diags, const KernelLoadOptions& opts) {
+    const Policy& pol = plan.pol();
+    auto failed = [&](const std::string& what, const bpf::Error& e) {
+        auto& d = diags.error("bpf-load-failed", pol.name_range,
+                              "cannot load policy '" + pol.name + "': " + what + ": " + e.message);
+        if (!e.log.empty()) d.notes.push_back({SourceRange{}, "libbpf said: " + e.log});
+        return nullptr;
+    };
+
+    auto obj = bpf::Object::open(elf, opts.object_name);
+    if (!obj) return failed("the object is unusable", obj.error());
+
+    // Map sizes: one counter and one redirect slot per rule, one trie entry per set prefix.
+    const auto rules = static_cast<std::uint32_t>(std::max<std::size_t>(1, pol.rules.size()));
+    for (const char* map : {WEIR_MAP_RULES, WEIR_MAP_REDIRECT})
+        if (auto st = obj->set_max_entries(map, rules); !st) return failed("size the maps", st.error());
+    std::map<TableKind, std::size_t> entries;
+    for (const SetTable& t : plan.tables) entries[t.kind] += t.prefixes.size();
+    for (TableKind k : kTableKinds) {
+        auto n = static_cast<std::uint32_t>(std::max<std::size_t>(1, entries[k]));
+        if (auto st = obj->set_max_entries(table_map_name(k), n); !st)
+            return failed("size the set tables", st.error());
+    }
+
+    auto t0 = std::chrono::steady_clock::now();
+    auto st = obj->load();
+    auto load_time = std::chrono::steady_clock::now() - t0;
+    if (!st) {
+        const bpf::Error& e = st.error();
+        // A program the verifier refused comes with its log (bpf::Object::load names the
+        // program then); EPERM/EACCES otherwise is the kernel refusing this process.
+        if (e.message.rfind("load program ", 0) == 0 && !e.log.empty()) {
+            report_verifier_rejection(plan, sources, e.log, e.message, diags);
+            return nullptr;
+        }
+        if (e.code == -EPERM || e.code == -EACCES) {
+            diags.error("bpf-permission-denied", pol.name_range,
+                        "cannot load policy '" + pol.name + "' into the kernel: " + e.message +
+                            " (loading BPF needs root, or CAP_BPF with CAP_NET_ADMIN)");
+            return nullptr;
+        }
+        return failed("the kernel refused it", e);
+    }
+
+    std::unique_ptr<LoadedPolicy> lp(new LoadedPolicy(std::move(*obj)));
+    lp->rules_ = pol.rules.size();
+    lp->stats_.load_time = std::chrono::duration_cast<std::chrono::nanoseconds>(load_time);
+    auto prog = lp->obj_.program_fd(WEIR_PROG_XDP);
+    if (!prog) return failed("find its program", prog.error());
+    lp->prog_ = *prog;
+    if (auto info = bpf::program_info(lp->prog_); info) {
+        lp->stats_.xlated_insns = info->xlated_insns;
+        lp->stats_.jited_bytes = info->jited_bytes;
+        lp->stats_.verified_insns = info->verified_insns;
+    }
+    struct Wanted {
+        const char* name;
+        int* fd;
+    };
+    int redirect_fd = -1;
+    for (Wanted w : {Wanted{WEIR_MAP_RULES, &lp->rules_fd_}, Wanted{WEIR_MAP_VERDICTS, &lp->verdicts_fd_},
+                     Wanted{WEIR_MAP_STATS, &lp->stats_fd_}, Wanted{WEIR_MAP_LAST, &lp->last_fd_},
+                     Wanted{WEIR_MAP_REDIRECT, &redirect_fd}}) {
+        auto fd = lp->obj_.map_fd(w.name);
+        if (!fd) return failed("find its maps", fd.error());
+        *w.fd = *fd;
+    }
+
+    // Set tables.
+    const std::uint8_t present = 1;
+    for (const SetTable& t : plan.tables) {
+        auto fd = lp->obj_.map_fd(table_map_name(t.kind));
+        if (!fd) return failed("find its set tables", fd.error());
+        for (const TablePrefix& p : t.prefixes) {
+            std::vector<std::uint8_t> key = set_table_key(t.kind, t.id, p);
+            if (auto s = bpf::update_key(*fd, key, std::span(&present, 1)); !s)
+                return failed("fill set '" + t.name + "'", s.error());
+        }
+    }
+
+    // Redirect targets.
+    for (std::size_t i = 0; i < pol.rules.size(); ++i) {
+        const Rule& r = pol.rules[i];
+        if (r.action.kind != Action::Kind::Redirect) continue;
+        unsigned ifindex = if_nametoindex(r.action.ifname.c_str());
+        if (ifindex == 0) {
+            if (!opts.placeholder_redirects) {
+                diags.error("redirect-unknown-interface", r.action.range,
+                            "rule '" + r.name + "' redirects to interface '" + r.action.ifname +
+                                "', which does not exist on this host");
+                return nullptr;
+            }
+            ifindex = if_nametoindex("lo");
+            if (ifindex == 0) ifindex = 1;
+            diags.add({Severity::Note, "redirect-placeholder", r.action.range,
+                       "interface '" + r.action.ifname + "' of rule '" + r.name +
+                           "' does not exist on this host; its redirects go to the loopback "
+                           "interface here",
+                       {}});
+        }
+        if (auto s = bpf::update(redirect_fd, static_cast<std::uint32_t>(i), std::uint32_t(ifindex)); !s)
+            return failed("set the redirect target of rule '" + r.name + "'", s.error());
+    }
+    return lp;
+}
+
+int LoadedPolicy::map_fd(std::string_view name) const {
+    auto fd = obj_.map_fd(name);
+    return fd ? *fd : -1;
+}
+
+bpf::Result<bpf::Counter> LoadedPolicy::rule_counter(std::size_t rule) const {
+    if (rule >= rules_)
+        return bpf::Error{"rule counter " + std::to_string(rule) + ": the policy has " +
+                              std::to_string(rules_) + " rules",
+                          {}, -ERANGE};
+    return bpf::read_counter(rules_fd_, static_cast<std::uint32_t>(rule));
+}
+
+bpf::Result<bpf::Counter> LoadedPolicy::verdict_counter(std::uint32_t action) const {
+    return bpf::read_counter(verdicts_fd_, action);
+}
+
+bpf::Result<bpf::Counter> LoadedPolicy::stat_counter(std::uint32_t stat) const {
+    return bpf::read_counter(stats_fd_, stat);
+}
+
+bpf::Status LoadedPolicy::reset_counters() const {
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, rules_); ++i)
+        if (auto s = bpf::zero_percpu(rules_fd_, static_cast<std::uint32_t>(i), sizeof(weir_counter)); !s)
+            return s;
+    for (std::uint32_t i = 0; i < WEIR_VERDICT_SLOTS; ++i)
+        if (auto s = bpf::zero_percpu(verdicts_fd_, i, sizeof(weir_counter)); !s) return s;
+    for (std::uint32_t i = 0; i < WEIR_STAT_SLOTS; ++i)
+        if (auto s = bpf::zero_percpu(stats_fd_, i, sizeof(weir_counter)); !s) return s;
+    return bpf::ok();
+}
+
+bpf::Result<PolicyRun> LoadedPolicy::run(std::span<const std::uint8_t> frame,
+                                         std::uint32_t ingress_ifindex) const {
+    if (auto s = bpf::clear_last_decision(last_fd_); !s) return s.error();
+    auto r = bpf::test_run_on(prog_, frame, ingress_ifindex);
+    if (!r) return r.error();
+    auto last = bpf::last_decision(last_fd_);
+    if (!last) return last.error();
+    PolicyRun out;
+    out.action = r->retval;
+    out.rule = last->rule == WEIR_RULE_DEFAULT ? -1 : static_cast<int>(last->rule);
+    out.malformed = last->malformed;
+    out.duration_ns = r->duration_ns;
+    return out;
+}
+
+}  // namespace weir

@@ -1,0 +1,96 @@
+// One policy in the kernel: the object codegen produced for a Plan, opened, sized, verified and
+// loaded, its set tables and redirect targets filled. Owns the program and its maps (closed on
+// destruction); nothing is attached to an interface here.
+//
+//   auto obj = codegen(plan, sources, EmitKind::Obj);
+//   Diagnostics diags;
+//   auto lp = LoadedPolicy::load(plan, sources, obj.bytes, diags);
+//   if (!lp) ... render diags (a verifier rejection names the rule and its line) ...
+//   auto r = lp->run(frame);   // BPF_PROG_TEST_RUN: r->rule decided, r->action returned
+//
+// Errors are diagnostics, located in the policy source where one is involved:
+//   verifier-rejected           the kernel verifier refused the program (verifier_log.hpp)
+//   redirect-unknown-interface  a `redirect` names an interface this host does not have
+//   bpf-permission-denied       this process may not load BPF programs (EPERM/EACCES)
+//   bpf-load-failed             anything else (a bad object, a map that cannot be created, ...)
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bpf.hpp"
+#include "diagnostics.hpp"
+#include "maps.hpp"
+#include "plan.hpp"
+#include "source.hpp"
+
+namespace weir {
+
+struct KernelLoadOptions {
+    // A redirect target that does not exist on this host: false = error; true = point it at the
+    // loopback interface and add a note (Severity::Note, code "redirect-placeholder"). For
+    // verification and BPF_PROG_TEST_RUN, which never transmit.
+    bool placeholder_redirects = false;
+    std::string object_name = "weir";
+};
+
+struct LoadStats {
+    std::uint32_t xlated_insns = 0;    // BPF instructions after the verifier's rewrites
+    std::uint32_t jited_bytes = 0;     // JIT-compiled code size
+    std::uint32_t verified_insns = 0;  // instructions the verifier processed
+    std::chrono::nanoseconds load_time{};  // wall time of the load (maps and verification)
+};
+
+// One packet through the program.
+struct PolicyRun {
+    std::uint32_t action = 0;  // what the program returned: WEIR_ACT_* (XDP action)
+    int rule = -1;             // deciding rule (index into the policy's rules), -1 = default
+    bool malformed = false;    // the parser stopped at a truncated or invalid header
+    std::uint32_t duration_ns = 0;
+};
+
+// The LPM key of one prefix of a set table, laid out as weir_abi.h's struct weir_key_*:
+// prefixlen = WEIR_SET_ID_BITS + prefix length, the set id (host order), the value big-endian
+// (bits beyond the prefix cleared), zero padding.
+std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p);
+
+class LoadedPolicy {
+public:
+    // nullptr on failure, with error diagnostics added to `diags`. `plan` and `sources` are
+    // only read during the call.
+    static std::unique_ptr<LoadedPolicy> load(const Plan& plan, const SourceManager& sources,
+                                              std::span<const std::uint8_t> elf,
+                                              Diagnostics& diags, const KernelLoadOptions& opts = {});
+
+    int program_fd() const { return prog_; }
+    // The fd of one of the template's maps (weir_abi.h names), -1 if there is none.
+    int map_fd(std::string_view name) const;
+    std::size_t rule_count() const { return rules_; }
+    const LoadStats& stats() const { return stats_; }
+
+    // Counters summed over CPUs: per rule (index into the policy's rules), per XDP action
+    // (WEIR_ACT_*), per WEIR_STAT_* slot.
+    bpf::Result<bpf::Counter> rule_counter(std::size_t rule) const;
+    bpf::Result<bpf::Counter> verdict_counter(std::uint32_t action) const;
+    bpf::Result<bpf::Counter> stat_counter(std::uint32_t stat) const;
+    // Zeroes every counter.
+    bpf::Status reset_counters() const;
+
+    // Runs one frame (at least 14 bytes) with BPF_PROG_TEST_RUN; `ingress_ifindex` (0: none)
+    // is the interface it arrives on, which must exist. Counters count it.
+    bpf::Result<PolicyRun> run(std::span<const std::uint8_t> frame,
+                               std::uint32_t ingress_ifindex = 0) const;
+
+private:
+    LoadedPolicy(bpf::Object obj) : obj_(std::move(obj)) {}
+    bpf::Object obj_;
+    int prog_ = -1, rules_fd_ = -1, verdicts_fd_ = -1, stats_fd_ = -1, last_fd_ = -1;
+    std::size_t rules_ = 0;
+    LoadStats stats_;
+};
+
+}  // namespace weir

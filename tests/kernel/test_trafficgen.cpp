@@ -1,0 +1,279 @@
+// Live traffic on a private veth pair (tests/support/netns.hpp): the XDP_TX generator of
+// runtime/trafficgen.hpp floods from inside the namespace, a counting XDP sink on the root-side
+// end counts what arrives. Exact counts per kind, duration and rate limits, errors, and what the
+// receiving veth end needs (an XDP program or GRO) to accept XDP_TX frames at all.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <net/if.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "netns.hpp"
+#include "packet.hpp"
+#include "trafficgen.hpp"
+
+using namespace weir;
+using namespace weir::traffic;
+using weir::test::TestNet;
+
+namespace {
+
+using Bytes = std::vector<unsigned char>;
+
+// Frames from the namespace end to the host end, with the pair's own addresses.
+Bytes udp4(const TestNet& net, std::uint16_t dport, std::size_t frame_len = 60) {
+    return weir::Frame()
+        .eth(net.peer_mac(), net.host_mac())
+        .ipv4(net.peer_ip4(), net.host_ip4())
+        .udp(40000, dport)
+        .pad_to(frame_len)
+        .bytes();
+}
+Bytes udp6(const TestNet& net, std::uint16_t dport) {
+    return weir::Frame()
+        .eth(net.peer_mac(), net.host_mac())
+        .ipv6(*ip6_from_text(net.peer_ip6_text()), *ip6_from_text(net.host_ip6_text()))
+        .udp(40000, dport)
+        .payload("weir")
+        .bytes();
+}
+Bytes tcp4(const TestNet& net, std::uint16_t dport) {
+    return weir::Frame()
+        .eth(net.peer_mac(), net.host_mac())
+        .ipv4(net.peer_ip4(), net.host_ip4())
+        .tcp(40000, dport, kTcpSyn)
+        .bytes();
+}
+
+TrafficGen make_gen() {
+    auto gen = TrafficGen::create();
+    REQUIRE_MESSAGE(gen, gen.error().message << "\n" << gen.error().log);
+    return std::move(*gen);
+}
+
+TrafficSink make_sink(const TestNet& net, SinkAction action) {
+    auto sink = TrafficSink::attach(net.host_ifindex(), action);
+    REQUIRE_MESSAGE(sink, sink.error().message << "\n" << sink.error().log);
+    return std::move(*sink);
+}
+
+FloodResult flood(const TrafficGen& gen, FloodOptions o) {
+    auto r = gen.flood(o);
+    REQUIRE_MESSAGE(r, r.error().message);
+    return *r;
+}
+
+std::vector<SinkCount> counts(const TrafficSink& sink) {
+    auto c = sink.counts();
+    REQUIRE_MESSAGE(c, c.error().message);
+    return *c;
+}
+
+std::uint64_t rx_packets(const std::string& ifname) {
+    std::ifstream in("/sys/class/net/" + ifname + "/statistics/rx_packets");
+    std::uint64_t n = 0;
+    in >> n;
+    return n;
+}
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("TestNet: a namespace and a veth pair, removed by the destructor") {
+    std::string ns, host;
+    {
+        TestNet net;
+        ns = net.netns();
+        host = net.host_if();
+        CHECK(host.size() <= 15);
+        CHECK(net.peer_if().size() <= 15);
+        CHECK(exists("/run/netns/" + ns));
+        CHECK(net.host_ifindex() == int(if_nametoindex(host.c_str())));
+        // The peer is in the namespace, not here.
+        CHECK(if_nametoindex(net.peer_if().c_str()) == 0);
+        int peer_index = net.run_in_netns([&] { return int(if_nametoindex(net.peer_if().c_str())); });
+        CHECK(peer_index == net.peer_ifindex());
+        CHECK(peer_index > 0);
+        CHECK((net.host_ip4() >> 17) == (0xc612u >> 1));  // 198.18.0.0/15
+        CHECK(net.host_ip6_text().rfind("2001:2:0:", 0) == 0);
+        // Exceptions cross back from the namespace thread.
+        CHECK_THROWS_AS(net.run_in_netns([]() -> int { throw std::runtime_error("x"); }),
+                        std::runtime_error);
+        TestNet second;  // a second instance in the same process gets its own names
+        CHECK(second.netns() != ns);
+        CHECK(second.host_if() != host);
+    }
+    CHECK_FALSE(exists("/run/netns/" + ns));
+    CHECK(if_nametoindex(host.c_str()) == 0);
+}
+
+TEST_CASE("flood: exact packet counts per kind arrive at an XDP sink") {
+    TestNet net;
+    TrafficSink sink = make_sink(net, SinkAction::drop);
+    TrafficGen gen = make_gen();
+    // Three kinds, told apart by destination port slot: IPv4 UDP, IPv6 UDP, IPv4 TCP.
+    const std::uint16_t p4 = 5001, p6 = 5002, pt = 5003;
+    FloodOptions o;
+    o.netns = net.netns();
+    o.ifname = net.peer_if();
+    o.frames = {{udp4(net, p4), 1}, {udp6(net, p6), 1}, {tcp4(net, pt), 1}};
+
+    SUBCASE("equal weights, several calls per frame") {
+        const std::uint64_t n = 100'000;
+        o.packets = 3 * n;
+        o.per_call = 7'000;  // not a divisor of n: the last call of each frame is short
+        FloodResult r = flood(gen, o);
+        CHECK(r.packets == 3 * n);
+        CHECK(r.per_frame == std::vector<std::uint64_t>{n, n, n});
+        auto c = counts(sink);
+        CHECK(c[p4 % kPortSlots].packets == n);
+        CHECK(c[p6 % kPortSlots].packets == n);
+        CHECK(c[pt % kPortSlots].packets == n);
+        CHECK(c[p4 % kPortSlots].bytes == n * o.frames[0].bytes.size());
+        CHECK(c[p6 % kPortSlots].bytes == n * o.frames[1].bytes.size());
+        auto total = sink.total();
+        REQUIRE(total);
+        CHECK(total->packets == 3 * n);  // and nothing else arrived
+    }
+    SUBCASE("weights 1:2:1 and a count that does not divide evenly") {
+        o.frames[1].weight = 2;
+        o.packets = 400'003;
+        o.kernel_batch = 32;
+        o.threads = 3;
+        FloodResult r = flood(gen, o);
+        CHECK(r.packets == 400'003);
+        // 100000.75, 200001.5, 100000.75: the three left over go to the first frames in turn.
+        CHECK(r.per_frame == std::vector<std::uint64_t>{100'001, 200'002, 100'000});
+        auto c = counts(sink);
+        CHECK(c[p4 % kPortSlots].packets == 100'001);
+        CHECK(c[p6 % kPortSlots].packets == 200'002);
+        CHECK(c[pt % kPortSlots].packets == 100'000);
+    }
+    SUBCASE("a second flood adds to the counts; reset clears them") {
+        o.packets = 3'000;
+        flood(gen, o);
+        flood(gen, o);
+        CHECK(counts(sink)[p6 % kPortSlots].packets == 2'000);
+        REQUIRE(sink.reset());
+        CHECK(counts(sink)[p6 % kPortSlots].packets == 0);
+    }
+}
+
+TEST_CASE("flood: a duration bound stops the flood by itself") {
+    TestNet net;
+    TrafficSink sink = make_sink(net, SinkAction::drop);
+    TrafficGen gen = make_gen();
+    FloodOptions o;
+    o.netns = net.netns();
+    o.ifname = net.peer_if();
+    o.frames = {{udp4(net, 7000), 1}};
+    o.duration = std::chrono::milliseconds(300);
+    FloodResult r = flood(gen, o);
+    CHECK(r.seconds >= 0.3);
+    CHECK(r.seconds < 1.0);
+    CHECK(r.packets > 10'000);
+    auto total = sink.total();
+    REQUIRE(total);
+    CHECK(total->packets == r.packets);
+    MESSAGE("generator: " << r.mpps() << " Mpps into an XDP_DROP sink");
+}
+
+TEST_CASE("flood: a target rate paces the flood") {
+    TestNet net;
+    TrafficSink sink = make_sink(net, SinkAction::drop);
+    TrafficGen gen = make_gen();
+    FloodOptions o;
+    o.netns = net.netns();
+    o.ifname = net.peer_if();
+    o.frames = {{udp4(net, 7000), 1}, {udp6(net, 7001), 1}};
+    o.rate_pps = 200'000;
+    o.duration = std::chrono::milliseconds(500);
+    FloodResult r = flood(gen, o);
+    // Exactly rate * duration, spread evenly over the frames.
+    CHECK(r.packets == 100'000);
+    CHECK(r.per_frame[0] == 50'000);
+    CHECK(r.per_frame[1] == 50'000);
+    CHECK(r.seconds >= 0.5);
+    CHECK(r.seconds < 0.8);
+    auto total = sink.total();
+    REQUIRE(total);
+    CHECK(total->packets == r.packets);
+
+    // Rate and count: the count ends it, at the rate's pace.
+    o.duration = {};
+    o.packets = 20'000;
+    o.rate_pps = 100'000;
+    r = flood(gen, o);
+    CHECK(r.packets == 20'000);
+    CHECK(r.seconds >= 0.2);  // the last packets are due at 0.2 s
+    CHECK(r.seconds < 0.5);
+}
+
+TEST_CASE("flood: errors say what is wrong") {
+    TestNet net;
+    TrafficGen gen = make_gen();
+    FloodOptions o;
+    o.netns = net.netns();
+    o.ifname = net.peer_if();
+    o.frames = {{udp4(net, 7000), 1}};
+    auto message = [&](const FloodOptions& opts) {
+        auto r = gen.flood(opts);
+        REQUIRE_FALSE(r);
+        return r.error().message;
+    };
+    CHECK(message(o).find("without a packet count or a duration") != std::string::npos);
+    o.packets = 10;
+    FloodOptions no_frames = o;
+    no_frames.frames.clear();
+    CHECK(message(no_frames).find("no frames") != std::string::npos);
+    FloodOptions short_frame = o;
+    short_frame.frames = {{Bytes(10, 0), 1}};
+    CHECK(message(short_frame).find("10-byte frame") != std::string::npos);
+    FloodOptions big_batch = o;
+    big_batch.kernel_batch = 1000;
+    CHECK(message(big_batch).find("at most 256") != std::string::npos);
+    FloodOptions wrong_ns = o;
+    wrong_ns.netns = "weirt-no-such-namespace";
+    CHECK(message(wrong_ns).find("/run/netns/weirt-no-such-namespace") != std::string::npos);
+    FloodOptions wrong_if = o;
+    wrong_if.ifname = net.host_if();  // lives in the root namespace, not in net's
+    CHECK(message(wrong_if).find("find device '" + net.host_if() + "'") != std::string::npos);
+}
+
+TEST_CASE("receiving veth end: XDP_TX frames need an XDP program or GRO there") {
+    TrafficGen gen = make_gen();
+    const std::uint64_t n = 10'000;
+    auto send = [&](const TestNet& net) {
+        FloodOptions o;
+        o.netns = net.netns();
+        o.ifname = net.peer_if();
+        o.frames = {{udp4(net, 9), 1}};
+        o.packets = n;
+        std::uint64_t before = rx_packets(net.host_if());
+        FloodResult r = flood(gen, o);
+        CHECK(r.packets == n);  // the generator cannot tell...
+        return rx_packets(net.host_if()) - before;
+    };
+    SUBCASE("neither: the kernel drops them") {
+        TestNet net;
+        CHECK(send(net) == 0);  // ...that they were dropped
+    }
+    SUBCASE("GRO on: they reach the stack") {
+        TestNet net(test::TestNetOptions{.host_gro = true});
+        CHECK(send(net) == n);
+    }
+    SUBCASE("an XDP_PASS program: they reach the program and the stack") {
+        TestNet net;
+        TrafficSink sink = make_sink(net, SinkAction::pass);
+        CHECK(send(net) == n);
+        auto total = sink.total();
+        REQUIRE(total);
+        CHECK(total->packets == n);
+    }
+}
