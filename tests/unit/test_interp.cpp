@@ -513,6 +513,26 @@ TEST_CASE("ip.src/ip.dst: compared by the literal's family; mixed sets") {
     CHECK_FALSE(eval(in_set(F::Ip4Src, 1), a4.pkt, {}, "", prog));
     CHECK(eval(in_set(F::Ip4Src, 1, true), a4.pkt, {}, "", prog));
     CHECK_FALSE(eval(in_set(F::Ip4Src, 1, true), a6.pkt, {}, "", prog));
+    // A one-family field against a mixed `ip` set uses only the elements of its own family: an
+    // IPv4 element 0.0.0.0/0 covers the numbers of every IPv6 address, but not IPv6 addresses
+    // (found by the differential test, where the kernel's per-family tables were right).
+    SetDef cross = mixed;
+    cross.name = "cross";
+    cross.elems = {v4("0.0.0.0", 0)};  // numerically covers ::/96
+    prog.sets.push_back(cross);
+    Parsed low6 = parse_spec([] {
+        PacketSpec s = udp6(53);
+        s.src = *ip6_from_text("::1");
+        return s;
+    }());
+    CHECK_FALSE(eval(in_set(F::Ip6Src, 2), low6.pkt, {}, "", prog));  // ::1 is not in 0.0.0.0/0
+    CHECK(eval(in_set(F::Ip6Src, 2), a6.pkt, {}, "", prog) == false);
+    CHECK(eval(in_set(F::Ip4Src, 2), a4.pkt, {}, "", prog));        // 0.0.0.0/0
+    SetDef low6set = mixed;
+    low6set.name = "low6";
+    low6set.elems = {v6("::", 96)};
+    prog.sets.push_back(low6set);
+    CHECK_FALSE(eval(in_set(F::Ip4Src, 3), a4.pkt, {}, "", prog));  // 192.0.2.1 is not in ::/96
 }
 
 TEST_CASE("payload matches: offset, bounds, == and !=, no L4 header") {
