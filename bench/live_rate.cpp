@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "bpf_env.hpp"
-#include "netns.hpp"
+#include "testnet.hpp"
 #include "packet.hpp"
 #include "trafficgen.hpp"
 

@@ -10,8 +10,9 @@
  *
  * It evaluates the policy's rules in order on the parsed packet (payload matches read the frame
  * through data/data_end, bounds-checked) and returns a *decision*: weir_decision(rule, action).
- * `rule` is the index of the deciding rule in the policy (0-based, every rule counts, `count`
- * rules included) or WEIR_RULE_DEFAULT when the policy default decided; `action` is one of
+ * `rule` is the counter slot of the deciding rule (PlannedRule::slot: the rule's index in the
+ * policy, 0-based, `count` rules included, unless the attach runtime kept a rule's slot across a
+ * hot swap) or WEIR_RULE_DEFAULT when the policy default decided; `action` is one of
  * WEIR_ACT_*. For every matching `count` rule it calls weir_count(rule, pkt->len) (defined in
  * the template) and goes on. After linking, codegen gives weir_match internal linkage and marks
  * it always-inline: it must be inlined into weir_xdp because it takes packet pointers, which a
@@ -24,7 +25,7 @@
  *
  * Maps (BTF-defined, section ".maps"; per-CPU values are summed over CPUs by the runtime)
  * ----
- *   weir_rules     PERCPU_ARRAY  key rule index     -> struct weir_counter
+ *   weir_rules     PERCPU_ARRAY  key counter slot   -> struct weir_counter
  *                  packets/bytes matched by each rule: the deciding rule, and every matching
  *                  count rule. max_entries = number of rules (set by the loader; template: 1).
  *   weir_verdicts  PERCPU_ARRAY  key XDP action     -> struct weir_counter  (WEIR_VERDICT_SLOTS)

@@ -88,4 +88,54 @@ int cmd_test(const TestArgs& a, const CommonOptions& o);
 
 int cmd_fields(bool markdown);
 
+// Attached policies (runtime/attach.hpp, docs/operations.md).
+struct LoadArgs {
+    std::string file;
+    std::string dev;
+    std::string policy;
+    std::string mode = "auto";  // native, generic, auto
+    bool dry_run = false;
+    std::string unverifiable_rule;  // hidden test hook: make this rule fail verification
+};
+int cmd_load(const LoadArgs& a, const CommonOptions& o);
+
+struct UnloadArgs {
+    std::string dev;
+};
+int cmd_unload(const UnloadArgs& a);
+
+struct StatusArgs {
+    std::string dev;  // empty: every interface
+    bool json = false;
+};
+int cmd_status(const StatusArgs& a);
+
+// The live demo (docs/demo.md): test network, flood, hot swap, per-rule counters, cleanup.
+struct DemoArgs {
+    std::string policy = "examples/demo-gateway.weir";
+    std::string strict = "examples/demo-gateway-strict.weir";
+    double seconds = 10;   // of traffic
+    double swap_at = -1;   // seconds into the flood; < 0: half way
+    double rate_pps = 0;   // offered load; 0: as fast as the machine goes
+};
+int cmd_demo(const DemoArgs& a);
+
+// Live set edits and counters of attached policies (runtime/sets.hpp, runtime/stats.hpp).
+struct SetArgs {
+    std::string op;  // add, del, list, flush
+    std::string dev;
+    std::string set;
+    std::vector<std::string> elements;
+    bool json = false;  // list only
+};
+int cmd_set(const SetArgs& a, const CommonOptions& o);
+
+struct StatsArgs {
+    std::string dev;     // empty: every interface
+    bool json = false;
+    double watch = 0;    // seconds between redraws; 0: print once
+    unsigned count = 0;  // hidden test hook: stop --watch after this many rounds (0: never)
+};
+int cmd_stats(const StatsArgs& a);
+
 }  // namespace weir::cli

@@ -59,9 +59,61 @@ int main(int argc, char** argv) {
     test->add_flag("--json", test_args.json, "print one JSON object");
     add_common(test);
 
+    LoadArgs load_args;
+    auto* load = app.add_subcommand("load", "attach a policy to an interface, or hot-swap the one running there");
+    load->add_option("file", load_args.file, "policy file")->required();
+    load->add_option("--dev", load_args.dev, "interface")->required();
+    load->add_option("--policy", load_args.policy, "policy to load (default: the only one)");
+    load->add_option("--mode", load_args.mode, "XDP attach mode: native, generic or auto (native, else generic)")
+        ->check(CLI::IsMember({"native", "generic", "auto"}));
+    load->add_flag("--dry-run", load_args.dry_run, "compile, verify and self-test, but change nothing");
+    load->add_option("--test-unverifiable-rule", load_args.unverifiable_rule,
+                     "test hook: compile this rule so that the verifier rejects it")
+        ->group("");  // hidden
+    add_common(load);
+
+    UnloadArgs unload_args;
+    auto* unload = app.add_subcommand("unload", "detach an interface's weir policy and remove its state");
+    unload->add_option("--dev", unload_args.dev, "interface")->required();
+
+    StatusArgs status_args;
+    auto* status = app.add_subcommand("status", "list the interfaces with a weir policy");
+    status->add_option("--dev", status_args.dev, "only this interface");
+    status->add_flag("--json", status_args.json, "print JSON");
+
+    DemoArgs demo_args;
+    auto* demo = app.add_subcommand("demo", "live demo: flood a private test network, hot-swap mid-flood (root)");
+    demo->add_option("--policy", demo_args.policy, "the policy loaded first");
+    demo->add_option("--strict", demo_args.strict, "the policy swapped in during the flood");
+    demo->add_option("--seconds", demo_args.seconds, "seconds of traffic")->check(CLI::Range(1.0, 600.0));
+    demo->add_option("--swap-at", demo_args.swap_at, "seconds into the flood to swap (default: half way)");
+    demo->add_option("--rate", demo_args.rate_pps, "offered packets per second (default: as fast as possible)");
+
     bool markdown = false;
     auto* fields = app.add_subcommand("fields", "list the packet fields rules can match");
     fields->add_flag("--markdown", markdown, "as a Markdown table");
+
+    SetArgs set_args;
+    auto* set_cmd = app.add_subcommand("set", "edit a named set of the policy running on an interface, live");
+    set_cmd->add_option("op", set_args.op, "add, del, list or flush")
+        ->required()
+        ->check(CLI::IsMember({"add", "del", "list", "flush"}));
+    set_cmd->add_option("--dev", set_args.dev, "interface")->required();
+    set_cmd->add_option("set", set_args.set, "set name")->required();
+    set_cmd->add_option("elements", set_args.elements,
+                        "elements as in a policy: address, CIDR, number, name, range a-b");
+    set_cmd->add_flag("--json", set_args.json, "list: print JSON");
+    set_cmd->add_option("--color", common.color, "colored diagnostics")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
+
+    StatsArgs stats_args;
+    auto* stats_cmd = app.add_subcommand("stats", "per-rule and per-verdict counters of attached policies");
+    stats_cmd->add_option("--dev", stats_args.dev, "only this interface");
+    stats_cmd->add_flag("--json", stats_args.json, "print JSON (with --watch: one line per round)");
+    stats_cmd->add_option("--watch", stats_args.watch, "redraw every SECONDS with rates, until interrupted")
+        ->check(CLI::PositiveNumber);
+    stats_cmd->add_option("--count", stats_args.count, "test hook: stop --watch after this many rounds")
+        ->group("");  // hidden
 
     try {
         app.parse(argc, argv);
@@ -74,5 +126,11 @@ int main(int argc, char** argv) {
     if (compile->parsed()) return cmd_compile(compile_args, common);
     if (test->parsed()) return cmd_test(test_args, common);
     if (fields->parsed()) return cmd_fields(markdown);
+    if (demo->parsed()) return cmd_demo(demo_args);
+    if (load->parsed()) return cmd_load(load_args, common);
+    if (unload->parsed()) return cmd_unload(unload_args);
+    if (status->parsed()) return cmd_status(status_args);
+    if (set_cmd->parsed()) return cmd_set(set_args, common);
+    if (stats_cmd->parsed()) return cmd_stats(stats_args);
     return kExitUsage;
 }

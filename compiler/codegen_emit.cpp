@@ -1,8 +1,15 @@
 // The LLVM side of codegen: the embedded template bitcode in, the finished module out as a BPF
 // ELF object, assembly or IR text, in memory. One BPF TargetMachine (triple bpfel, the
-// template's CPU), the new pass manager's default per-module pipeline for optimization (with the
-// BPF target's own IR passes registered by the TargetMachine), the legacy pass manager for the
-// backend (the only way LLVM 19 emits objects).
+// template's CPU), the new pass manager for optimization (with the BPF target's own IR passes
+// registered by the TargetMachine), the legacy pass manager for the backend (the only way LLVM 19
+// emits objects).
+//
+// Optimization is targeted: the template was already optimized by clang at -O2 when it was
+// built, and only weir_xdp changes when weir_match is inlined into it. So opt_level 1 and 2 run
+// the always-inliner, then LLVM's function simplification pipeline on weir_xdp alone, then drop
+// the inlined helpers; the parser (weir_parse_xdp) and the rest of the template are left as
+// clang made them. opt_level 3 runs the full per-module O3 pipeline over everything (slower,
+// no better code for these programs), 0 only inlines. See docs/performance.md.
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
@@ -14,8 +21,12 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Target/TargetOptions.h>
+#include <llvm/Transforms/IPO/AlwaysInliner.h>
+#include <llvm/Transforms/IPO/GlobalDCE.h>
 
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include "codegen_ctx.hpp"
 #include "templates.hpp"
@@ -58,6 +69,37 @@ std::unique_ptr<llvm::TargetMachine> make_target(int opt_level, std::string& err
     return tm;
 }
 
+// Runs a function pipeline on the function named `name` only (the others are left untouched).
+class OnlyFunction : public llvm::PassInfoMixin<OnlyFunction> {
+public:
+    OnlyFunction(std::string name, llvm::FunctionPassManager fpm) : name_(std::move(name)), fpm_(std::move(fpm)) {}
+    llvm::PreservedAnalyses run(llvm::Function& fn, llvm::FunctionAnalysisManager& fam) {
+        if (fn.isDeclaration() || fn.getName() != name_) return llvm::PreservedAnalyses::all();
+        return fpm_.run(fn, fam);
+    }
+    static bool isRequired() { return true; }
+
+private:
+    std::string name_;
+    llvm::FunctionPassManager fpm_;
+};
+
+// opt_level 1-2: what adding weir_match to the already optimized template needs. The BPF
+// target's callbacks run where the default pipeline runs them (pipeline start: CO-RE and static
+// offset handling; early simplification: BPFAdjustOpt, which keeps InstCombine from merging
+// bounds checks into forms the verifier cannot follow; peephole and late scalar passes inside
+// the function simplification pipeline).
+llvm::ModulePassManager targeted_pipeline(llvm::PassBuilder& pb, llvm::OptimizationLevel level) {
+    llvm::ModulePassManager mpm;
+    pb.invokePipelineStartEPCallbacks(mpm, level);
+    mpm.addPass(llvm::AlwaysInlinerPass(/*InsertLifetimeIntrinsics=*/false));
+    pb.invokePipelineEarlySimplificationEPCallbacks(mpm, level);
+    mpm.addPass(llvm::createModuleToFunctionPassAdaptor(
+        OnlyFunction(WEIR_PROG_XDP, pb.buildFunctionSimplificationPipeline(level, llvm::ThinOrFullLTOPhase::None))));
+    mpm.addPass(llvm::GlobalDCEPass());  // the inlined internal helpers and weir_match
+    return mpm;
+}
+
 void optimize(llvm::Module& m, llvm::TargetMachine& tm, int opt_level) {
     llvm::LoopAnalysisManager lam;
     llvm::FunctionAnalysisManager fam;
@@ -69,12 +111,13 @@ void optimize(llvm::Module& m, llvm::TargetMachine& tm, int opt_level) {
     pb.registerFunctionAnalyses(fam);
     pb.registerLoopAnalyses(lam);
     pb.crossRegisterProxies(lam, fam, cgam, mam);
-    llvm::OptimizationLevel level = opt_level <= 0   ? llvm::OptimizationLevel::O0
-                                    : opt_level == 1 ? llvm::OptimizationLevel::O1
-                                    : opt_level == 2 ? llvm::OptimizationLevel::O2
-                                                     : llvm::OptimizationLevel::O3;
-    llvm::ModulePassManager mpm = level == llvm::OptimizationLevel::O0 ? pb.buildO0DefaultPipeline(level)
-                                                                       : pb.buildPerModuleDefaultPipeline(level);
+    llvm::ModulePassManager mpm;
+    if (opt_level <= 0)
+        mpm = pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0);
+    else if (opt_level <= 2)
+        mpm = targeted_pipeline(pb, opt_level == 1 ? llvm::OptimizationLevel::O1 : llvm::OptimizationLevel::O2);
+    else
+        mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
     mpm.run(m, mam);
 }
 

@@ -1,6 +1,6 @@
 // The skeleton of weir_match (weir_abi.h): the planned rules in order; a matching `count` rule
-// calls the template's weir_count(rule, pkt->len) and goes on, the first matching terminal rule
-// returns weir_decision(rule, action), and the policy default returns
+// calls the template's weir_count(slot, pkt->len) and goes on, the first matching terminal rule
+// returns weir_decision(slot, action) (slot: the rule's counter slot, PlannedRule::slot), and the policy default returns
 // weir_decision(WEIR_RULE_DEFAULT, default action). Each rule's code carries the rule's location.
 #include "codegen_ctx.hpp"
 #include "field_access.hpp"
@@ -33,9 +33,10 @@ void emit_rules(Ctx& c) {
 
     for (const PlannedRule& pr : c.plan.rules) {
         const Rule& r = pr.src ? *pr.src : pol.rules.at(static_cast<std::size_t>(pr.rule));
-        const auto index = static_cast<std::uint32_t>(pr.rule);
+        const std::uint32_t index = pr.slot;  // counter slot (plan.hpp): the rule index unless reassigned
         if (pr.rule < 0 || index >= WEIR_MAX_RULES) {
-            c.fail(r.range, "internal: rule index " + std::to_string(pr.rule) + " out of range");
+            c.fail(r.range, "internal: rule " + std::to_string(pr.rule) + " has counter slot " +
+                                std::to_string(index) + ", out of range");
             continue;
         }
         c.at(r.range);

@@ -47,8 +47,12 @@ struct InPlan {
 enum class Strategy : std::uint8_t { Linear };
 
 struct PlannedRule {
-    int rule = -1;            // index into Policy::rules (also the counter index)
+    int rule = -1;            // index into Policy::rules
     const Rule* src = nullptr;
+    // Counter slot: the rule's key in weir_rules and weir_redirect and the rule field of its
+    // decisions (weir_abi.h). The planner sets it to the rule index; the attach runtime
+    // reassigns slots so that a rule kept across a hot swap keeps its counters.
+    std::uint32_t slot = 0;
     std::uint32_t action = 0; // WEIR_ACT_* for terminal rules
     bool terminal = true;
 };
@@ -66,6 +70,8 @@ struct Plan {
 
     const Policy& pol() const { return program->policies.at(policy); }
     const SetTable* table_for(int program_set, TableKind kind) const;
+    // 1 + the largest counter slot (at least 1): the entries weir_rules/weir_redirect need.
+    std::uint32_t slot_count() const;
 };
 
 inline constexpr std::size_t kInlineCompareLimit = 8;

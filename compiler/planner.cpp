@@ -49,6 +49,12 @@ const SetTable* Plan::table_for(int program_set, TableKind kind) const {
     return nullptr;
 }
 
+std::uint32_t Plan::slot_count() const {
+    std::uint32_t n = 1;
+    for (const auto& r : rules) n = std::max(n, r.slot + 1);
+    return n;
+}
+
 std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits) {
     std::vector<TablePrefix> out;
     if (lo > hi) return out;
@@ -58,11 +64,11 @@ std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits) {
         // The largest aligned block that starts at lo and ends at or before hi.
         unsigned size_bits = 0;
         while (size_bits < bits) {
-            u128 doubled = u128{1} << (size_bits + 1);  // size_bits + 1 <= bits <= 128
-            if (size_bits + 1 == 128) {
-                if (lo == 0 && hi == all) ++size_bits;  // the whole space
+            if (size_bits + 1 == 128) {  // a block of 2^128 (not representable): the whole space
+                if (lo == 0 && hi == all) ++size_bits;
                 break;
             }
+            u128 doubled = u128{1} << (size_bits + 1);  // size_bits + 1 < 128
             if ((lo & (doubled - 1)) != 0) break;      // lo is not aligned to the doubled block
             u128 last = lo + (doubled - 1);
             if (last < lo || last > hi) break;          // overflow, or past hi
@@ -106,6 +112,7 @@ public:
             const Rule& r = pol.rules[i];
             PlannedRule pr;
             pr.rule = static_cast<int>(i);
+            pr.slot = static_cast<std::uint32_t>(i);
             pr.src = &r;
             pr.terminal = r.action.terminal();
             pr.action = action_code(r.action.kind);

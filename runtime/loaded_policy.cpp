@@ -8,6 +8,8 @@
 #include <cstring>
 #include <map>
 
+#include <bpf/libbpf.h>
+
 #include "verifier_log.hpp"
 #include "weir_abi.h"
 
@@ -41,7 +43,10 @@ std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const
     put_u32(key, offsetof(weir_key_v4, set), set);
     u128 value = p.value;
     if (bits < 128) value &= (u128{1} << bits) - 1;
-    if (p.len < bits) value &= ~((u128{1} << (bits - p.len)) - 1);
+    if (p.len == 0)
+        value = 0;  // the whole space (a shift by 128 bits would be undefined)
+    else if (p.len < bits)
+        value &= ~((u128{1} << (bits - p.len)) - 1);
     const std::size_t at = offsetof(weir_key_v4, value);  // the same in every key struct
     for (unsigned i = 0; i < bits / 8; ++i)
         key[at + i] = static_cast<std::uint8_t>(value >> (bits - 8 * (i + 1)));
@@ -62,17 +67,33 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     auto obj = bpf::Object::open(elf, opts.object_name);
     if (!obj) return failed("the object is unusable", obj.error());
 
-    // Map sizes: one counter and one redirect slot per rule, one trie entry per set prefix.
-    const auto rules = static_cast<std::uint32_t>(std::max<std::size_t>(1, pol.rules.size()));
+    // Map sizes: one counter and one redirect slot per counter slot (by default one per rule),
+    // one trie entry per set prefix.
+    const std::uint32_t slots = std::max(opts.rule_slots, plan.slot_count());
     for (const char* map : {WEIR_MAP_RULES, WEIR_MAP_REDIRECT})
-        if (auto st = obj->set_max_entries(map, rules); !st) return failed("size the maps", st.error());
+        if (auto st = obj->set_max_entries(map, slots); !st) return failed("size the maps", st.error());
     std::map<TableKind, std::size_t> entries;
     for (const SetTable& t : plan.tables) entries[t.kind] += t.prefixes.size();
     for (TableKind k : kTableKinds) {
         auto n = static_cast<std::uint32_t>(std::max<std::size_t>(1, entries[k]));
+        if (opts.set_capacity) n = std::max(n, opts.set_capacity);
         if (auto st = obj->set_max_entries(table_map_name(k), n); !st)
             return failed("size the set tables", st.error());
     }
+    // Shared maps (after sizing: reuse takes the existing map's definition).
+    std::uint32_t reused_rule_slots = 0;
+    for (const auto& [name, fd] : opts.reuse_maps) {
+        bpf_map* m = bpf_object__find_map_by_name(obj->get(), name.c_str());
+        if (!m) return failed("reuse map '" + name + "'", bpf::Error{"the object has no such map", {}, -ENOENT});
+        if (int err = bpf_map__reuse_fd(m, fd); err)
+            return failed("reuse map '" + name + "'", bpf::Error{std::strerror(-err), {}, err});
+        if (name == WEIR_MAP_RULES) reused_rule_slots = bpf_map__max_entries(m);
+    }
+    if (reused_rule_slots && reused_rule_slots < plan.slot_count())
+        return failed("reuse map '" WEIR_MAP_RULES "'",
+                      bpf::Error{"it has " + std::to_string(reused_rule_slots) + " slots, the policy needs " +
+                                     std::to_string(plan.slot_count()),
+                                 {}, -ERANGE});
 
     auto t0 = std::chrono::steady_clock::now();
     auto st = obj->load();
@@ -96,6 +117,11 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
 
     std::unique_ptr<LoadedPolicy> lp(new LoadedPolicy(std::move(*obj)));
     lp->rules_ = pol.rules.size();
+    lp->slots_ = reused_rule_slots ? reused_rule_slots : slots;
+    lp->slot_of_.resize(pol.rules.size());
+    for (std::size_t i = 0; i < pol.rules.size(); ++i) lp->slot_of_[i] = static_cast<std::uint32_t>(i);
+    for (const PlannedRule& pr : plan.rules)
+        if (pr.rule >= 0 && static_cast<std::size_t>(pr.rule) < pol.rules.size()) lp->slot_of_[pr.rule] = pr.slot;
     lp->stats_.load_time = std::chrono::duration_cast<std::chrono::nanoseconds>(load_time);
     auto prog = lp->obj_.program_fd(WEIR_PROG_XDP);
     if (!prog) return failed("find its program", prog.error());
@@ -121,6 +147,7 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     // Set tables.
     const std::uint8_t present = 1;
     for (const SetTable& t : plan.tables) {
+        if (!opts.fill_sets) break;
         auto fd = lp->obj_.map_fd(table_map_name(t.kind));
         if (!fd) return failed("find its set tables", fd.error());
         for (const TablePrefix& p : t.prefixes) {
@@ -150,7 +177,7 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
                            "interface here",
                        {}});
         }
-        if (auto s = bpf::update(redirect_fd, static_cast<std::uint32_t>(i), std::uint32_t(ifindex)); !s)
+        if (auto s = bpf::update(redirect_fd, lp->slot_of_[i], std::uint32_t(ifindex)); !s)
             return failed("set the redirect target of rule '" + r.name + "'", s.error());
     }
     return lp;
@@ -166,7 +193,13 @@ bpf::Result<bpf::Counter> LoadedPolicy::rule_counter(std::size_t rule) const {
         return bpf::Error{"rule counter " + std::to_string(rule) + ": the policy has " +
                               std::to_string(rules_) + " rules",
                           {}, -ERANGE};
-    return bpf::read_counter(rules_fd_, static_cast<std::uint32_t>(rule));
+    return bpf::read_counter(rules_fd_, slot_of_[rule]);
+}
+
+int LoadedPolicy::rule_of_slot(std::uint32_t slot) const {
+    for (std::size_t i = 0; i < slot_of_.size(); ++i)
+        if (slot_of_[i] == slot) return static_cast<int>(i);
+    return -1;
 }
 
 bpf::Result<bpf::Counter> LoadedPolicy::verdict_counter(std::uint32_t action) const {
@@ -178,8 +211,8 @@ bpf::Result<bpf::Counter> LoadedPolicy::stat_counter(std::uint32_t stat) const {
 }
 
 bpf::Status LoadedPolicy::reset_counters() const {
-    for (std::size_t i = 0; i < std::max<std::size_t>(1, rules_); ++i)
-        if (auto s = bpf::zero_percpu(rules_fd_, static_cast<std::uint32_t>(i), sizeof(weir_counter)); !s)
+    for (std::uint32_t i = 0; i < slots_; ++i)
+        if (auto s = bpf::zero_percpu(rules_fd_, i, sizeof(weir_counter)); !s)
             return s;
     for (std::uint32_t i = 0; i < WEIR_VERDICT_SLOTS; ++i)
         if (auto s = bpf::zero_percpu(verdicts_fd_, i, sizeof(weir_counter)); !s) return s;
@@ -197,7 +230,7 @@ bpf::Result<PolicyRun> LoadedPolicy::run(std::span<const std::uint8_t> frame,
     if (!last) return last.error();
     PolicyRun out;
     out.action = r->retval;
-    out.rule = last->rule == WEIR_RULE_DEFAULT ? -1 : static_cast<int>(last->rule);
+    out.rule = last->rule == WEIR_RULE_DEFAULT ? -1 : rule_of_slot(last->rule);
     out.malformed = last->malformed;
     out.duration_ns = r->duration_ns;
     return out;

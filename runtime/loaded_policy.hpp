@@ -36,6 +36,17 @@ struct KernelLoadOptions {
     // verification and BPF_PROG_TEST_RUN, which never transmit.
     bool placeholder_redirects = false;
     std::string object_name = "weir";
+
+    // --- used by the attach runtime (attach.hpp); the defaults give a private, exact-size load ---
+    // Maps to reuse instead of creating them (weir_abi.h name -> fd, e.g. pinned maps): the
+    // program then shares them with whoever else holds them. Their sizes are the existing maps'.
+    std::vector<std::pair<std::string, int>> reuse_maps;
+    // Entries of weir_rules/weir_redirect; 0: the plan's slot_count().
+    std::uint32_t rule_slots = 0;
+    // Entries of each set table (LPM trie, not preallocated); 0: the plan's prefixes of its kind.
+    std::uint32_t set_capacity = 0;
+    // Fill the set tables from the plan. False: the caller fills them (e.g. reused tables).
+    bool fill_sets = true;
 };
 
 struct LoadStats {
@@ -72,16 +83,22 @@ public:
     std::size_t rule_count() const { return rules_; }
     const LoadStats& stats() const { return stats_; }
 
+    // The counter slot of rule `rule` (PlannedRule::slot), and the rule of a slot (-1: none).
+    std::uint32_t slot_of(std::size_t rule) const { return slot_of_.at(rule); }
+    int rule_of_slot(std::uint32_t slot) const;
+    std::uint32_t slot_capacity() const { return slots_; }  // entries of weir_rules
+
     // Counters summed over CPUs: per rule (index into the policy's rules), per XDP action
     // (WEIR_ACT_*), per WEIR_STAT_* slot.
     bpf::Result<bpf::Counter> rule_counter(std::size_t rule) const;
     bpf::Result<bpf::Counter> verdict_counter(std::uint32_t action) const;
     bpf::Result<bpf::Counter> stat_counter(std::uint32_t stat) const;
-    // Zeroes every counter.
+    // Zeroes every counter (every slot of weir_rules, also those of no rule of this policy).
     bpf::Status reset_counters() const;
 
     // Runs one frame (at least 14 bytes) with BPF_PROG_TEST_RUN; `ingress_ifindex` (0: none)
-    // is the interface it arrives on, which must exist. Counters count it.
+    // is the interface it arrives on, which must exist. Counters count it. PolicyRun::rule is
+    // the rule index (translated from the decision's counter slot).
     bpf::Result<PolicyRun> run(std::span<const std::uint8_t> frame,
                                std::uint32_t ingress_ifindex = 0) const;
 
@@ -90,6 +107,8 @@ private:
     bpf::Object obj_;
     int prog_ = -1, rules_fd_ = -1, verdicts_fd_ = -1, stats_fd_ = -1, last_fd_ = -1;
     std::size_t rules_ = 0;
+    std::uint32_t slots_ = 0;
+    std::vector<std::uint32_t> slot_of_;  // rule -> counter slot
     LoadStats stats_;
 };
 

@@ -1,4 +1,4 @@
-// Live traffic on a private veth pair (tests/support/netns.hpp): the XDP_TX generator of
+// Live traffic on a private veth pair (runtime/testnet.hpp): the XDP_TX generator of
 // runtime/trafficgen.hpp floods from inside the namespace, a counting XDP sink on the root-side
 // end counts what arrives. Exact counts per kind, duration and rate limits, errors, and what the
 // receiving veth end needs (an XDP program or GRO) to accept XDP_TX frames at all.
@@ -10,7 +10,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "netns.hpp"
+#include "testnet.hpp"
 #include "packet.hpp"
 #include "trafficgen.hpp"
 

@@ -1,4 +1,4 @@
-#include "netns.hpp"
+#include "testnet.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

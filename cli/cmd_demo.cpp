@@ -1,0 +1,512 @@
+// weir demo: the live demo (docs/demo.md). Builds a private test network (runtime/testnet.hpp:
+// a namespace and a veth pair, 198.18.0.0/15 and 2001:2::/48 only), attaches a policy to the
+// root-side veth end, floods it with mixed traffic from the namespace (runtime/trafficgen.hpp:
+// BPF_PROG_TEST_RUN live frames), hot-swaps to a stricter policy mid-flood, prints the per-rule
+// counters every second, then checks that every packet sent got exactly one verdict, and removes
+// everything it made - also on Ctrl-C (SIGINT), SIGTERM and errors.
+//
+// The counters come straight from the pinned maps (pins.hpp): weir_meta says which counter slot
+// each rule of the running policy has; weir_rules, weir_verdicts and weir_stats hold the counts.
+#include <net/if.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "attach.hpp"
+#include "commands.hpp"
+#include "diagnostics.hpp"
+#include "maps.hpp"
+#include "testnet.hpp"
+#include "packet.hpp"
+#include "pins.hpp"
+#include "trafficgen.hpp"
+#include "weir_abi.h"
+
+namespace weir::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+volatile sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+void set_signals(void (*handler)(int)) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a sleep returns early
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() { return g_signal != 0; }
+
+// Sleeps until `t`, returning early (false) on a signal.
+bool sleep_until(Clock::time_point t) {
+    while (Clock::now() < t) {
+        if (interrupted()) return false;
+        std::this_thread::sleep_for(std::min<Clock::duration>(t - Clock::now(), 50ms));
+    }
+    return !interrupted();
+}
+
+std::string grouped(std::uint64_t n) {
+    std::string s = std::to_string(n);
+    for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(std::size_t(i), ",");
+    return s;
+}
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string ms(std::chrono::nanoseconds t) { return fixed(double(t.count()) / 1e6, 1) + " ms"; }
+
+std::string pad(std::string s, std::size_t w, bool right = false) {
+    if (s.size() >= w) return s;
+    return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+// --- the traffic --------------------------------------------------------------------------------
+
+struct Kind {
+    std::string name;   // shown in the totals
+    std::string what;   // one line of explanation
+    std::uint32_t weight;
+    std::vector<std::uint8_t> bytes;
+};
+
+std::uint32_t v4(int a, int b, int c, int d) { return std::uint32_t(a) << 24 | b << 16 | c << 8 | d; }
+
+// Frames from the namespace to the host. The destination MAC is one no device has: the host
+// stack discards passed packets at the IP layer (PACKET_OTHERHOST) without answering, so nothing
+// the demo sends is ever routed anywhere - not even a TCP reset.
+std::vector<Kind> traffic(const test::TestNet& net) {
+    const MacAddr nobody{0x02, 0x00, 0x5e, 0xde, 0x00, 0x01};
+    const MacAddr src = net.peer_mac();
+    const std::uint32_t host = v4(198, 18, 0, 1);
+    const u128 host6 = *ip6_from_text("2001:2::1");
+    auto eth = [&] { return Frame().eth(src, nobody); };
+    std::vector<Kind> k;
+    k.push_back({"https", "good clients 198.19.10.0/24: established HTTPS (ACK)", 6,
+                 eth().ipv4(v4(198, 19, 10, 7), host).tcp(51000, 443, kTcpAck | kTcpPsh)
+                     .payload("GET /v1/status HTTP/1.1\r\n").bytes()});
+    k.push_back({"https6", "good clients 2001:2:0:10::/64: established HTTPS over IPv6", 2,
+                 eth().ipv6(*ip6_from_text("2001:2:0:10::7"), host6).tcp(51000, 443, kTcpAck).bytes()});
+    k.push_back({"client-syn", "good clients: new connections (SYN)", 1,
+                 eth().ipv4(v4(198, 19, 10, 8), host).tcp(51001, 443, kTcpSyn).bytes()});
+    k.push_back({"dns", "DNS answers from the resolver 198.18.0.53", 1,
+                 eth().ipv4(v4(198, 18, 0, 53), host).udp(53, 41000).payload(std::string(80, 'a')).bytes()});
+    k.push_back({"syn-flood", "SYN flood from 198.19.200.0/24 to port 443", 8,
+                 eth().ipv4(v4(198, 19, 200, 1), host).tcp(1024, 443, kTcpSyn).bytes()});
+    k.push_back({"blocked", "blocked sources 198.19.66.0/24", 2,
+                 eth().ipv4(v4(198, 19, 66, 6), host).tcp(40000, 22, kTcpSyn).bytes()});
+    k.push_back({"dns-amp", "DNS amplification: big answers from 198.19.99.0/24", 3,
+                 eth().ipv4(v4(198, 19, 99, 9), host).udp(53, 41000).pad_to(1400).bytes()});
+    return k;
+}
+
+// --- the counters -------------------------------------------------------------------------------
+
+struct Snapshot {
+    std::string policy;
+    std::vector<std::pair<std::string, std::uint32_t>> rules;  // name, slot; in slot order
+    std::map<std::string, std::uint64_t> packets;             // rule name (and "(default)")
+    std::uint64_t verdict[WEIR_VERDICT_SLOTS] = {};
+    std::uint64_t verdict_sum() const {
+        std::uint64_t s = 0;
+        for (auto v : verdict) s += v;
+        return s;
+    }
+};
+
+bpf::Result<Snapshot> snapshot(const std::string& ifname) {
+    auto p = pins::open_pinned(ifname);
+    if (!p) return p.error();
+    auto m = pins::read_meta(p->meta.get());
+    if (!m) return m.error();
+    if (!m->current) return bpf::Error{"no policy recorded on " + ifname, "", -ENOENT};
+    Snapshot s;
+    s.policy = m->current->policy;
+    for (const auto& [name, slot] : m->current->slots) s.rules.emplace_back(name, slot);
+    std::sort(s.rules.begin(), s.rules.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    for (const auto& [name, slot] : s.rules) {
+        auto c = bpf::read_counter(p->map(WEIR_MAP_RULES), slot);
+        if (!c) return c.error();
+        s.packets[name] = c->packets;
+    }
+    auto d = bpf::read_counter(p->map(WEIR_MAP_STATS), WEIR_STAT_DEFAULT);
+    if (!d) return d.error();
+    s.packets["(default)"] = d->packets;
+    for (std::uint32_t a = 0; a < WEIR_VERDICT_SLOTS; ++a) {
+        auto c = bpf::read_counter(p->map(WEIR_MAP_VERDICTS), a);
+        if (!c) return c.error();
+        s.verdict[a] = c->packets;
+    }
+    return s;
+}
+
+std::uint64_t rx_packets(const std::string& ifname) {
+    std::ifstream f("/sys/class/net/" + ifname + "/statistics/rx_packets");
+    std::uint64_t n = 0;
+    f >> n;
+    return n;
+}
+
+// --- the demo -----------------------------------------------------------------------------------
+
+class Demo {
+public:
+    explicit Demo(const DemoArgs& a) : a_(a), tty_(::isatty(STDOUT_FILENO)) {}
+    int run();
+
+private:
+    int fail(const std::string& what) {
+        std::cout.flush();
+        std::cerr << "weir demo: " << what << "\n";
+        return kExitUsage;
+    }
+    bool load(const std::string& file, bool swap);
+    void draw(const Snapshot& s, double t, double dt);
+    void start_flood();
+    void stop_flood();
+    void remove_stale_pins();
+
+    const DemoArgs& a_;
+    const bool tty_;
+    std::optional<test::TestNet> net_;
+    bool attached_ = false;
+    std::optional<traffic::TrafficGen> gen_;
+    std::vector<Kind> kinds_;
+    std::thread flood_;
+    std::atomic<bool> flood_stop_{false};
+    std::atomic<std::uint64_t> sent_{0};
+    std::vector<std::uint64_t> sent_per_kind_;
+    std::string flood_error_;  // written before flood_failed_ is set
+    std::atomic<bool> flood_failed_{false};
+    double flood_seconds_ = 0;
+    std::size_t drawn_ = 0;  // lines of the last table (tty: redrawn in place)
+    Snapshot prev_;
+    std::uint64_t base_verdicts_ = 0;
+    std::map<std::string, std::uint64_t> max_seen_;
+    std::map<std::string, std::string> action_of_;
+
+public:
+    ~Demo();
+};
+
+// Pins under the demo's interface names whose interface is gone (a demo killed with SIGKILL).
+void Demo::remove_stale_pins() {
+    for (const auto& ifname : pins::pinned_interfaces()) {
+        if (ifname.rfind("wt", 0) != 0 || if_nametoindex(ifname.c_str()) != 0) continue;
+        unsigned pid = 0, n = 0;
+        char h = 0;
+        if (std::sscanf(ifname.c_str(), "wt%u.%u%c", &pid, &n, &h) != 3 || h != 'h') continue;
+        if (::kill(pid_t(pid), 0) == 0) continue;
+        (void)attach::unload(ifname);
+    }
+}
+
+bool Demo::load(const std::string& file, bool swap) {
+    attach::LoadOptions o;
+    o.file = file;
+    o.ifname = net_->host_if();
+    o.mode = attach::Mode::Native;
+    o.on_step = [](const attach::Step& s) {
+        std::cout << "    " << pad(s.name, 10) << pad(ms(s.time), 10, true)
+                  << (s.detail.empty() ? "" : "   " + s.detail) << "\n"
+                  << std::flush;
+    };
+    auto t0 = Clock::now();
+    attach::LoadOutcome r = attach::load(o);
+    auto total = Clock::now() - t0;
+    if (r.compilation) {
+        std::cerr << render_text(r.compilation->sources, r.compilation->diags, false);
+        std::cerr << render_text(r.compilation->sources, r.kernel_diags, false);
+    }
+    for (const auto& f : r.probe_failures)
+        std::cerr << f.location << ": self-test '" << f.test << "': expected " << f.expected << ", got "
+                  << f.actual << "\n";
+    if (!r.ok()) {
+        std::cerr << "weir demo: " << r.message << "\n";
+        return false;
+    }
+    attached_ = true;
+    std::chrono::nanoseconds link{};
+    for (const auto& s : r.steps)
+        if (s.name == "swap" || s.name == "attach") link = s.time;
+    if (swap)
+        std::cout << "  swapped " << r.replaced << " -> " << r.now->policy << " in " << ms(total)
+                  << " (link update " << ms(link) << "; no packet saw no program)\n";
+    else
+        std::cout << "  attached " << r.now->policy << " to " << net_->host_if() << " (" << r.now->mode
+                  << " XDP) in " << ms(total) << "\n";
+    std::cout.flush();
+    return true;
+}
+
+void Demo::start_flood() {
+    traffic::FloodOptions o;
+    o.netns_fd = net_->netns_fd();
+    o.ifname = net_->peer_if();
+    for (const auto& k : kinds_) o.frames.push_back({k.bytes, k.weight});
+    o.per_call = 1u << 14;
+    o.duration = 250ms;  // per round: a signal stops the flood within a round
+    if (a_.rate_pps > 0) o.rate_pps = a_.rate_pps;
+    sent_per_kind_.assign(kinds_.size(), 0);
+    flood_ = std::thread([this, o] {
+        while (!flood_stop_.load()) {
+            auto r = gen_->flood(o);
+            if (!r) {
+                flood_error_ = r.error().message;
+                flood_failed_ = true;
+                return;
+            }
+            for (std::size_t i = 0; i < r->per_frame.size(); ++i) sent_per_kind_[i] += r->per_frame[i];
+            flood_seconds_ += r->seconds;
+            sent_ += r->packets;
+        }
+    });
+}
+
+void Demo::stop_flood() {
+    flood_stop_ = true;
+    if (flood_.joinable()) flood_.join();
+}
+
+Demo::~Demo() {
+    // Cleanup: a second Ctrl-C must not interrupt it (nor kill the `ip` commands it runs).
+    set_signals(SIG_IGN);
+    stop_flood();
+    std::vector<std::string> done;
+    if (attached_ && net_) {
+        auto f = attach::unload(net_->host_if());
+        if (f)
+            std::cerr << "weir demo: unload " << net_->host_if() << ": " << f.message << "\n";
+        else
+            done.push_back("unloaded the policy (link and pins)");
+    }
+    gen_.reset();
+    if (net_) {
+        std::string ns = net_->netns(), host = net_->host_if();
+        net_.reset();  // deletes the namespace, and with it the veth pair
+        done.push_back("deleted namespace " + ns + " and veth " + host);
+    }
+    if (!done.empty()) {
+        std::cout << "cleanup: ";
+        for (std::size_t i = 0; i < done.size(); ++i) std::cout << (i ? ", " : "") << done[i];
+        std::cout << "\n" << std::flush;
+    }
+}
+
+void Demo::draw(const Snapshot& s, double t, double dt) {
+    std::ostringstream out;
+    if (tty_ && drawn_ > 0) out << "\033[" << drawn_ << "A\033[J";
+    std::size_t lines = 0;
+    // Live totals from weir's own verdict counters (the generator's count lags by a round).
+    const std::uint64_t decided = s.verdict_sum() - base_verdicts_;
+    const std::uint64_t prev_decided = prev_.verdict_sum() - base_verdicts_;
+    out << "  t=" << fixed(t, 0) << "s  " << s.policy << "  " << grouped(decided) << " packets, "
+        << fixed(dt > 0 ? double(decided - prev_decided) / dt / 1e6 : 0, 2) << " Mpps\n";
+    ++lines;
+    out << "    " << pad("rule", 12) << pad("action", 8) << pad("packets", 16, true) << pad("pps", 14, true)
+        << "\n";
+    ++lines;
+    auto row = [&](const std::string& name) {
+        std::uint64_t now = s.packets.at(name);
+        std::uint64_t before = prev_.packets.count(name) ? prev_.packets.at(name) : 0;
+        if (before > now) before = 0;  // a new rule in a reused slot
+        double pps = dt > 0 ? double(now - before) / dt : 0;
+        out << "    " << pad(name, 12) << pad(action_of_[name], 8) << pad(grouped(now), 16, true)
+            << pad(grouped(std::uint64_t(std::llround(pps))), 14, true) << "\n";
+        ++lines;
+    };
+    for (const auto& [name, slot] : s.rules) row(name);
+    row("(default)");  // the policy default decided
+    drawn_ = tty_ ? lines : 0;
+    std::cout << out.str() << std::flush;
+}
+
+// The action of every rule of both policies, for the table ("count" rules count and go on).
+std::map<std::string, std::string> actions(const std::vector<std::string>& files) {
+    std::map<std::string, std::string> out;
+    for (const auto& f : files) {
+        auto c = compile_file(f, {});
+        if (!c || !c->ok() || c->program.policies.empty()) continue;
+        for (const auto& r : c->program.policies[0].rules) {
+            switch (r.action.kind) {
+            case Action::Kind::Pass: out[r.name] = "pass"; break;
+            case Action::Kind::Drop: out[r.name] = "drop"; break;
+            case Action::Kind::Redirect: out[r.name] = "redirect"; break;
+            case Action::Kind::Tx: out[r.name] = "tx"; break;
+            case Action::Kind::Count: out[r.name] = "count"; break;
+            }
+        }
+        out["(default)"] = verdict_name(c->program.policies[0].default_verdict);
+    }
+    return out;
+}
+
+int Demo::run() {
+    if (::geteuid() != 0) return fail("needs root (it creates a network namespace and attaches XDP programs)");
+    g_signal = 0;
+    set_signals(on_signal);
+    const double seconds = a_.seconds;
+    const double swap_at = a_.swap_at >= 0 ? a_.swap_at : seconds / 2;
+
+    std::cout << "weir demo: " << a_.policy << ", then " << a_.strict << " at " << fixed(swap_at, 1)
+              << " s, " << fixed(seconds, 0) << " s of traffic\n\n";
+    test::TestNet::remove_stale();
+    remove_stale_pins();
+    action_of_ = actions({a_.policy, a_.strict});
+
+    std::cout << "setup\n";
+    try {
+        net_.emplace();
+    } catch (const std::exception& e) {
+        if (interrupted()) return 130;  // Ctrl-C reached the `ip` commands too
+        return fail(std::string("cannot create the test network: ") + e.what());
+    }
+    std::cout << "  namespace " << net_->netns() << ": veth " << net_->peer_if() << " (the Internet: "
+              << "traffic generator)\n"
+              << "  root namespace: veth " << net_->host_if() << " (the API host: weir attached here)\n";
+    if (interrupted()) return 130;
+    std::cout << "  load " << a_.policy << " onto " << net_->host_if() << ":\n" << std::flush;
+    if (!load(a_.policy, false)) return interrupted() ? 130 : kExitFindings;
+    auto gen = traffic::TrafficGen::create();
+    if (!gen) return fail("cannot load the traffic generator: " + gen.error().message);
+    gen_.emplace(std::move(*gen));
+    kinds_ = traffic(*net_);
+    std::cout << "  traffic (share of packets):\n";
+    std::uint32_t total_weight = 0;
+    for (const auto& k : kinds_) total_weight += k.weight;
+    for (const auto& k : kinds_)
+        std::cout << "    " << pad(k.name, 11) << pad(std::to_string(k.weight * 100 / total_weight) + "%", 5, true)
+                  << "  " << k.what << "\n";
+    if (interrupted()) return 130;
+
+    auto base = snapshot(net_->host_if());
+    if (!base) return fail("read counters: " + base.error().message);
+    prev_ = *base;
+    base_verdicts_ = base->verdict_sum();
+    const std::uint64_t rx0 = rx_packets(net_->host_if());
+
+    std::cout << "\nflood (BPF_PROG_TEST_RUN live frames into " << net_->host_if() << ")\n" << std::flush;
+    const auto start = Clock::now();
+    start_flood();
+    bool swapped = false;
+    auto last = start;
+    for (int tick = 1; double(tick) <= std::ceil(seconds); ++tick) {
+        auto at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                              std::min<double>(tick, seconds)));
+        if (!swapped && swap_at < double(tick) && swap_at < seconds) {
+            if (!sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(swap_at))))
+                break;
+            drawn_ = 0;
+            std::cout << "  t=" << fixed(swap_at, 1) << "s  hot swap to " << a_.strict << ", under load:\n"
+                      << std::flush;
+            if (!load(a_.strict, true)) {
+                stop_flood();
+                return interrupted() ? 130 : kExitFindings;
+            }
+            swapped = true;
+        }
+        if (!sleep_until(at)) break;
+        if (flood_failed_) break;
+        auto s = snapshot(net_->host_if());
+        if (!s) return fail("read counters: " + s.error().message);
+        auto now = Clock::now();
+        draw(*s, std::chrono::duration<double>(now - start).count(), std::chrono::duration<double>(now - last).count());
+        prev_ = std::move(*s);
+        last = now;
+    }
+    stop_flood();
+    if (interrupted()) {
+        std::cout << "\ninterrupted (signal " << int(g_signal) << ")\n";
+        return 130;
+    }
+    if (flood_failed_) return fail("traffic generator: " + flood_error_);
+
+    // The flood returned once the frames were handed over; let the receiver finish its queue.
+    Snapshot end;
+    for (int i = 0; i < 40; ++i) {
+        auto s = snapshot(net_->host_if());
+        if (!s) return fail("read counters: " + s.error().message);
+        bool settled = s->verdict_sum() - base->verdict_sum() >= sent_.load() ||
+                       (i > 0 && s->verdict_sum() == end.verdict_sum());
+        end = std::move(*s);
+        if (settled) break;
+        std::this_thread::sleep_for(25ms);
+    }
+    const std::uint64_t sent = sent_.load();
+    const std::uint64_t rx = rx_packets(net_->host_if()) - rx0;
+    auto delta = [&](const std::string& rule) {
+        std::uint64_t b = base->packets.count(rule) ? base->packets.at(rule) : 0;
+        return end.packets.count(rule) ? end.packets.at(rule) - b : 0;
+    };
+    std::uint64_t verdict[WEIR_VERDICT_SLOTS];
+    for (std::uint32_t i = 0; i < WEIR_VERDICT_SLOTS; ++i) verdict[i] = end.verdict[i] - base->verdict[i];
+    const std::uint64_t counted = end.verdict_sum() - base->verdict_sum();
+
+    std::cout << "\ntotals (" << fixed(flood_seconds_, 1) << " s of flood, "
+              << fixed(flood_seconds_ > 0 ? double(sent) / flood_seconds_ / 1e6 : 0, 2) << " Mpps)\n";
+    std::cout << "  sent by kind:";
+    for (std::size_t i = 0; i < kinds_.size(); ++i)
+        std::cout << (i % 4 == 0 ? "\n    " : "   ") << kinds_[i].name << " " << grouped(sent_per_kind_[i]);
+    std::cout << "\n  verdicts: pass " << grouped(verdict[WEIR_ACT_PASS]) << ", drop " << grouped(verdict[WEIR_ACT_DROP])
+              << ", other " << grouped(counted - verdict[WEIR_ACT_PASS] - verdict[WEIR_ACT_DROP]) << "\n";
+
+    auto kind_sent = [&](const std::string& name) {
+        for (std::size_t i = 0; i < kinds_.size(); ++i)
+            if (kinds_[i].name == name) return sent_per_kind_[i];
+        return std::uint64_t(0);
+    };
+    int failed = 0;
+    auto check = [&](const std::string& what, std::uint64_t left, std::uint64_t right) {
+        bool ok = left == right;
+        failed += !ok;
+        std::cout << "  check: " << what << ": " << grouped(left) << (ok ? " == " : " != ") << grouped(right)
+                  << (ok ? "  OK" : "  FAILED") << "\n";
+    };
+    check("sent == counted (sum of verdict counters)", sent, counted);
+    check("sent == received by " + net_->host_if() + " (rx_packets)", sent, rx);
+    check("blocked sources == rule 'blocked' (both policies)", kind_sent("blocked"), delta("blocked"));
+    check("SYNs sent == rule 'new-conns' (counted across the swap)",
+          kind_sent("client-syn") + kind_sent("syn-flood"), delta("new-conns"));
+    std::cout << (failed ? "weir demo: FAILED\n" : "weir demo: all checks passed\n") << std::flush;
+    return failed ? kExitFindings : kExitOk;
+}
+
+}  // namespace
+
+int cmd_demo(const DemoArgs& a) {
+    int rc;
+    {
+        Demo d(a);
+        rc = d.run();
+    }  // cleanup runs here, before the exit status
+    return rc;
+}
+
+}  // namespace weir::cli

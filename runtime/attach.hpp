@@ -1,0 +1,119 @@
+// Policies attached to interfaces: load (first attach or atomic hot swap), unload, status.
+// The state lives pinned in bpffs (pins.hpp), so it outlives the process; every operation on an
+// interface holds its lock. docs/operations.md describes the layout, the swap and what happens
+// to counters and sets across it.
+//
+//   attach::LoadOptions o;
+//   o.file = "edge.weir"; o.ifname = "eth1";
+//   o.on_step = [](const attach::Step& s) { ... print s.name, s.time ... };
+//   attach::LoadOutcome r = attach::load(o);
+//   if (!r.ok()) ... r.problem (Policy: exit 1, Environment: exit 2), r.failed_step, r.message,
+//                     r.compilation / r.kernel_diags for diagnostics ...
+//
+// A load onto an interface that runs a weir policy is a hot swap:
+//   compile -> verify (a private load: fresh maps) -> self-test (the policy's own test blocks on
+//   that private program, BPF_PROG_TEST_RUN) -> pending (weir_meta records the swap) -> prepare
+//   (counter slots zeroed, new set ids filled, the live instance loaded sharing the pinned maps
+//   and verified) -> swap (bpf_link_update: atomic) -> pin -> cleanup -> meta.
+// Any failure up to and including `swap` leaves the running policy untouched. A process killed
+// at any point leaves the old or the new policy enforced; the next operation on the interface
+// (load, unload, status) finishes or undoes the interrupted swap first (recover()).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diagnostics.hpp"
+#include "driver.hpp"
+#include "pins.hpp"
+
+namespace weir::attach {
+
+enum class Mode { Auto, Native, Generic };
+const char* mode_name(Mode m);  // "auto", "native", "generic"
+
+// Why an operation failed: Policy = the policy (compile, verify, self-test; CLI exit 1),
+// Environment = the host (no such interface, not privileged, foreign XDP program, bpffs; exit 2).
+enum class Problem { None, Policy, Environment };
+
+// One finished step of a load: "compile", "verify", "self-test", "prepare", "swap" (or "attach"
+// on a first load), "pin", "cleanup", "meta".
+struct Step {
+    std::string name;
+    std::chrono::nanoseconds time{};
+    std::string detail;  // e.g. "9 probes", "verified: 412 instructions"
+};
+
+struct LoadOptions {
+    std::string file;
+    std::string policy;  // empty: the file's only policy
+    std::string ifname;
+    Mode mode = Mode::Auto;
+    bool dry_run = false;  // everything but pending/prepare/swap: nothing live changes
+    CheckOptions check;    // include dirs, werror
+    std::function<void(const Step&)> on_step;
+    // Test hook (also $WEIR_INJECT_KILL): raise SIGKILL after this step ("after-compile",
+    // "after-verify", "after-selftest", "after-pending", "after-prepare", "after-link-update",
+    // "after-pin", "after-cleanup", "after-meta"; inject_points()).
+    std::string inject_kill;
+    // Test hook (CodegenOptions::unverifiable_rule): this rule fails kernel verification.
+    std::string unverifiable_rule;
+};
+
+// The kill points, in order.
+const std::vector<std::string>& inject_points();
+
+struct ProbeFailure {
+    std::string test;      // test block name
+    std::string location;  // file:line:col of the packet statement
+    std::string expected, actual;
+};
+
+struct LoadOutcome {
+    Problem problem = Problem::None;
+    std::string failed_step;  // the step that failed
+    std::string message;      // one line, names the step and says whether anything changed
+    std::unique_ptr<Compilation> compilation;  // front-end diagnostics (when compiled)
+    Diagnostics kernel_diags;                  // verifier/loader diagnostics, in its sources
+    std::vector<Step> steps;
+    bool hot_swap = false;     // an existing weir policy was (or would have been) replaced
+    std::string replaced;      // its policy name
+    std::size_t probes = 0;    // self-test probes run
+    std::vector<ProbeFailure> probe_failures;
+    std::optional<pins::PolicyMeta> now;  // what runs on the interface afterwards (not dry-run)
+    std::vector<std::string> notes;       // e.g. "finished an interrupted swap"
+    bool ok() const { return problem == Problem::None; }
+};
+
+LoadOutcome load(const LoadOptions& opts);
+
+// One interface with a weir policy.
+struct Attachment {
+    std::string ifname;
+    std::uint32_t ifindex = 0;  // 0: the interface is gone (pins remain until unload)
+    bool enforcing = false;     // the pinned link is attached and runs meta.prog_id
+    pins::PolicyMeta meta;
+    std::vector<std::string> notes;  // recovery done, problems seen
+};
+
+struct Failure {
+    Problem problem = Problem::None;
+    std::string message;
+    explicit operator bool() const { return problem != Problem::None; }
+};
+
+// Every interface with pinned weir state (ifname empty) or one. Resolves interrupted swaps.
+Failure status(std::vector<Attachment>& out, const std::string& ifname = {});
+
+// Detaches the interface's weir policy and removes its pins and metadata. `removed`: the policy.
+Failure unload(const std::string& ifname, std::optional<pins::PolicyMeta>* removed = nullptr);
+
+// Finishes or undoes an interrupted swap on `ifname` (the caller holds its lock). Returns a note
+// ("" when there was nothing to do).
+std::string recover(const std::string& ifname, Failure& failure);
+
+}  // namespace weir::attach

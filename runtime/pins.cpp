@@ -1,0 +1,422 @@
+#include "pins.hpp"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "weir_abi.h"
+
+namespace weir::pins {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+bpf::Error sys_error(std::string what, int err) {
+    if (err > 0) err = -err;
+    return bpf::Error{std::move(what) + ": " + std::strerror(-err), {}, err};
+}
+
+std::string env_or(const char* name, const char* def) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : def;
+}
+
+bool on_bpffs(const std::string& p) {
+    struct statfs st{};
+    return statfs(p.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+}  // namespace
+
+std::string root() { return env_or("WEIR_PIN_ROOT", "/sys/fs/bpf/weir"); }
+
+// bpffs refuses names with '.', which interface names may have (eth0.100): escaped as %2e.
+std::string pin_name(std::string_view ifname) {
+    std::string out;
+    for (char ch : ifname) {
+        if (ch == '.') out += "%2e";
+        else if (ch == '%') out += "%25";
+        else out += ch;
+    }
+    return out;
+}
+
+std::string ifname_of(std::string_view pin) {
+    std::string out;
+    for (std::size_t i = 0; i < pin.size(); ++i) {
+        if (pin.substr(i, 3) == "%2e") out += '.', i += 2;
+        else if (pin.substr(i, 3) == "%25") out += '%', i += 2;
+        else out += pin[i];
+    }
+    return out;
+}
+
+std::string dir(std::string_view ifname) { return root() + "/" + pin_name(ifname); }
+std::string path(std::string_view ifname, std::string_view pin) {
+    return dir(ifname) + "/" + std::string(pin);
+}
+std::string lock_dir() { return env_or("WEIR_RUN_DIR", "/run/weir"); }
+
+const std::vector<std::string>& shared_maps() {
+    static const std::vector<std::string> names = {
+        WEIR_MAP_RULES,  WEIR_MAP_VERDICTS, WEIR_MAP_STATS,    WEIR_MAP_SET_V4,
+        WEIR_MAP_SET_V6, WEIR_MAP_SET_PORT, WEIR_MAP_SET_PROTO, WEIR_MAP_SET_MAC};
+    return names;
+}
+
+bpf::Status ensure_bpffs() {
+    const std::string r = root();
+    const bool default_root = std::getenv("WEIR_PIN_ROOT") == nullptr || !*std::getenv("WEIR_PIN_ROOT");
+    fs::path parent = fs::path(r).parent_path();
+    if (!on_bpffs(parent.string())) {
+        if (!default_root)
+            return sys_error("'" + parent.string() + "' (parent of $WEIR_PIN_ROOT) is not on a bpf filesystem",
+                             ENOTSUP);
+        std::error_code ec;
+        fs::create_directories("/sys/fs/bpf", ec);
+        if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0) {
+            int err = errno;
+            if (err == EPERM || err == EACCES) return sys_error("mount bpffs at /sys/fs/bpf", EPERM);
+            return sys_error("mount bpffs at /sys/fs/bpf", ENOTSUP);
+        }
+        if (!on_bpffs(parent.string())) return sys_error("bpffs at /sys/fs/bpf is not usable", ENOTSUP);
+    }
+    if (::mkdir(r.c_str(), 0700) != 0 && errno != EEXIST) {
+        int err = errno;
+        return sys_error("create '" + r + "'", err == EACCES ? EPERM : err);
+    }
+    return bpf::ok();
+}
+
+bpf::Result<Lock> Lock::acquire(std::string_view ifname) {
+    const std::string d = lock_dir();
+    std::error_code ec;
+    fs::create_directories(d, ec);
+    const std::string p = d + "/" + std::string(ifname) + ".lock";
+    int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return sys_error("open lock '" + p + "'", errno);
+    bpf::Fd owned(fd);
+    while (::flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) return sys_error("lock '" + p + "'", errno);
+    return Lock(std::move(owned));
+}
+
+const char* kind_name(TableKind k) {
+    switch (k) {
+        case TableKind::V4: return "v4";
+        case TableKind::V6: return "v6";
+        case TableKind::Port: return "port";
+        case TableKind::Proto: return "proto";
+        case TableKind::Mac: return "mac";
+    }
+    return "?";
+}
+
+std::optional<TableKind> kind_from_name(std::string_view s) {
+    for (TableKind k : {TableKind::V4, TableKind::V6, TableKind::Port, TableKind::Proto, TableKind::Mac})
+        if (s == kind_name(k)) return k;
+    return std::nullopt;
+}
+
+namespace {
+
+json policy_json(const PolicyMeta& p) {
+    json sets = json::array();
+    for (const auto& s : p.sets)
+        sets.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"ordinal", s.ordinal},
+                        {"id", s.id}, {"hash", s.hash}, {"named", s.named}, {"type", s.type},
+                        {"live_edits", s.live_edits}, {"edited_at", s.edited_at}});
+    json rules = json::array();
+    for (const auto& r : p.rules) rules.push_back({{"name", r.name}, {"action", r.action}});
+    json next = json::object();
+    for (int k = 0; k < 5; ++k) next[kind_name(static_cast<TableKind>(k))] = p.next_set_id[k];
+    return {{"policy", p.policy},         {"source", p.source},     {"source_hash", p.source_hash},
+            {"prog_id", p.prog_id},       {"prog_tag", p.prog_tag}, {"mode", p.mode},
+            {"attached_at", p.attached_at}, {"loaded_at", p.loaded_at}, {"swaps", p.swaps},
+            {"rule_capacity", p.rule_capacity}, {"slots", p.slots}, {"sets", sets},
+            {"next_set_id", next}, {"rules", rules}, {"default_verdict", p.default_verdict}};
+}
+
+PolicyMeta policy_from(const json& j) {
+    PolicyMeta p;
+    p.policy = j.at("policy").get<std::string>();
+    p.source = j.at("source").get<std::string>();
+    p.source_hash = j.at("source_hash").get<std::string>();
+    p.prog_id = j.at("prog_id").get<std::uint32_t>();
+    p.prog_tag = j.at("prog_tag").get<std::string>();
+    p.mode = j.at("mode").get<std::string>();
+    p.attached_at = j.at("attached_at").get<std::int64_t>();
+    p.loaded_at = j.at("loaded_at").get<std::int64_t>();
+    p.swaps = j.at("swaps").get<std::uint32_t>();
+    p.rule_capacity = j.at("rule_capacity").get<std::uint32_t>();
+    p.slots = j.at("slots").get<std::map<std::string, std::uint32_t>>();
+    for (const auto& s : j.at("sets")) {
+        SetRecord r;
+        r.name = s.at("name").get<std::string>();
+        auto k = kind_from_name(s.at("kind").get<std::string>());
+        if (!k) throw std::runtime_error("unknown set kind");
+        r.kind = *k;
+        r.ordinal = s.at("ordinal").get<unsigned>();
+        r.id = s.at("id").get<std::uint32_t>();
+        r.hash = s.at("hash").get<std::string>();
+        r.named = s.at("named").get<bool>();
+        r.type = s.value("type", std::string());
+        r.live_edits = s.value("live_edits", std::uint32_t{0});
+        r.edited_at = s.value("edited_at", std::int64_t{0});
+        p.sets.push_back(std::move(r));
+    }
+    for (int k = 0; k < 5; ++k)
+        p.next_set_id[k] = j.at("next_set_id").at(kind_name(static_cast<TableKind>(k))).get<std::uint32_t>();
+    if (j.contains("rules"))
+        for (const auto& r : j.at("rules"))
+            p.rules.push_back({r.at("name").get<std::string>(), r.at("action").get<std::string>()});
+    p.default_verdict = j.value("default_verdict", std::string());
+    return p;
+}
+
+}  // namespace
+
+std::string to_json(const Meta& m) {
+    json j = {{"format", m.format},
+              {"current", m.current ? policy_json(*m.current) : json(nullptr)},
+              {"pending", m.pending ? policy_json(*m.pending) : json(nullptr)}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bpf::Result<Meta> meta_from_json(std::string_view text) {
+    try {
+        json j = json::parse(text);
+        Meta m;
+        m.format = j.at("format").get<int>();
+        if (m.format != kMetaFormat)
+            return bpf::Error{"weir_meta has format " + std::to_string(m.format) + ", this weir reads " +
+                                  std::to_string(kMetaFormat),
+                              {}, -EPROTO};
+        if (!j.at("current").is_null()) m.current = policy_from(j.at("current"));
+        if (!j.at("pending").is_null()) m.pending = policy_from(j.at("pending"));
+        return m;
+    } catch (const std::exception& e) {
+        return bpf::Error{std::string("weir_meta is not valid: ") + e.what(), {}, -EPROTO};
+    }
+}
+
+bpf::Result<bpf::Fd> create_meta_map() {
+    bpf_map_create_opts o{};
+    o.sz = sizeof o;
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, kMeta, sizeof(std::uint32_t), kMetaValueSize, 1, &o);
+    if (fd < 0) return sys_error("create map weir_meta", errno);
+    return bpf::Fd(fd);
+}
+
+bpf::Result<Meta> read_meta(int meta_fd) {
+    std::vector<unsigned char> buf(kMetaValueSize);
+    if (auto st = bpf::lookup(meta_fd, 0, buf); !st) return st.error();
+    std::size_t n = 0;
+    while (n < buf.size() && buf[n] != 0) ++n;
+    if (n == 0) return bpf::Error{"weir_meta is empty", {}, -ENODATA};
+    return meta_from_json(std::string_view(reinterpret_cast<const char*>(buf.data()), n));
+}
+
+bpf::Status write_meta(int meta_fd, const Meta& m) {
+    std::string text = to_json(m);
+    if (text.size() >= kMetaValueSize)
+        return bpf::Error{"the policy's metadata (" + std::to_string(text.size()) + " bytes) exceeds weir_meta's " +
+                              std::to_string(kMetaValueSize) + " bytes (too many rules or sets)",
+                          {}, -E2BIG};
+    std::vector<unsigned char> buf(kMetaValueSize, 0);
+    std::memcpy(buf.data(), text.data(), text.size());
+    return bpf::update(meta_fd, 0, std::span<const unsigned char>(buf));
+}
+
+bpf::Result<bpf::Fd> open_pin(const std::string& p) {
+    int fd = bpf_obj_get(p.c_str());
+    if (fd < 0) return sys_error("open pin '" + p + "'", errno);
+    return bpf::Fd(fd);
+}
+
+bpf::Status pin(int fd, const std::string& p) {
+    if (bpf_obj_pin(fd, p.c_str()) != 0) return sys_error("pin '" + p + "'", errno);
+    return bpf::ok();
+}
+
+bpf::Status replace_pin(int fd, const std::string& p) {
+    const std::string tmp = p + "_new";  // bpffs names may not contain a dot
+    ::unlink(tmp.c_str());
+    if (auto st = pin(fd, tmp); !st) return st;
+    if (::rename(tmp.c_str(), p.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return sys_error("replace pin '" + p + "'", err);
+    }
+    return bpf::ok();
+}
+
+bpf::Status remove_dir(std::string_view ifname) {
+    const std::string d = dir(ifname);
+    if (!exists(d)) return bpf::ok();
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(d, ec))
+        if (::unlink(e.path().c_str()) != 0 && errno != ENOENT)
+            return sys_error("remove '" + e.path().string() + "'", errno);
+    if (::rmdir(d.c_str()) != 0 && errno != ENOENT) return sys_error("remove '" + d + "'", errno);
+    return bpf::ok();
+}
+
+bool exists(const std::string& p) {
+    struct stat st{};
+    return ::lstat(p.c_str(), &st) == 0;
+}
+
+std::vector<std::string> pinned_interfaces() {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root(), ec))
+        if (e.is_directory(ec)) out.push_back(ifname_of(e.path().filename().string()));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+int Pinned::map(std::string_view name) const {
+    auto it = maps.find(std::string(name));
+    return it == maps.end() ? -1 : it->second.get();
+}
+
+bpf::Result<Pinned> open_pinned(std::string_view ifname) {
+    if (!exists(dir(ifname))) return sys_error("'" + dir(ifname) + "'", ENOENT);
+    Pinned p;
+    p.ifname = ifname;
+    if (auto fd = open_pin(path(ifname, kLink))) p.link = std::move(*fd);
+    if (auto fd = open_pin(path(ifname, kProg))) p.prog = std::move(*fd);
+    if (auto fd = open_pin(path(ifname, kMeta))) p.meta = std::move(*fd);
+    for (const auto& m : shared_maps())
+        if (auto fd = open_pin(path(ifname, m))) p.maps.emplace(m, std::move(*fd));
+    return p;
+}
+
+bpf::Result<LinkInfo> link_info(int link_fd) {
+    bpf_link_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(link_fd, &info, &len) != 0) return sys_error("link info", errno);
+    LinkInfo out;
+    out.prog_id = info.prog_id;
+    if (info.type == BPF_LINK_TYPE_XDP) out.ifindex = info.xdp.ifindex;
+    return out;
+}
+
+bpf::Result<ProgInfo> prog_info(int prog_fd) {
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return sys_error("program info", errno);
+    ProgInfo out;
+    out.id = info.id;
+    static const char* hex = "0123456789abcdef";
+    for (unsigned char c : info.tag) {
+        out.tag += hex[c >> 4];
+        out.tag += hex[c & 15];
+    }
+    out.name = info.name;
+    std::uint32_t n = info.nr_map_ids;
+    if (n) {
+        out.map_ids.resize(n);
+        bpf_prog_info again{};
+        again.nr_map_ids = n;
+        again.map_ids = reinterpret_cast<std::uint64_t>(out.map_ids.data());
+        len = sizeof again;
+        if (bpf_obj_get_info_by_fd(prog_fd, &again, &len) != 0) return sys_error("program map ids", errno);
+        out.map_ids.resize(std::min(n, again.nr_map_ids));
+    }
+    return out;
+}
+
+bpf::Result<bpf::Fd> prog_by_id(std::uint32_t id) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) return sys_error("program id " + std::to_string(id), errno);
+    return bpf::Fd(fd);
+}
+
+bpf::Result<std::map<std::string, bpf::Fd>> prog_maps(int prog_fd) {
+    auto pi = prog_info(prog_fd);
+    if (!pi) return pi.error();
+    std::map<std::string, bpf::Fd> out;
+    for (std::uint32_t id : pi->map_ids) {
+        int fd = bpf_map_get_fd_by_id(id);
+        if (fd < 0) return sys_error("map id " + std::to_string(id), errno);
+        bpf::Fd owned(fd);
+        bpf_map_info mi{};
+        std::uint32_t len = sizeof mi;
+        if (bpf_obj_get_info_by_fd(fd, &mi, &len) != 0) return sys_error("map info", errno);
+        out.emplace(mi.name, std::move(owned));
+    }
+    return out;
+}
+
+bpf::Result<std::uint32_t> map_max_entries(int map_fd) {
+    bpf_map_info mi{};
+    std::uint32_t len = sizeof mi;
+    if (bpf_obj_get_info_by_fd(map_fd, &mi, &len) != 0) return sys_error("map info", errno);
+    return mi.max_entries;
+}
+
+// --- SHA-256 (FIPS 180-4) ---------------------------------------------------------------------
+std::string sha256_hex(std::string_view data) {
+    static const std::uint32_t K[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+    std::uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                          0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    std::string msg(data);
+    const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
+    msg += static_cast<char>(0x80);
+    while (msg.size() % 64 != 56) msg += '\0';
+    for (int i = 7; i >= 0; --i) msg += static_cast<char>(bits >> (8 * i));
+    auto rotr = [](std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); };
+    for (std::size_t off = 0; off < msg.size(); off += 64) {
+        std::uint32_t w[64];
+        for (int i = 0; i < 16; ++i) {
+            const auto* p = reinterpret_cast<const unsigned char*>(msg.data() + off + 4 * i);
+            w[i] = (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+        }
+        for (int i = 16; i < 64; ++i) {
+            std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+        for (int i = 0; i < 64; ++i) {
+            std::uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+            std::uint32_t ch = (e & f) ^ (~e & g);
+            std::uint32_t t1 = hh + S1 + ch + K[i] + w[i];
+            std::uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+            std::uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+            std::uint32_t t2 = S0 + mj;
+            hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+    }
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (std::uint32_t v : h)
+        for (int i = 28; i >= 0; i -= 4) out += hex[(v >> i) & 15];
+    return out;
+}
+
+}  // namespace weir::pins

@@ -1,0 +1,452 @@
+#include "sets.hpp"
+
+#include <bpf/bpf.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "ast.hpp"
+#include "loaded_policy.hpp"
+#include "pins.hpp"
+#include "policy.hpp"
+#include "sema.hpp"
+#include "values.hpp"
+#include "weir_abi.h"
+
+namespace weir::sets {
+namespace {
+
+using attach::Problem;
+using Key = std::vector<std::uint8_t>;
+
+std::size_t key_size(TableKind k) {
+    switch (k) {
+        case TableKind::V4: return sizeof(weir_key_v4);
+        case TableKind::V6: return sizeof(weir_key_v6);
+        case TableKind::Port: return sizeof(weir_key_port);
+        case TableKind::Proto: return sizeof(weir_key_proto);
+        case TableKind::Mac: return sizeof(weir_key_mac);
+    }
+    return 0;
+}
+
+std::uint32_t key_u32(const Key& k, std::size_t off) {
+    std::uint32_t v;
+    std::memcpy(&v, k.data() + off, sizeof v);
+    return v;
+}
+
+TablePrefix decode(TableKind kind, const Key& k) {
+    const unsigned bits = table_value_bits(kind);
+    TablePrefix p;
+    p.len = static_cast<std::uint8_t>(key_u32(k, offsetof(weir_key_v4, prefixlen)) - WEIR_SET_ID_BITS);
+    for (unsigned i = 0; i < bits / 8; ++i) p.value = (p.value << 8) | k[offsetof(weir_key_v4, value) + i];
+    return p;
+}
+
+// The type a set was declared with; older records lack it: derived from its tables.
+std::string derive_type(const std::vector<const pins::SetRecord*>& recs) {
+    for (const auto* r : recs)
+        if (!r->type.empty()) return r->type;
+    bool v4 = false, v6 = false;
+    for (const auto* r : recs) {
+        switch (r->kind) {
+            case TableKind::V4: v4 = true; break;
+            case TableKind::V6: v6 = true; break;
+            case TableKind::Port: return "port";
+            case TableKind::Proto: return "proto";
+            case TableKind::Mac: return "mac";
+        }
+    }
+    return v4 && v6 ? "ip" : v4 ? "ip4" : "ip6";
+}
+
+bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
+
+// The lexical class of one element token, as the parser would see it.
+ast::Value classify(std::string_view text, SourceRange r) {
+    using K = ast::Value::Kind;
+    ast::Value v;
+    v.text = std::string(text);
+    v.range = r;
+    bool mac = text.size() == 17;
+    for (std::size_t i = 0; mac && i < 17; ++i)
+        mac = i % 3 == 2 ? text[i] == ':' : std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
+    if (mac) v.kind = K::Mac;
+    else if (text.find(':') != std::string_view::npos) v.kind = K::Ipv6;
+    else if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])))
+        v.kind = text.find('.') != std::string_view::npos ? K::Ipv4 : K::Int;
+    else v.kind = K::Symbol;
+    return v;
+}
+
+std::string kind_family_text(TableKind k) {
+    switch (k) {
+        case TableKind::V4: return "IPv4 addresses";
+        case TableKind::V6: return "IPv6 addresses";
+        default: return pins::kind_name(k);
+    }
+}
+
+// Kernel writes, with the rollback test hook.
+struct Writer {
+    int fail_after = -1;
+    int done = 0;
+    int step() {
+        if (fail_after >= 0 && done >= fail_after) return -EIO;
+        ++done;
+        return 0;
+    }
+    int add(int fd, const Key& k) {
+        if (int e = step()) return e;
+        const std::uint8_t one = 1;
+        return bpf_map_update_elem(fd, k.data(), &one, BPF_ANY) == 0 ? 0 : -errno;
+    }
+    int del(int fd, const Key& k) {
+        if (int e = step()) return e;
+        return bpf_map_delete_elem(fd, k.data()) == 0 ? 0 : -errno;
+    }
+};
+
+struct Entry {
+    int table = 0;  // index into the set's records
+    Key key;
+    SourceRange range;  // the element it came from
+};
+
+}  // namespace
+
+const char* op_name(Op op) {
+    switch (op) {
+        case Op::Add: return "add";
+        case Op::Del: return "del";
+        case Op::List: return "list";
+        case Op::Flush: return "flush";
+    }
+    return "?";
+}
+
+std::size_t EditOutcome::written() const {
+    std::size_t n = 0;
+    for (const auto& t : tables) n += t.written;
+    return n;
+}
+std::size_t EditOutcome::unchanged() const {
+    std::size_t n = 0;
+    for (const auto& t : tables) n += t.unchanged;
+    return n;
+}
+
+bpf::Result<std::vector<TablePrefix>> read_table(int fd, TableKind kind, std::uint32_t id) {
+    const std::size_t ks = key_size(kind);
+    Key cur(ks), next(ks);
+    const void* prev = nullptr;
+    std::vector<TablePrefix> out;
+    while (true) {
+        if (bpf_map_get_next_key(fd, prev, next.data()) != 0) {
+            if (errno == ENOENT) break;
+            return bpf::Error{std::string("read set table: ") + std::strerror(errno), {}, -errno};
+        }
+        if (key_u32(next, offsetof(weir_key_v4, set)) == id) out.push_back(decode(kind, next));
+        cur = next;
+        prev = cur.data();
+    }
+    std::sort(out.begin(), out.end(), [](const TablePrefix& a, const TablePrefix& b) {
+        return a.value != b.value ? a.value < b.value : a.len < b.len;
+    });
+    return out;
+}
+
+std::vector<std::string> format_prefixes(TableKind kind, const std::vector<TablePrefix>& prefixes) {
+    const unsigned bits = table_value_bits(kind);
+    auto span = [&](const TablePrefix& p) {
+        u128 size_mask = p.len >= bits       ? 0
+                         : bits - p.len >= 128 ? ~u128{0}  // ::/0: a shift by 128 is undefined
+                                               : ((u128{1} << (bits - p.len)) - 1);
+        return std::pair<u128, u128>{p.value & ~size_mask, (p.value & ~size_mask) | size_mask};
+    };
+    std::vector<std::string> out;
+    if (kind == TableKind::V4 || kind == TableKind::V6) {
+        for (const auto& p : prefixes) {
+            Element e;
+            e.family = kind == TableKind::V4 ? Family::V4 : Family::V6;
+            e.lo = span(p).first;
+            e.hi = span(p).second;
+            e.prefix = p.len;
+            out.push_back(format_element(e, kind == TableKind::V4 ? FieldType::Ip4 : FieldType::Ip6,
+                                         SymbolTable::None));
+        }
+        return out;
+    }
+    // Merge adjacent or overlapping prefixes into ranges.
+    std::vector<std::pair<u128, u128>> ranges;
+    for (const auto& p : prefixes) {
+        auto [lo, hi] = span(p);
+        if (!ranges.empty() && lo <= ranges.back().second + 1) {
+            ranges.back().second = std::max(ranges.back().second, hi);
+            continue;
+        }
+        ranges.emplace_back(lo, hi);
+    }
+    for (auto [lo, hi] : ranges) {
+        Element e;
+        e.lo = lo;
+        e.hi = hi;
+        out.push_back(format_element(e, kind == TableKind::Mac ? FieldType::Mac : FieldType::Int,
+                                     kind == TableKind::Proto ? SymbolTable::Proto : SymbolTable::None));
+    }
+    return out;
+}
+
+EditOutcome edit(const EditOptions& opts) {
+    EditOutcome r;
+    auto env = [&](std::string msg) {
+        r.problem = Problem::Environment;
+        r.message = std::move(msg);
+        return std::move(r);
+    };
+    auto policy_error = [&](std::string msg) {
+        r.problem = Problem::Policy;
+        r.message = std::move(msg);
+        return std::move(r);
+    };
+
+    // The command line as a source: "SET ELEM ELEM ...".
+    std::string text = opts.set;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> at;  // each element's [begin, end)
+    for (const auto& e : opts.elements) {
+        text += ' ';
+        at.emplace_back(static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(text.size() + e.size()));
+        text += e;
+    }
+    const FileId cmd = r.sources.add("<command line>", text);
+    const SourceRange set_range{cmd, 0, static_cast<std::uint32_t>(opts.set.size())};
+
+    // The interface and its pinned state, under its lock.
+    const std::string& ifname = opts.ifname;
+    if (::access(pins::dir(ifname).c_str(), F_OK) != 0 && (errno == EACCES || errno == EPERM))
+        return env("not privileged: cannot read " + pins::root() + " (run as root)");
+    if (!pins::exists(pins::dir(ifname))) {
+        if (if_nametoindex(ifname.c_str()) == 0) return env("no interface named '" + ifname + "'");
+        return env("no weir policy on '" + ifname + "'");
+    }
+    auto lock = pins::Lock::acquire(ifname);
+    if (!lock) {
+        if (lock.error().code == -EACCES || lock.error().code == -EPERM)
+            return env("not privileged: " + lock.error().message + " (run as root)");
+        return env(lock.error().message);
+    }
+    attach::Failure f;
+    if (std::string note = attach::recover(ifname, f); !note.empty()) r.notes.push_back(note);
+    if (f) return env(f.message);
+    if (!pins::exists(pins::dir(ifname))) return env("no weir policy on '" + ifname + "'");
+    auto p = pins::open_pinned(ifname);
+    if (!p) {
+        if (p.error().code == -EACCES || p.error().code == -EPERM)
+            return env("not privileged: " + p.error().message + " (run as root)");
+        return env(p.error().message);
+    }
+    if (!p->meta) return env("no weir policy on '" + ifname + "' (weir_meta is not pinned)");
+    auto meta = pins::read_meta(p->meta.get());
+    if (!meta) return env(meta.error().message);
+    if (!meta->current) return env("no weir policy on '" + ifname + "'");
+    pins::PolicyMeta& cur = *meta->current;
+
+    // The set's tables.
+    std::vector<pins::SetRecord*> recs;
+    for (auto& s : cur.sets)
+        if (s.named && s.name == opts.set) recs.push_back(&s);
+    if (recs.empty()) {
+        std::set<std::string> names;
+        for (const auto& s : cur.sets)
+            if (s.named) names.insert(s.name);
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        auto& d = r.diags.error("unknown-set", set_range,
+                                "policy '" + cur.policy + "' on '" + ifname + "' has no set named '" + opts.set + "'");
+        if (opts.set.starts_with("inline@"))
+            d.notes.push_back({{}, "inline sets are part of their rule; edit the policy and `weir load` it"});
+        else if (!names.empty())
+            d.notes.push_back({{}, "its sets: " + list + " (sets no rule looks up are not in the program)"});
+        else
+            d.notes.push_back({{}, "the policy looks up no named set"});
+        return policy_error("nothing changed");
+    }
+    std::vector<const pins::SetRecord*> crecs(recs.begin(), recs.end());
+    r.set_type = derive_type(crecs);
+    std::vector<int> fds;
+    for (const auto* s : recs) {
+        int fd = p->map(table_map_name(s->kind));
+        if (fd < 0) return env(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
+        fds.push_back(fd);
+        r.tables.push_back({s->kind, s->id, 0, 0});
+    }
+
+    if (opts.op == Op::List) {
+        for (std::size_t i = 0; i < recs.size(); ++i) {
+            auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
+            if (!prefixes) return env(prefixes.error().message);
+            for (auto& s : format_prefixes(recs[i]->kind, *prefixes)) r.elements.push_back(std::move(s));
+        }
+        return r;
+    }
+
+    Writer w;
+    w.fail_after = opts.fail_after;
+    if (w.fail_after < 0)
+        if (const char* e = std::getenv("WEIR_SET_FAIL_AFTER"); e && *e) w.fail_after = std::atoi(e);
+
+    // What to change: Flush: every entry of the set; Add/Del: the elements' prefixes.
+    std::vector<Entry> entries;
+    if (opts.op == Op::Flush) {
+        for (std::size_t i = 0; i < recs.size(); ++i) {
+            auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
+            if (!prefixes) return env(prefixes.error().message);
+            for (const auto& pf : *prefixes)
+                entries.push_back({static_cast<int>(i), set_table_key(recs[i]->kind, recs[i]->id, pf), {}});
+        }
+    } else {
+        if (opts.elements.empty()) return policy_error("no elements given: nothing changed");
+        // Convert with the checker: a one-set program "set SET : TYPE = { ELEMS }".
+        ast::SetDecl decl;
+        decl.name = {opts.set, set_range};
+        decl.type = {r.set_type, set_range};
+        decl.range = set_range;
+        bool lexical_ok = true;
+        for (std::size_t i = 0; i < opts.elements.size(); ++i) {
+            const std::string& tok = opts.elements[i];
+            const auto [b, e] = at[i];
+            auto range = [&](std::size_t x, std::size_t y) {
+                return SourceRange{cmd, static_cast<std::uint32_t>(b + x), static_cast<std::uint32_t>(b + y)};
+            };
+            ast::Item item;
+            item.range = {cmd, b, e};
+            bool bad = tok.empty() || std::any_of(tok.begin(), tok.end(), [](char c) {
+                           return std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '{' || c == '}';
+                       });
+            const bool symbol = !tok.empty() && is_name_start(tok[0]) && std::all_of(tok.begin(), tok.end(), is_name_char);
+            const std::size_t dash = symbol ? std::string::npos : tok.find('-');
+            if (!bad && dash != std::string::npos && (dash == 0 || dash + 1 == tok.size())) bad = true;
+            if (bad) {
+                r.diags.error("invalid-element", item.range.end > item.range.begin ? item.range : set_range,
+                              "one element per argument: an address, prefix, number, name or range a-b; got '" +
+                                  tok + "'");
+                lexical_ok = false;
+                continue;
+            }
+            if (dash == std::string::npos) {
+                item.lo = classify(tok, range(0, tok.size()));
+            } else {
+                item.lo = classify(std::string_view(tok).substr(0, dash), range(0, dash));
+                item.hi = classify(std::string_view(tok).substr(dash + 1), range(dash + 1, tok.size()));
+            }
+            decl.items.push_back(std::move(item));
+        }
+        ast::File file;
+        file.id = cmd;
+        file.decls.emplace_back(std::move(decl));
+        Diagnostics checked;
+        Program prog = check(r.sources, {file}, checked);
+        for (const auto& d : checked.list()) r.diags.add(d);
+        if (!lexical_ok || r.diags.has_errors() || prog.sets.size() != 1)
+            return policy_error("nothing changed");
+
+        std::set<Key> seen;
+        for (const Element& el : prog.sets[0].elems) {
+            TableKind kind = el.family == Family::V4   ? TableKind::V4
+                             : el.family == Family::V6 ? TableKind::V6
+                             : r.set_type == "port"    ? TableKind::Port
+                             : r.set_type == "proto"   ? TableKind::Proto
+                                                       : TableKind::Mac;
+            int table = -1;
+            for (std::size_t i = 0; i < recs.size(); ++i)
+                if (recs[i]->kind == kind) table = static_cast<int>(i);
+            if (table < 0) {
+                auto& d = r.diags.error("set-table-unused", el.range,
+                                        "policy '" + cur.policy + "' never looks up " + kind_family_text(kind) +
+                                            " in set '" + opts.set + "', so this element could never match");
+                d.notes.push_back({{}, "the running program has a table of set '" + opts.set + "' only for " +
+                                           kind_family_text(recs[0]->kind)});
+                continue;
+            }
+            for (const TablePrefix& pf : range_to_prefixes(el.lo, el.hi, table_value_bits(kind))) {
+                Key k = set_table_key(kind, recs[table]->id, pf);
+                if (!seen.insert(k).second) continue;
+                entries.push_back({table, std::move(k), el.range});
+            }
+        }
+        if (r.diags.has_errors()) return policy_error("nothing changed");
+
+        // Add: entries already present stay; Del: every entry must be there.
+        std::vector<Entry> todo;
+        std::set<std::pair<std::uint32_t, std::uint32_t>> missing_reported;
+        for (auto& e : entries) {
+            std::uint8_t v = 0;
+            const bool present = bpf_map_lookup_elem(fds[e.table], e.key.data(), &v) == 0;
+            if (opts.op == Op::Add) {
+                if (present) ++r.tables[e.table].unchanged;
+                else todo.push_back(std::move(e));
+            } else if (!present) {
+                if (missing_reported.insert({e.range.begin, e.range.end}).second)
+                    r.diags.error("element-not-in-set", e.range,
+                                  "'" + std::string(r.sources.text(e.range)) + "' is not in set '" + opts.set +
+                                      "' (`weir set list` shows its elements as stored)");
+            } else {
+                todo.push_back(std::move(e));
+            }
+        }
+        if (r.diags.has_errors()) return policy_error("nothing changed");
+        entries = std::move(todo);
+    }
+
+    // Apply; undo on the first failure.
+    const bool adding = opts.op == Op::Add;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        const Entry& e = entries[i];
+        int err = adding ? w.add(fds[e.table], e.key) : w.del(fds[e.table], e.key);
+        if (err == 0) {
+            ++r.tables[e.table].written;
+            continue;
+        }
+        std::size_t undone = 0, failed = 0;
+        for (std::size_t j = 0; j < i; ++j) {
+            const Entry& u = entries[j];
+            const std::uint8_t one = 1;
+            int rc = adding ? bpf_map_delete_elem(fds[u.table], u.key.data())
+                            : bpf_map_update_elem(fds[u.table], u.key.data(), &one, BPF_ANY);
+            (rc == 0 ? undone : failed)++;
+        }
+        for (auto& t : r.tables) t.written = 0;
+        std::string what = std::string(adding ? "add" : "delete") + " set entry " + std::to_string(i + 1) + " of " +
+                           std::to_string(entries.size()) + ": " + std::strerror(-err);
+        if (failed == 0) return env(what + "; the " + std::to_string(undone) + " entries already changed were restored: nothing changed");
+        return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) + " of " +
+                   std::to_string(i) + ": set '" + opts.set + "' is partly changed");
+    }
+
+    // Record the live edit.
+    if (r.written() > 0) {
+        const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+        for (std::size_t i = 0; i < recs.size(); ++i)
+            if (r.tables[i].written > 0) {
+                ++recs[i]->live_edits;
+                recs[i]->edited_at = now;
+            }
+        if (auto st = pins::write_meta(p->meta.get(), *meta); !st)
+            r.notes.push_back("the set changed, but weir_meta could not record the edit: " + st.error().message);
+    }
+    return r;
+}
+
+}  // namespace weir::sets

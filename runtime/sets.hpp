@@ -1,0 +1,75 @@
+// Live edits of a running policy's named sets (`weir set add|del|list|flush`): the pinned set
+// tables (pins.hpp) are changed in place, without recompiling or swapping; the next packet sees
+// the change (LPM trie updates are immediate). docs/operations.md, "Editing sets live".
+//
+//   sets::EditOptions o;
+//   o.ifname = "eth1"; o.set = "blocked"; o.op = sets::Op::Add;
+//   o.elements = {"198.51.100.7", "203.0.113.0/24", "10.0.0.1-10.0.0.9"};
+//   sets::EditOutcome r = sets::edit(o);
+//   render_text(r.sources, r.diags) ... r.ok(), r.problem (Policy: exit 1, Environment: exit 2)
+//
+// Elements are converted exactly as in a policy (the checker itself converts them, against the
+// set's declared type): addresses, CIDRs (host bits set: warning cidr-host-bits), numbers,
+// protocol names, ranges a-b. Their diagnostics point into a source named "<command line>"
+// whose text is the set name and the elements, space-separated.
+// A batch is all-or-nothing: every element is checked (and for `del`, found) before anything is
+// written; a kernel update failing midway undoes the entries already written or deleted.
+// Every change is recorded in weir_meta (SetRecord::live_edits, edited_at). Live contents
+// survive a hot swap that keeps the set's declaration (attach.hpp).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attach.hpp"
+#include "bpf.hpp"
+#include "diagnostics.hpp"
+#include "plan.hpp"
+#include "source.hpp"
+
+namespace weir::sets {
+
+enum class Op { Add, Del, List, Flush };
+const char* op_name(Op op);  // "add", "del", "list", "flush"
+
+struct EditOptions {
+    std::string ifname;
+    std::string set;
+    Op op = Op::List;
+    std::vector<std::string> elements;  // Add/Del: one element per string
+    // Test hook (also $WEIR_SET_FAIL_AFTER): the kernel write after this many succeeded fails
+    // (-EIO), so the rollback runs. -1: off.
+    int fail_after = -1;
+};
+
+// One table of the set and what the edit did to it.
+struct TableChange {
+    TableKind kind = TableKind::V4;
+    std::uint32_t id = 0;
+    std::size_t written = 0;    // entries added (Add) or deleted (Del, Flush)
+    std::size_t unchanged = 0;  // Add: entries that were already there
+};
+
+struct EditOutcome {
+    attach::Problem problem = attach::Problem::None;
+    std::string message;     // failure: one line, says that nothing changed (or what did)
+    SourceManager sources;   // "<command line>"
+    Diagnostics diags;       // element and set-name diagnostics (errors and warnings)
+    std::string set_type;    // "ip", "ip4", ...
+    std::vector<TableChange> tables;
+    std::vector<std::string> elements;  // List: the contents, canonical text, sorted by value
+    std::vector<std::string> notes;     // e.g. recovery of an interrupted swap
+    std::size_t written() const;
+    std::size_t unchanged() const;
+    bool ok() const { return problem == attach::Problem::None; }
+};
+
+EditOutcome edit(const EditOptions& opts);
+
+// The prefixes of set `id` in a pinned set table, sorted by value then length.
+bpf::Result<std::vector<TablePrefix>> read_table(int map_fd, TableKind kind, std::uint32_t id);
+// Canonical text of a table's prefixes: CIDRs for addresses (hosts without /len), ranges
+// merged from adjacent prefixes for ports, protocols (names where they have one) and MACs.
+std::vector<std::string> format_prefixes(TableKind kind, const std::vector<TablePrefix>& prefixes);
+
+}  // namespace weir::sets

@@ -1,0 +1,294 @@
+// Live set edits (runtime/sets.hpp) and counters (runtime/stats.hpp) of a policy attached to the
+// host end of a private veth pair, with real frames sent into it by TrafficGen: an edit is seen
+// by the very next packet, a batch with a bad element changes nothing, a kernel write failing
+// midway is rolled back, live contents survive a swap that keeps the declaration, and the
+// counters equal the number of packets (and bytes) sent per rule exactly.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "attach.hpp"
+#include "testnet.hpp"
+#include "packet.hpp"
+#include "pins.hpp"
+#include "sets.hpp"
+#include "stats.hpp"
+#include "trafficgen.hpp"
+
+using namespace weir;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPolicy = R"(set blocked : ip4 = { 198.18.250.0/24 }
+set svc : port = { 7000 }
+
+policy p default pass {
+    ssh: drop if tcp.dport == 22
+    web: count if tcp.dport == 80
+    bad: drop if ip.src in @blocked
+    svc: drop if udp.dport in @svc
+}
+)";
+
+struct Attached {
+    test::TestNet net;
+    fs::path dir;
+    std::string file;
+    traffic::TrafficGen gen = make_gen();
+
+    Attached() {
+        char tmpl[] = "/tmp/weir-sets-XXXXXX";
+        dir = ::mkdtemp(tmpl);
+        file = (dir / "p.weir").string();
+        std::ofstream(file) << kPolicy;
+        load();
+    }
+    ~Attached() {
+        (void)attach::unload(net.host_if());
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    void load() {
+        attach::LoadOptions o;
+        o.file = file;
+        o.ifname = net.host_if();
+        auto r = attach::load(o);
+        REQUIRE_MESSAGE(r.ok(), r.message);
+    }
+    static traffic::TrafficGen make_gen() {
+        auto g = traffic::TrafficGen::create();
+        REQUIRE_MESSAGE(g, g.error().message);
+        return std::move(*g);
+    }
+    const std::string& dev() const { return net.host_if(); }
+
+    std::vector<unsigned char> udp(std::uint16_t dport, std::size_t len = 60) const {
+        return Frame().eth(net.peer_mac(), net.host_mac()).ipv4(net.peer_ip4(), net.host_ip4())
+            .udp(40000, dport).pad_to(len).bytes();
+    }
+    std::vector<unsigned char> tcp(std::uint16_t dport, std::size_t len = 60) const {
+        return Frame().eth(net.peer_mac(), net.host_mac()).ipv4(net.peer_ip4(), net.host_ip4())
+            .tcp(40000, dport, 0x02).pad_to(len).bytes();
+    }
+    void send(std::vector<traffic::WeightedFrame> frames, std::uint64_t packets) const {
+        traffic::FloodOptions o;
+        o.netns = net.netns();
+        o.ifname = net.peer_if();
+        o.frames = std::move(frames);
+        o.packets = packets;
+        auto r = gen.flood(o);
+        REQUIRE_MESSAGE(r, r.error().message);
+        REQUIRE(r->packets == packets);
+    }
+    stats::Snapshot snap() const {
+        std::vector<stats::Snapshot> s;
+        attach::Failure f = stats::read(s, dev());
+        REQUIRE_MESSAGE(!f, f.message);
+        REQUIRE(s.size() == 1);
+        return s[0];
+    }
+    std::uint64_t rule(const std::string& name) const {
+        for (const auto& r : snap().rules)
+            if (r.name == name) return r.counter.packets;
+        FAIL("no rule " << name);
+        return 0;
+    }
+    sets::EditOutcome edit(sets::Op op, const std::string& set, std::vector<std::string> elems = {},
+                           int fail_after = -1) const {
+        sets::EditOptions o;
+        o.ifname = dev();
+        o.set = set;
+        o.op = op;
+        o.elements = std::move(elems);
+        o.fail_after = fail_after;
+        return sets::edit(o);
+    }
+    std::vector<std::string> list(const std::string& set) const {
+        auto r = edit(sets::Op::List, set);
+        REQUIRE_MESSAGE(r.ok(), r.message);
+        return r.elements;
+    }
+    const pins::SetRecord& record(const pins::PolicyMeta& m, const std::string& set) const {
+        for (const auto& s : m.sets)
+            if (s.name == set) return s;
+        FAIL("no set record " << set);
+        throw 0;
+    }
+    pins::PolicyMeta meta() const {
+        auto p = pins::open_pinned(dev());
+        REQUIRE(p);
+        auto m = pins::read_meta(p->meta.get());
+        REQUIRE(m);
+        REQUIRE(m->current);
+        return *m->current;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("set edits are seen by the next packet") {
+    Attached a;
+    const std::string peer = a.net.peer_ip4_text();
+    const auto probe = a.udp(9999);
+    CHECK(a.list("blocked") == std::vector<std::string>{"198.18.250.0/24"});
+
+    a.send({{probe, 1}}, 1);
+    CHECK(a.rule("bad") == 0);
+
+    auto r = a.edit(sets::Op::Add, "blocked", {peer});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(r.written() == 1);
+    a.send({{probe, 1}}, 1);
+    CHECK(a.rule("bad") == 1);
+    CHECK(a.record(a.meta(), "blocked").live_edits == 1);
+    CHECK(a.record(a.meta(), "blocked").edited_at > 0);
+
+    r = a.edit(sets::Op::Del, "blocked", {peer});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    a.send({{probe, 1}}, 1);
+    CHECK(a.rule("bad") == 1);
+    CHECK(a.list("blocked") == std::vector<std::string>{"198.18.250.0/24"});
+
+    // Ports: the set matches the next packet to its new element.
+    a.send({{a.udp(7001), 1}}, 1);
+    CHECK(a.rule("svc") == 0);
+    r = a.edit(sets::Op::Add, "svc", {"7001-7003"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(a.list("svc") == std::vector<std::string>{"7000-7003"});
+    a.send({{a.udp(7001), 1}}, 1);
+    CHECK(a.rule("svc") == 1);
+
+    // Flush empties the set: nothing matches any more.
+    r = a.edit(sets::Op::Flush, "svc");
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(r.written() == 3);  // 7000, then 7001 and 7002/15 from 7001-7003
+    CHECK(a.list("svc").empty());
+    a.send({{a.udp(7000), 1}}, 1);
+    CHECK(a.rule("svc") == 1);
+}
+
+TEST_CASE("a batch with a bad element changes nothing") {
+    Attached a;
+    const std::string peer = a.net.peer_ip4_text();
+    auto r = a.edit(sets::Op::Add, "blocked", {peer, "198.18.251.0/24", "2001:db8::1", "ssh"});
+    CHECK_FALSE(r.ok());
+    CHECK(r.problem == attach::Problem::Policy);
+    REQUIRE(r.diags.errors() == 2);
+    // The diagnostics point at the bad elements on the command line.
+    const auto& d0 = r.diags.list()[0];
+    CHECK(d0.code == "type-mismatch");
+    CHECK(r.sources.text(d0.range) == "2001:db8::1");
+    CHECK(r.sources.file(d0.range.file).path == "<command line>");
+    CHECK(r.sources.text(r.diags.list()[1].range) == "ssh");
+    CHECK(a.list("blocked") == std::vector<std::string>{"198.18.250.0/24"});
+    a.send({{a.udp(9999), 1}}, 1);
+    CHECK(a.rule("bad") == 0);
+    CHECK(a.record(a.meta(), "blocked").live_edits == 0);
+
+    // del of an element that is not there: nothing deleted, not even the ones that are.
+    REQUIRE(a.edit(sets::Op::Add, "blocked", {peer}).ok());
+    r = a.edit(sets::Op::Del, "blocked", {peer, "198.18.99.1"});
+    CHECK_FALSE(r.ok());
+    REQUIRE(r.diags.errors() == 1);
+    CHECK(r.diags.list()[0].code == "element-not-in-set");
+    CHECK(r.sources.text(r.diags.list()[0].range) == "198.18.99.1");
+    CHECK(a.list("blocked").size() == 2);
+
+    // Unknown set.
+    r = a.edit(sets::Op::Add, "blocke", {peer});
+    CHECK(r.problem == attach::Problem::Policy);
+    REQUIRE(r.diags.errors() == 1);
+    CHECK(r.diags.list()[0].code == "unknown-set");
+
+    // Host bits: a warning, the network is added.
+    r = a.edit(sets::Op::Add, "blocked", {"198.18.252.7/24"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    REQUIRE(r.diags.warnings() == 1);
+    CHECK(r.diags.list()[0].code == "cidr-host-bits");
+    auto l = a.list("blocked");
+    CHECK(std::find(l.begin(), l.end(), "198.18.252.0/24") != l.end());
+}
+
+TEST_CASE("a kernel write failing midway is rolled back") {
+    Attached a;
+    const auto before = a.list("blocked");
+    auto r = a.edit(sets::Op::Add, "blocked", {"198.18.1.1", "198.18.1.2", "198.18.1.3"}, /*fail_after=*/2);
+    CHECK(r.problem == attach::Problem::Environment);
+    CHECK(r.message.find("nothing changed") != std::string::npos);
+    CHECK(a.list("blocked") == before);
+    REQUIRE(a.edit(sets::Op::Add, "blocked", {"198.18.1.1", "198.18.1.2"}).ok());
+    r = a.edit(sets::Op::Flush, "blocked", {}, /*fail_after=*/2);
+    CHECK_FALSE(r.ok());
+    CHECK(a.list("blocked").size() == 3);
+    r = a.edit(sets::Op::Del, "blocked", {"198.18.1.1", "198.18.1.2"}, /*fail_after=*/1);
+    CHECK_FALSE(r.ok());
+    CHECK(a.list("blocked").size() == 3);
+}
+
+TEST_CASE("live contents and the edit record survive a swap that keeps the declaration") {
+    Attached a;
+    const std::string peer = a.net.peer_ip4_text();
+    REQUIRE(a.edit(sets::Op::Add, "blocked", {peer}).ok());
+    const std::uint32_t id = a.record(a.meta(), "blocked").id;
+    a.load();  // the same file: a hot swap
+    CHECK(a.meta().swaps == 1);
+    CHECK(a.record(a.meta(), "blocked").id == id);
+    CHECK(a.record(a.meta(), "blocked").live_edits == 1);
+    CHECK(a.list("blocked").size() == 2);
+    a.send({{a.udp(9999), 1}}, 1);
+    CHECK(a.rule("bad") == 1);
+}
+
+TEST_CASE("stats match the packets sent per rule exactly") {
+    Attached a;
+    const auto f_ssh = a.tcp(22, 64), f_web = a.tcp(80, 100), f_svc = a.udp(7000, 128), f_def = a.udp(9999, 200);
+    const std::uint64_t n_ssh = 1000, n_web = 2000, n_svc = 3000, n_def = 500;
+    const stats::Snapshot before = a.snap();
+    a.send({{f_ssh, 2}, {f_web, 4}, {f_svc, 6}, {f_def, 1}}, n_ssh + n_web + n_svc + n_def);
+    const stats::Snapshot s = a.snap();
+
+    std::vector<std::string> order;
+    for (const auto& r : s.rules) order.push_back(r.name);
+    CHECK(order == std::vector<std::string>{"ssh", "web", "bad", "svc"});
+    auto delta = [&](const std::string& name) {
+        bpf::Counter now, was;
+        for (const auto& r : s.rules)
+            if (r.name == name) now = r.counter;
+        for (const auto& r : before.rules)
+            if (r.name == name) was = r.counter;
+        return bpf::Counter{now.packets - was.packets, now.bytes - was.bytes};
+    };
+    // XDP sees the whole Ethernet frame as sent (no FCS): bytes = packets x frame length.
+    CHECK(delta("ssh") == bpf::Counter{n_ssh, n_ssh * 64});
+    CHECK(delta("web") == bpf::Counter{n_web, n_web * 100});
+    CHECK(delta("bad") == bpf::Counter{0, 0});
+    CHECK(delta("svc") == bpf::Counter{n_svc, n_svc * 128});
+    CHECK(s.default_decisions.packets - before.default_decisions.packets == n_web + n_def);
+    CHECK(s.default_decisions.bytes - before.default_decisions.bytes == n_web * 100 + n_def * 200);
+    CHECK(s.verdicts[WEIR_ACT_DROP].packets - before.verdicts[WEIR_ACT_DROP].packets == n_ssh + n_svc);
+    CHECK(s.verdicts[WEIR_ACT_PASS].packets - before.verdicts[WEIR_ACT_PASS].packets == n_web + n_def);
+    CHECK(s.verdicts[WEIR_ACT_DROP].bytes - before.verdicts[WEIR_ACT_DROP].bytes == n_ssh * 64 + n_svc * 128);
+    CHECK(s.malformed.packets == before.malformed.packets);
+    CHECK(s.default_verdict == "pass");
+
+    // Rates over the interval, the table and the JSON.
+    const stats::Rate rt = stats::rate(s.rules[0].counter, &before.rules[0].counter, 2.0);
+    CHECK(rt.valid);
+    CHECK(rt.pps == doctest::Approx(n_ssh / 2.0));
+    CHECK(rt.bps == doctest::Approx(n_ssh * 64 * 8 / 2.0));
+    std::vector<stats::Snapshot> now{s}, was{before};
+    const std::string table = stats::format_table(now, &was);
+    CHECK(table.find("ssh") < table.find("web"));
+    CHECK(table.find("pps") != std::string::npos);
+    auto j = nlohmann::json::parse(stats::to_json(s));
+    CHECK(j["interface"] == a.dev());
+    CHECK(j["rules"][0]["rule"] == "ssh");
+    CHECK(j["rules"][0]["action"] == "drop");
+    CHECK(j["rules"][3]["packets"].get<std::uint64_t>() == s.rules[3].counter.packets);
+    CHECK(j["verdicts"]["drop"]["packets"].get<std::uint64_t>() == s.verdicts[WEIR_ACT_DROP].packets);
+}
