@@ -20,6 +20,7 @@ namespace weir {
 enum class TableKind : std::uint8_t { V4, V6, Port, Proto, Mac };
 unsigned table_value_bits(TableKind k);  // 32, 128, 16, 8, 48
 const char* table_map_name(TableKind k); // the template's map name, e.g. "weir_set_v4"
+const char* table_kind_name(TableKind k); // "v4", "v6", "port", "proto", "mac"
 
 // One prefix of a table: the top `len` bits of `value` (value holds `bits` significant bits).
 struct TablePrefix {

@@ -32,7 +32,7 @@ const char* table_map_name(TableKind k) {
     return "";
 }
 
-static const char* table_kind_name(TableKind k) {
+const char* table_kind_name(TableKind k) {
     switch (k) {
         case TableKind::V4: return "v4";
         case TableKind::V6: return "v6";

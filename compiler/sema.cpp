@@ -146,24 +146,6 @@ std::string dirname_of(const std::string& path) {
     return path.substr(0, slash + 1);
 }
 
-bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
-
-// Lexical class of one set-file token.
-ast::Value classify(std::string_view text, SourceRange r) {
-    ast::Value v;
-    v.text = std::string(text);
-    v.range = r;
-    bool mac = text.size() == 17;
-    for (std::size_t i = 0; mac && i < 17; ++i)
-        mac = i % 3 == 2 ? text[i] == ':' : std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
-    if (mac) v.kind = K::Mac;
-    else if (text.find(':') != std::string_view::npos) v.kind = K::Ipv6;
-    else if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])))
-        v.kind = text.find('.') != std::string_view::npos ? K::Ipv4 : K::Int;
-    else v.kind = K::Symbol;
-    return v;
-}
 
 }  // namespace
 
@@ -524,44 +506,13 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
         while (e > b && std::isspace(static_cast<unsigned char>(text[e - 1]))) --e;
         pos = eol + 1;
         if (b == e) continue;
-        auto range = [&](std::size_t x, std::size_t y) {
-            return SourceRange{id, static_cast<std::uint32_t>(x), static_cast<std::uint32_t>(y)};
-        };
-        std::string_view tok(text.data() + b, e - b);
-        ast::Item item;
-        item.range = range(b, e);
-        bool symbol = is_name_start(tok[0]) && std::all_of(tok.begin(), tok.end(), is_name_char);
-        std::size_t dash = symbol ? std::string_view::npos : tok.find('-');
-        auto trimmed = [&](std::size_t x, std::size_t y) {  // absolute offsets
-            while (x < y && std::isspace(static_cast<unsigned char>(text[x]))) ++x;
-            while (y > x && std::isspace(static_cast<unsigned char>(text[y - 1]))) --y;
-            return std::pair{x, y};
-        };
-        auto one = [&](std::size_t x, std::size_t y) -> std::optional<ast::Value> {
-            auto [tx, ty] = trimmed(x, y);
-            std::string_view s(text.data() + tx, ty - tx);
-            if (s.empty() || std::any_of(s.begin(), s.end(), [](char c) {
-                    return std::isspace(static_cast<unsigned char>(c)) || c == ',';
-                })) {
-                diags_.error("invalid-element", range(b, e),
-                             "a set file holds one element per line (an address, prefix, number, name or range)");
-                return std::nullopt;
-            }
-            return classify(s, range(tx, ty));
-        };
-        if (dash == std::string_view::npos) {
-            auto v = one(b, e);
-            if (!v) continue;
-            item.lo = *v;
-        } else {
-            auto lo = one(b, b + dash);
-            if (!lo) continue;
-            auto hi = one(b + dash + 1, e);
-            if (!hi) continue;
-            item.lo = *lo;
-            item.hi = *hi;
+        auto item = element_token(std::string_view(text).substr(b, e - b), id, static_cast<std::uint32_t>(b));
+        if (!item) {
+            diags_.error("invalid-element", SourceRange{id, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(e)},
+                         "a set file holds one element per line (an address, prefix, number, name or range)");
+            continue;
         }
-        if (auto el = convert_item(item, d, diags_)) out.elems.push_back(*el);
+        if (auto el = convert_item(*item, d, diags_)) out.elems.push_back(*el);
     }
 }
 

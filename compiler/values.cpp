@@ -1,6 +1,9 @@
 // Literal conversion: addresses, MACs, integers, and their canonical text.
 #include "values.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -235,6 +238,65 @@ std::string format_element(const Element& e, FieldType type, SymbolTable syms) {
         if (!name.empty()) return std::string(name);
     }
     return num(e.lo);
+}
+
+
+namespace {
+
+bool element_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool element_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
+
+// The lexical class of one literal, as the parser would see it.
+ast::Value classify_literal(std::string_view text, SourceRange r) {
+    using K = ast::Value::Kind;
+    ast::Value v;
+    v.text = std::string(text);
+    v.range = r;
+    bool mac = text.size() == 17;
+    for (std::size_t i = 0; mac && i < 17; ++i)
+        mac = i % 3 == 2 ? text[i] == ':' : std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
+    if (mac) v.kind = K::Mac;
+    else if (text.find(':') != std::string_view::npos) v.kind = K::Ipv6;
+    else if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])))
+        v.kind = text.find('.') != std::string_view::npos ? K::Ipv4 : K::Int;
+    else v.kind = K::Symbol;
+    return v;
+}
+
+}  // namespace
+
+std::optional<ast::Item> element_token(std::string_view text, FileId file, std::uint32_t begin) {
+    auto range = [&](std::size_t x, std::size_t y) {
+        return SourceRange{file, static_cast<std::uint32_t>(begin + x), static_cast<std::uint32_t>(begin + y)};
+    };
+    // One value: [x, y) of text, without surrounding blanks.
+    auto value = [&](std::size_t x, std::size_t y) -> std::optional<ast::Value> {
+        while (x < y && std::isspace(static_cast<unsigned char>(text[x]))) ++x;
+        while (y > x && std::isspace(static_cast<unsigned char>(text[y - 1]))) --y;
+        std::string_view s = text.substr(x, y - x);
+        if (s.empty() || std::any_of(s.begin(), s.end(), [](char c) {
+                return std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '{' || c == '}';
+            }))
+            return std::nullopt;
+        return classify_literal(s, range(x, y));
+    };
+    ast::Item item;
+    item.range = range(0, text.size());
+    bool name = !text.empty() && element_name_start(text[0]) &&
+                std::all_of(text.begin(), text.end(), element_name_char);
+    std::size_t dash = name ? std::string_view::npos : text.find('-');
+    if (dash == std::string_view::npos) {
+        auto v = value(0, text.size());
+        if (!v) return std::nullopt;
+        item.lo = *v;
+        return item;
+    }
+    auto lo = value(0, dash);
+    auto hi = value(dash + 1, text.size());
+    if (!lo || !hi) return std::nullopt;
+    item.lo = *lo;
+    item.hi = *hi;
+    return item;
 }
 
 }  // namespace weir

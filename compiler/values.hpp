@@ -19,6 +19,13 @@ std::optional<Element> parse_mac(const ast::Value& v, Diagnostics& diags);
 std::optional<std::uint64_t> parse_uint(const ast::Value& v, std::uint64_t max, std::string_view what,
                                         Diagnostics& diags);
 
+// One set element written outside the grammar: a line of a set file or a command-line argument of
+// `weir set`. A value, or a range a-b (spaces allowed around '-'); a name such as echo-request is
+// one value. `text` starts at byte `begin` of `file`, so ranges point into it. nullopt if the
+// token is not a single element (empty, blanks inside a value, ',', '{', '}', a dangling '-');
+// the caller reports that in its own words.
+std::optional<ast::Item> element_token(std::string_view text, FileId file, std::uint32_t begin);
+
 std::string format_ip(Family f, u128 addr);
 std::string format_mac(u128 mac);
 // Canonical text of an element for its field/set type: "192.0.2.0/24", "80-88", "echo-request".

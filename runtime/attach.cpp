@@ -405,7 +405,7 @@ LoadOutcome load(const LoadOptions& o) {
         swap ? "the running policy '" + meta->current->policy + "' is untouched" : "nothing was attached";
 
     // --- compile ---
-    out.compilation = compile_file(o.file, o.check);
+    out.compilation = o.source_text ? compile_source(o.file, *o.source_text, o.check) : compile_file(o.file, o.check);
     Compilation& c = *out.compilation;
     if (c.io_error) return fail(Problem::Environment, "compile", "cannot read '" + o.file + "': " + untouched);
     if (!c.ok()) return fail(Problem::Policy, "compile", "the policy does not compile: " + untouched);
@@ -430,7 +430,7 @@ LoadOutcome load(const LoadOptions& o) {
     next.policy = pol.name;
     std::error_code ec;
     auto abs = std::filesystem::absolute(o.file, ec);
-    next.source = ec ? o.file : abs.lexically_normal().string();
+    next.source = ec || o.source_text ? o.file : abs.lexically_normal().string();
     next.source_hash = source_hash(c.sources);
     CodegenOptions cg;
     cg.ifindex_of = [](const std::string& name) -> std::optional<std::uint32_t> {

@@ -50,6 +50,10 @@ struct Step {
 
 struct LoadOptions {
     std::string file;
+    // In-memory policy text (the embedding API, include/weir/weir.hpp): compiled instead of
+    // reading `file`, which then only names it (diagnostics, weir_meta's source, as given) and
+    // is the folder includes and set files resolve from.
+    std::optional<std::string> source_text;
     std::string policy;  // empty: the file's only policy
     std::string ifname;
     Mode mode = Mode::Auto;

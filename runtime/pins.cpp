@@ -114,16 +114,7 @@ bpf::Result<Lock> Lock::acquire(std::string_view ifname) {
     return Lock(std::move(owned));
 }
 
-const char* kind_name(TableKind k) {
-    switch (k) {
-        case TableKind::V4: return "v4";
-        case TableKind::V6: return "v6";
-        case TableKind::Port: return "port";
-        case TableKind::Proto: return "proto";
-        case TableKind::Mac: return "mac";
-    }
-    return "?";
-}
+const char* kind_name(TableKind k) { return table_kind_name(k); }
 
 std::optional<TableKind> kind_from_name(std::string_view s) {
     for (TableKind k : {TableKind::V4, TableKind::V6, TableKind::Port, TableKind::Proto, TableKind::Mac})

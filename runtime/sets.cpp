@@ -71,25 +71,6 @@ std::string derive_type(const std::vector<const pins::SetRecord*>& recs) {
     return v4 && v6 ? "ip" : v4 ? "ip4" : "ip6";
 }
 
-bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
-
-// The lexical class of one element token, as the parser would see it.
-ast::Value classify(std::string_view text, SourceRange r) {
-    using K = ast::Value::Kind;
-    ast::Value v;
-    v.text = std::string(text);
-    v.range = r;
-    bool mac = text.size() == 17;
-    for (std::size_t i = 0; mac && i < 17; ++i)
-        mac = i % 3 == 2 ? text[i] == ':' : std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
-    if (mac) v.kind = K::Mac;
-    else if (text.find(':') != std::string_view::npos) v.kind = K::Ipv6;
-    else if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])))
-        v.kind = text.find('.') != std::string_view::npos ? K::Ipv4 : K::Int;
-    else v.kind = K::Symbol;
-    return v;
-}
 
 std::string kind_family_text(TableKind k) {
     switch (k) {
@@ -327,31 +308,17 @@ EditOutcome edit(const EditOptions& opts) {
         for (std::size_t i = 0; i < opts.elements.size(); ++i) {
             const std::string& tok = opts.elements[i];
             const auto [b, e] = at[i];
-            auto range = [&](std::size_t x, std::size_t y) {
-                return SourceRange{cmd, static_cast<std::uint32_t>(b + x), static_cast<std::uint32_t>(b + y)};
-            };
-            ast::Item item;
-            item.range = {cmd, b, e};
-            bool bad = tok.empty() || std::any_of(tok.begin(), tok.end(), [](char c) {
-                           return std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '{' || c == '}';
-                       });
-            const bool symbol = !tok.empty() && is_name_start(tok[0]) && std::all_of(tok.begin(), tok.end(), is_name_char);
-            const std::size_t dash = symbol ? std::string::npos : tok.find('-');
-            if (!bad && dash != std::string::npos && (dash == 0 || dash + 1 == tok.size())) bad = true;
-            if (bad) {
-                r.diags.error("invalid-element", item.range.end > item.range.begin ? item.range : set_range,
+            // Blanks are not allowed in an argument (the shell splits elements).
+            auto item = tok.find_first_of(" \t") == std::string::npos ? element_token(tok, cmd, b) : std::nullopt;
+            if (!item) {
+                SourceRange whole{cmd, b, e};
+                r.diags.error("invalid-element", whole.end > whole.begin ? whole : set_range,
                               "one element per argument: an address, prefix, number, name or range a-b; got '" +
                                   tok + "'");
                 lexical_ok = false;
                 continue;
             }
-            if (dash == std::string::npos) {
-                item.lo = classify(tok, range(0, tok.size()));
-            } else {
-                item.lo = classify(std::string_view(tok).substr(0, dash), range(0, dash));
-                item.hi = classify(std::string_view(tok).substr(dash + 1), range(dash + 1, tok.size()));
-            }
-            decl.items.push_back(std::move(item));
+            decl.items.push_back(std::move(*item));
         }
         ast::File file;
         file.id = cmd;

@@ -1,0 +1,267 @@
+// weir's embedding API: compile a policy, attach it to an interface, hot-swap it, read its
+// counters, edit its sets, unload it. docs/embedding.md is the guide.
+//
+//   #include <weir/weir.hpp>
+//   weir::api::Policy p = weir::api::Policy::from_string("edge.weir", text);
+//   if (!p.ok()) { std::cerr << p.diagnostics_text(); return 1; }
+//   weir::api::LoadReport r = weir::api::attach("eth1", p);
+//   if (!r.ok()) { std::cerr << r.error.step << ": " << r.error.message << "\n"; return 2; }
+//   weir::api::Attachment a = r.attachment();
+//   a.replace(other);                         // atomic hot swap
+//   auto c = a.counters();                    // per rule packets/bytes, verdict totals
+//   a.set_add("blocked", {"198.51.100.7"});   // live set edit
+//   a.unload();
+//
+// Rules of the road:
+//   - Nothing here throws (except std::bad_alloc) or prints; every failure is a value (Error:
+//     kind, failed step, one-line message) and every policy problem a Diagnostic.
+//   - Only standard-library types cross this header: no LLVM, libbpf or parser types.
+//   - Attached state is pinned in bpffs, so it outlives the process: an Attachment is only a
+//     handle (an interface name); dropping it detaches nothing. Operations on one interface are
+//     serialized by a lock shared with the `weir` CLI.
+//   - Attaching, swapping, counters and set edits need root (CAP_BPF, CAP_NET_ADMIN, ...).
+//     $WEIR_PIN_ROOT and $WEIR_RUN_DIR move the bpffs pins and the lock files (docs/operations.md).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace weir::api {
+
+// --- results -------------------------------------------------------------------------------
+
+// Why an operation failed. Policy: the policy itself (does not compile, the kernel verifier
+// rejects it, its own tests fail; the CLI exits 1). Environment: the host (no such interface,
+// not privileged, another XDP program, bpffs, no weir policy there; the CLI exits 2).
+enum class ErrorKind { None, Policy, Environment };
+
+struct Error {
+    ErrorKind kind = ErrorKind::None;
+    std::string step;     // the failed step: "compile", "verify", "self-test", "swap", "read", ...
+    std::string message;  // one line; says whether anything changed
+    explicit operator bool() const { return kind != ErrorKind::None; }
+};
+
+// A value or an Error.
+template <class T>
+struct Result {
+    T value{};
+    Error error;
+    bool ok() const { return !error; }
+    explicit operator bool() const { return ok(); }
+    const T& operator*() const { return value; }
+    const T* operator->() const { return &value; }
+};
+
+// --- diagnostics ---------------------------------------------------------------------------
+
+enum class Severity { Error, Warning, Note };
+const char* severity_name(Severity s);  // "error", "warning", "note"
+
+// A position in a source (1-based; line 0: no location, e.g. an unreadable file).
+struct Location {
+    std::string file;  // display name: the path, or from_string()'s name, or "<command line>"
+    unsigned line = 0, column = 0, end_line = 0, end_column = 0;
+    bool valid() const { return line != 0; }
+};
+
+struct DiagnosticNote {
+    Location where;
+    std::string message;
+};
+
+struct Diagnostic {
+    Severity severity = Severity::Error;
+    std::string code;  // stable kebab-case id, e.g. "unknown-field", "shadowed-rule"
+    Location where;
+    std::string message;
+    std::vector<DiagnosticNote> notes;
+};
+
+// --- compiling -----------------------------------------------------------------------------
+
+struct CompileOptions {
+    std::vector<std::string> include_dirs;  // searched after the including file's folder
+    bool use_default_rules = true;          // then the bundled rules/ (std/...)
+    bool lint = true;                       // run the linter (warnings)
+    bool werror = false;                    // warnings become errors
+};
+
+// A checked policy file: one or more policies, their sets, constants and tests, plus every
+// diagnostic the front end produced. Cheap to copy (shared, immutable).
+class Policy {
+public:
+    // Reads `path` and everything it includes. A file that cannot be read: !ok(), io_error().
+    static Policy from_file(const std::string& path, const CompileOptions& opts = {});
+    // In-memory text. `name` is the display name in diagnostics and `weir status`; includes and
+    // `set ... = file "x"` resolve relative to its folder (e.g. "/etc/weir/edge.weir").
+    static Policy from_string(const std::string& name, std::string text, const CompileOptions& opts = {});
+
+    bool ok() const;        // no errors (warnings allowed unless werror)
+    bool io_error() const;  // the root file could not be read
+    const std::string& name() const;
+    std::vector<std::string> policy_names() const;  // the `policy NAME ...` blocks, in order
+
+    const std::vector<Diagnostic>& diagnostics() const;
+    std::size_t errors() const;
+    std::size_t warnings() const;
+    // Rendered like the CLI: "file:line:col: error: ...", the source line, a caret, notes.
+    std::string diagnostics_text(bool color = false) const;
+    // A JSON array, as `weir check --format json`.
+    std::string diagnostics_json() const;
+
+    struct Impl;
+    const Impl& impl() const { return *impl_; }
+
+private:
+    explicit Policy(std::shared_ptr<const Impl> i) : impl_(std::move(i)) {}
+    std::shared_ptr<const Impl> impl_;
+};
+
+// --- attaching -----------------------------------------------------------------------------
+
+enum class Mode { Auto, Native, Generic };  // Auto: native if the driver supports it, else generic
+
+// One finished step of a load: "compile", "verify", "self-test", "prepare", "swap" (or
+// "attach" on a first load), "pin", "cleanup", "meta".
+struct Step {
+    std::string name;
+    std::chrono::nanoseconds time{};
+    std::string detail;
+};
+
+struct AttachOptions {
+    Mode mode = Mode::Auto;  // a hot swap keeps the running mode (Auto) or must match it
+    std::string policy;      // which policy of the file; empty: the file's only one
+    bool dry_run = false;    // compile, verify, self-test; change nothing live
+    std::function<void(const Step&)> on_step;  // called as each step finishes
+};
+
+// A policy's own test block that failed on the verified program (step "self-test").
+struct SelfTestFailure {
+    std::string test;
+    Location where;  // the packet statement
+    std::string expected, actual;
+};
+
+class Attachment;
+
+// What a load (first attach or hot swap) did.
+struct LoadReport {
+    Error error;                          // failure: the failed step; the running policy is untouched
+    std::string ifname;
+    std::vector<Step> steps;              // finished steps with their times
+    bool hot_swap = false;                // a weir policy was (or would have been) replaced
+    std::string replaced;                 // its name
+    std::string policy;                   // what runs now (empty on failure or dry run)
+    std::uint32_t prog_id = 0;
+    std::string mode;                     // "native" / "generic"
+    std::size_t probes = 0;               // self-test packets run
+    std::vector<SelfTestFailure> self_test_failures;
+    std::vector<Diagnostic> diagnostics;  // front end and kernel verifier, in the policy's sources
+    std::string diagnostics_text;         // the same, rendered
+    std::vector<std::string> notes;       // e.g. "finished an interrupted swap"
+    bool ok() const { return !error; }
+    // The steps after "self-test" (prepare, swap, pin, ...): the swap's own time.
+    std::chrono::nanoseconds swap_time() const;
+    std::chrono::nanoseconds total_time() const;
+    Attachment attachment() const;  // a handle on `ifname`
+};
+
+struct Counter {
+    std::uint64_t packets = 0, bytes = 0;
+};
+
+struct RuleCounter {
+    std::string name;
+    std::string action;  // "pass", "drop", "count", "redirect", "tx"
+    Counter counter;
+};
+
+// The counters of one interface's policy at one moment (per-CPU values summed). Counters of
+// rules that keep their name survive a hot swap; new rules start at zero.
+struct Counters {
+    std::string ifname, policy, mode;
+    std::uint32_t prog_id = 0;
+    std::vector<RuleCounter> rules;      // policy order
+    std::string default_verdict;         // "pass" / "drop"
+    Counter default_decisions;           // packets no rule decided
+    Counter malformed;                   // packets the parser rejected
+    Counter errors;
+    std::map<std::string, Counter> verdicts;  // "aborted", "drop", "pass", "tx", "redirect"
+    const Counter* rule(const std::string& name) const;  // null: no such rule
+};
+
+struct SetInfo {
+    std::string name;  // "inline@RULE" for a rule's inline set
+    std::string type;  // "ip", "ip4", "port", ... ("" for inline sets)
+    std::uint32_t live_edits = 0;
+};
+
+// One interface with pinned weir state.
+struct Status {
+    std::string ifname;
+    std::uint32_t ifindex = 0;  // 0: the interface is gone (pins remain until unload)
+    bool enforcing = false;     // the link is attached and runs prog_id
+    std::string policy, source, source_hash, mode;
+    std::uint32_t prog_id = 0;
+    std::int64_t attached_at = 0, loaded_at = 0;  // unix times
+    std::uint32_t swaps = 0;
+    std::vector<std::string> rules;  // policy order
+    std::vector<SetInfo> sets;
+    std::vector<std::string> notes;
+};
+
+// The result of a set edit. A batch is all-or-nothing: on failure nothing changed (error says
+// otherwise if a rollback could not finish).
+struct SetEdit {
+    Error error;
+    std::vector<Diagnostic> diagnostics;  // bad elements, unknown set (source "<command line>")
+    std::string diagnostics_text;
+    std::string set_type;                 // the set's declared type
+    std::size_t written = 0;              // entries added / deleted
+    std::size_t unchanged = 0;            // add: entries already present
+    std::vector<std::string> elements;    // set_list: contents, canonical text, sorted
+    std::vector<std::string> notes;
+    bool ok() const { return !error; }
+};
+
+// A handle on the weir policy of one interface (which may or may not exist).
+class Attachment {
+public:
+    explicit Attachment(std::string ifname) : ifname_(std::move(ifname)) {}
+    const std::string& ifname() const { return ifname_; }
+
+    // Hot swap: replaces the running weir policy atomically (verify and self-test first; any
+    // failure before the swap leaves the old policy enforcing). Fails (step "replace") when no
+    // weir policy runs on the interface; attach() does first loads.
+    LoadReport replace(const Policy& policy, const AttachOptions& opts = {}) const;
+    // Detaches the policy and removes its pinned state.
+    Error unload() const;
+    Result<Status> status() const;
+    Result<Counters> counters() const;
+
+    // Live set edits (no recompile, no swap). Elements as in a policy: addresses, CIDRs,
+    // ranges a-b, ports, protocol names.
+    SetEdit set_add(const std::string& set, const std::vector<std::string>& elements) const;
+    SetEdit set_del(const std::string& set, const std::vector<std::string>& elements) const;
+    SetEdit set_list(const std::string& set) const;
+    SetEdit set_flush(const std::string& set) const;
+
+private:
+    std::string ifname_;
+};
+
+// Attaches `policy` to `ifname`, or hot-swaps the weir policy already running there. A policy
+// that is not ok() fails at step "compile" with its diagnostics. The policy is recompiled from
+// its source (from_file: the file is read again).
+LoadReport attach(const std::string& ifname, const Policy& policy, const AttachOptions& opts = {});
+
+// Every interface with pinned weir state. Interrupted swaps are finished or undone first.
+Result<std::vector<Status>> status_all();
+
+}  // namespace weir::api
