@@ -18,6 +18,8 @@ namespace weir {
 // The key kinds of set tables; each is one LPM trie map in the template (weir_abi.h):
 // key = { prefixlen, set id (32 bits), value (width bits, big-endian) }.
 enum class TableKind : std::uint8_t { V4, V6, Port, Proto, Mac };
+inline constexpr TableKind kTableKinds[] = {TableKind::V4, TableKind::V6, TableKind::Port, TableKind::Proto,
+                                            TableKind::Mac};
 unsigned table_value_bits(TableKind k);  // 32, 128, 16, 8, 48
 const char* table_map_name(TableKind k); // the template's map name, e.g. "weir_set_v4"
 const char* table_kind_name(TableKind k); // "v4", "v6", "port", "proto", "mac"

@@ -43,18 +43,6 @@ std::uint32_t rule_capacity_for(std::size_t rules, std::uint32_t slots_needed) {
     return std::max({kMinRuleSlots, next_pow2(static_cast<std::uint32_t>(2 * rules)), next_pow2(slots_needed)});
 }
 
-std::size_t key_size(TableKind kind) {
-    switch (kind) {
-        case TableKind::V4: return sizeof(weir_key_v4);
-        case TableKind::V6: return sizeof(weir_key_v6);
-        case TableKind::Port: return sizeof(weir_key_port);
-        case TableKind::Proto: return sizeof(weir_key_proto);
-        case TableKind::Mac: return sizeof(weir_key_mac);
-    }
-    return 0;
-}
-constexpr TableKind kKinds[] = {TableKind::V4, TableKind::V6, TableKind::Port, TableKind::Proto, TableKind::Mac};
-
 std::string source_hash(const SourceManager& sm) {
     std::string all;
     for (FileId i = 0; i < sm.size(); ++i) {
@@ -145,13 +133,13 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
 
 // Deletes every set-table entry whose set id the policy does not use.
 bpf::Status gc_sets(const pins::Pinned& p, const pins::PolicyMeta& keep) {
-    for (TableKind k : kKinds) {
+    for (TableKind k : kTableKinds) {
         int fd = p.map(table_map_name(k));
         if (fd < 0) continue;
         std::set<std::uint32_t> ids;
         for (const auto& s : keep.sets)
             if (s.kind == k) ids.insert(s.id);
-        const std::size_t ks = key_size(k);
+        const std::size_t ks = set_table_key_size(k);
         std::vector<unsigned char> cur(ks), next(ks);
         std::vector<std::vector<unsigned char>> doomed;
         const void* prev = nullptr;
@@ -710,8 +698,7 @@ LoadOutcome load(const LoadOptions& o) {
     return out;
 }
 
-Failure status(std::vector<Attachment>& out, const std::string& ifname) {
-    std::vector<std::string> names;
+Failure interfaces(std::vector<std::string>& names, const std::string& ifname) {
     if (!ifname.empty()) {
         if (::access(pins::dir(ifname).c_str(), F_OK) != 0 && (errno == EACCES || errno == EPERM))
             return env_failure("not privileged: cannot read " + pins::root() + " (run as root)");
@@ -731,6 +718,12 @@ Failure status(std::vector<Attachment>& out, const std::string& ifname) {
             return env_failure("not privileged: cannot read " + pins::root() + " (run as root)");
         names = pins::pinned_interfaces();
     }
+    return {};
+}
+
+Failure status(std::vector<Attachment>& out, const std::string& ifname) {
+    std::vector<std::string> names;
+    if (Failure f = interfaces(names, ifname)) return f;
     for (const auto& name : names) {
         auto lock = pins::Lock::acquire(name);
         if (!lock) return env_failure(lock.error().message);

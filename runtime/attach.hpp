@@ -111,6 +111,9 @@ struct Failure {
 };
 
 // Every interface with pinned weir state (ifname empty) or one. Resolves interrupted swaps.
+// The interfaces a report covers: `ifname` (which must carry weir state), or, when empty, every
+// interface with pinned state (none if bpffs has no weir folder). Refuses when not privileged.
+Failure interfaces(std::vector<std::string>& names, const std::string& ifname);
 Failure status(std::vector<Attachment>& out, const std::string& ifname = {});
 
 // Detaches the interface's weir policy and removes its pins and metadata. `removed`: the policy.

@@ -14,9 +14,8 @@
 #include "weir_abi.h"
 
 namespace weir {
-namespace {
 
-std::size_t key_size(TableKind kind) {
+std::size_t set_table_key_size(TableKind kind) {
     switch (kind) {
         case TableKind::V4: return sizeof(weir_key_v4);
         case TableKind::V6: return sizeof(weir_key_v6);
@@ -27,8 +26,7 @@ std::size_t key_size(TableKind kind) {
     return 0;
 }
 
-constexpr TableKind kTableKinds[] = {TableKind::V4, TableKind::V6, TableKind::Port,
-                                     TableKind::Proto, TableKind::Mac};
+namespace {
 
 void put_u32(std::vector<std::uint8_t>& out, std::size_t at, std::uint32_t v) {
     std::memcpy(out.data() + at, &v, sizeof v);  // host order, as the BPF side reads it
@@ -38,7 +36,7 @@ void put_u32(std::vector<std::uint8_t>& out, std::size_t at, std::uint32_t v) {
 
 std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p) {
     const unsigned bits = table_value_bits(kind);
-    std::vector<std::uint8_t> key(key_size(kind), 0);
+    std::vector<std::uint8_t> key(set_table_key_size(kind), 0);
     put_u32(key, offsetof(weir_key_v4, prefixlen), WEIR_SET_ID_BITS + p.len);
     put_u32(key, offsetof(weir_key_v4, set), set);
     u128 value = p.value;

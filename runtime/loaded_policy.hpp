@@ -68,6 +68,8 @@ struct PolicyRun {
 // prefixlen = WEIR_SET_ID_BITS + prefix length, the set id (host order), the value big-endian
 // (bits beyond the prefix cleared), zero padding.
 std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p);
+// The size of that key: sizeof the weir_key_* struct of the kind.
+std::size_t set_table_key_size(TableKind kind);
 
 class LoadedPolicy {
 public:

@@ -117,7 +117,7 @@ bpf::Result<Lock> Lock::acquire(std::string_view ifname) {
 const char* kind_name(TableKind k) { return table_kind_name(k); }
 
 std::optional<TableKind> kind_from_name(std::string_view s) {
-    for (TableKind k : {TableKind::V4, TableKind::V6, TableKind::Port, TableKind::Proto, TableKind::Mac})
+    for (TableKind k : kTableKinds)
         if (s == kind_name(k)) return k;
     return std::nullopt;
 }

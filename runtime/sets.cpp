@@ -29,17 +29,6 @@ namespace {
 using attach::Problem;
 using Key = std::vector<std::uint8_t>;
 
-std::size_t key_size(TableKind k) {
-    switch (k) {
-        case TableKind::V4: return sizeof(weir_key_v4);
-        case TableKind::V6: return sizeof(weir_key_v6);
-        case TableKind::Port: return sizeof(weir_key_port);
-        case TableKind::Proto: return sizeof(weir_key_proto);
-        case TableKind::Mac: return sizeof(weir_key_mac);
-    }
-    return 0;
-}
-
 std::uint32_t key_u32(const Key& k, std::size_t off) {
     std::uint32_t v;
     std::memcpy(&v, k.data() + off, sizeof v);
@@ -130,7 +119,7 @@ std::size_t EditOutcome::unchanged() const {
 }
 
 bpf::Result<std::vector<TablePrefix>> read_table(int fd, TableKind kind, std::uint32_t id) {
-    const std::size_t ks = key_size(kind);
+    const std::size_t ks = set_table_key_size(kind);
     Key cur(ks), next(ks);
     const void* prev = nullptr;
     std::vector<TablePrefix> out;

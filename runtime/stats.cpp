@@ -97,25 +97,7 @@ const char* verdict_label(std::uint32_t action) {
 
 Failure read(std::vector<Snapshot>& out, const std::string& ifname) {
     std::vector<std::string> names;
-    if (!ifname.empty()) {
-        if (::access(pins::dir(ifname).c_str(), F_OK) != 0 && (errno == EACCES || errno == EPERM))
-            return env_failure("not privileged: cannot read " + pins::root() + " (run as root)");
-        if (!pins::exists(pins::dir(ifname))) {
-            if (if_nametoindex(ifname.c_str()) == 0) return env_failure("no interface named '" + ifname + "'");
-            return env_failure("no weir policy on '" + ifname + "'");
-        }
-        names.push_back(ifname);
-    } else {
-        struct stat st{};
-        if (::stat(pins::root().c_str(), &st) != 0) {
-            if (errno == EACCES || errno == EPERM)
-                return env_failure("not privileged: cannot read " + pins::root() + " (run as root)");
-            return {};
-        }
-        if (::access(pins::root().c_str(), R_OK | X_OK) != 0)
-            return env_failure("not privileged: cannot read " + pins::root() + " (run as root)");
-        names = pins::pinned_interfaces();
-    }
+    if (attach::Failure f = attach::interfaces(names, ifname)) return f;
     for (const auto& name : names) {
         Snapshot s;
         bool skip = false;

@@ -8,33 +8,8 @@ ROOT=$2
 cd "$ROOT"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 passed=0 failed=0
-
-# expect_rc NAME WANT_RC CMD...: runs CMD, compares its exit code, keeps its output in $TMP/out.
-expect_rc() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$TMP/out" 2>&1
-    local rc=$?
-    if [[ $rc -eq $want ]]; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $name: exit $rc, wanted $want: $*"
-        sed 's/^/    /' "$TMP/out" | head -20
-    fi
-}
-
-# expect_out NAME PATTERN: the last command's output contains PATTERN (fixed string).
-expect_out() {
-    if grep -qF -- "$2" "$TMP/out"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $1: output lacks '$2'"
-        sed 's/^/    /' "$TMP/out" | head -20
-    fi
-}
 
 expect_rc "examples and rules check clean" 0 "$WEIR" check --werror examples/*.weir rules/std/*.weir
 expect_out "check prints a summary per file" "examples/edge.weir: ok ("

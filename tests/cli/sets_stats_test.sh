@@ -11,40 +11,11 @@ if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/
     echo "SKIP: needs root, iproute2 and python3"
     exit 77
 fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TMP=$(mktemp -d)
-DEV=wz$$a PEER=wz$$b
-cleanup() {
-    "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
-    ip link del "$DEV" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip link add "$DEV" type veth peer name "$PEER" || exit 1
-ip link set "$DEV" up && ip link set "$PEER" up
+veth_under_test wz$$a wz$$b
 passed=0 failed=0
 
-expect_rc() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$TMP/out" 2>&1
-    local rc=$?
-    if [[ $rc -eq $want ]]; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $name: exit $rc, wanted $want: $*"
-        sed 's/^/    /' "$TMP/out" | head -20
-    fi
-}
-expect_out() {
-    if grep -qF -- "$2" "$TMP/out"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $1: output lacks '$2'"
-        sed 's/^/    /' "$TMP/out" | head -20
-    fi
-}
 expect_no_out() {
     if grep -qF -- "$2" "$TMP/out"; then
         failed=$((failed + 1))
