@@ -47,7 +47,16 @@ struct InPlan {
     int table = -1;     // non-address sets
 };
 
-enum class Strategy : std::uint8_t { Linear };
+// Linear: every rule as straight-line code. Classifier: runs of consecutive rules that are boxes
+// over the classifier's dimensions go through a decision tree held in maps (see cls below);
+// the other rules stay straight-line code, in order.
+enum class Strategy : std::uint8_t { Linear, Classifier };
+
+struct PlanOptions {
+    // Auto: the planner picks per rule group (straight-line code for small policies). Linear:
+    // force straight-line code for every rule (benchmarks, `weir compile --plan linear`).
+    enum class Mode : std::uint8_t { Auto, Linear } mode = Mode::Auto;
+};
 
 struct PlannedRule {
     int rule = -1;            // index into Policy::rules
@@ -83,7 +92,7 @@ inline constexpr std::size_t kInlineCompareLimit = 8;
 std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits);
 
 // Plans policy `policy` of `program` (which must have checked without errors).
-Plan plan_policy(const Program& program, int policy);
+Plan plan_policy(const Program& program, int policy, const PlanOptions& opts = {});
 
 // `weir compile --emit plan`: the strategy, the tables with their sizes, and each rule's form.
 std::string dump_plan(const Plan& plan);

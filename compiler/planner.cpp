@@ -208,7 +208,10 @@ private:
 
 }  // namespace
 
-Plan plan_policy(const Program& program, int policy) { return Planner(program, policy).run(); }
+Plan plan_policy(const Program& program, int policy, const PlanOptions& opts) {
+    (void)opts;
+    return Planner(program, policy).run();
+}
 
 std::string dump_plan(const Plan& plan) {
     const Policy& pol = plan.pol();
