@@ -5,8 +5,8 @@
 // counters every second, then checks that every packet sent got exactly one verdict, and removes
 // everything it made - also on Ctrl-C (SIGINT), SIGTERM and errors.
 //
-// The counters come straight from the pinned maps (pins.hpp): weir_meta says which counter slot
-// each rule of the running policy has; weir_rules, weir_verdicts and weir_stats hold the counts.
+// Loading, swapping, counters and unloading go through the embedding API (include/weir/weir.hpp);
+// the table lists the running policy's rules in counter-slot order.
 #include <net/if.h>
 #include <signal.h>
 #include <unistd.h>
@@ -26,18 +26,10 @@
 #include <thread>
 #include <vector>
 
-#include <bpf/libbpf.h>
-#include <linux/if_link.h>
-
-#include "attach.hpp"
 #include "commands.hpp"
-#include "diagnostics.hpp"
-#include "maps.hpp"
 #include "testnet.hpp"
 #include "packet.hpp"
-#include "pins.hpp"
 #include "trafficgen.hpp"
-#include "weir_abi.h"
 
 namespace weir::cli {
 namespace {
@@ -132,38 +124,31 @@ struct Snapshot {
     std::string policy;
     std::vector<std::pair<std::string, std::uint32_t>> rules;  // name, slot; in slot order
     std::map<std::string, std::uint64_t> packets;             // rule name (and "(default)")
-    std::uint64_t verdict[WEIR_VERDICT_SLOTS] = {};
+    std::map<std::string, std::uint64_t> verdicts;            // "pass", "drop", ...
     std::uint64_t verdict_sum() const {
         std::uint64_t s = 0;
-        for (auto v : verdict) s += v;
+        for (const auto& [v, n] : verdicts) s += n;
         return s;
     }
 };
 
-bpf::Result<Snapshot> snapshot(const std::string& ifname) {
-    auto p = pins::open_pinned(ifname);
-    if (!p) return p.error();
-    auto m = pins::read_meta(p->meta.get());
-    if (!m) return m.error();
-    if (!m->current) return bpf::Error{"no policy recorded on " + ifname, "", -ENOENT};
-    Snapshot s;
-    s.policy = m->current->policy;
-    for (const auto& [name, slot] : m->current->slots) s.rules.emplace_back(name, slot);
+api::Result<Snapshot> snapshot(const std::string& ifname) {
+    api::Result<Snapshot> out;
+    auto c = api::Attachment(ifname).counters();
+    if (!c) {
+        out.error = c.error;
+        return out;
+    }
+    Snapshot& s = out.value;
+    s.policy = c->policy;
+    for (const auto& r : c->rules) {
+        s.rules.emplace_back(r.name, r.slot);
+        s.packets[r.name] = r.counter.packets;
+    }
     std::sort(s.rules.begin(), s.rules.end(), [](auto& a, auto& b) { return a.second < b.second; });
-    for (const auto& [name, slot] : s.rules) {
-        auto c = bpf::read_counter(p->map(WEIR_MAP_RULES), slot);
-        if (!c) return c.error();
-        s.packets[name] = c->packets;
-    }
-    auto d = bpf::read_counter(p->map(WEIR_MAP_STATS), WEIR_STAT_DEFAULT);
-    if (!d) return d.error();
-    s.packets["(default)"] = d->packets;
-    for (std::uint32_t a = 0; a < WEIR_VERDICT_SLOTS; ++a) {
-        auto c = bpf::read_counter(p->map(WEIR_MAP_VERDICTS), a);
-        if (!c) return c.error();
-        s.verdict[a] = c->packets;
-    }
-    return s;
+    s.packets["(default)"] = c->default_decisions.packets;
+    for (const auto& [v, n] : c->verdicts) s.verdicts[v] = n.packets;
+    return out;
 }
 
 std::uint64_t rx_packets(const std::string& ifname) {
@@ -217,38 +202,30 @@ public:
 
 // Pins under the demo's interface names whose interface is gone (a demo killed with SIGKILL).
 void Demo::remove_stale_pins() {
-    for (const auto& ifname : pins::pinned_interfaces()) {
+    for (const auto& ifname : api::interfaces().value) {
         if (ifname.rfind("wt", 0) != 0 || if_nametoindex(ifname.c_str()) != 0) continue;
         unsigned pid = 0, n = 0;
         char h = 0;
         if (std::sscanf(ifname.c_str(), "wt%u.%u%c", &pid, &n, &h) != 3 || h != 'h') continue;
         if (::kill(pid_t(pid), 0) == 0) continue;
-        (void)attach::unload(ifname);
+        (void)api::Attachment(ifname).unload();
     }
 }
 
 bool Demo::load(const std::string& file, bool swap) {
-    attach::LoadOptions o;
-    o.file = file;
-    o.ifname = net_->host_if();
-    o.mode = attach::Mode::Native;
-    o.on_step = [](const attach::Step& s) {
+    api::AttachOptions o;
+    o.mode = api::Mode::Native;
+    o.on_step = [](const api::Step& s) {
         std::cout << "    " << pad(s.name, 10) << pad(ms(s.time), 10, true)
                   << (s.detail.empty() ? "" : "   " + s.detail) << "\n"
                   << std::flush;
     };
     auto t0 = Clock::now();
-    attach::LoadOutcome r = attach::load(o);
+    api::LoadReport r = api::attach_file(net_->host_if(), file, {}, o);
     auto total = Clock::now() - t0;
-    if (r.compilation) {
-        std::cerr << render_text(r.compilation->sources, r.compilation->diags, false);
-        std::cerr << render_text(r.compilation->sources, r.kernel_diags, false);
-    }
-    for (const auto& f : r.probe_failures)
-        std::cerr << f.location << ": self-test '" << f.test << "': expected " << f.expected << ", got "
-                  << f.actual << "\n";
+    print_load_diagnostics(r);
     if (!r.ok()) {
-        std::cerr << "weir demo: " << r.message << "\n";
+        std::cerr << "weir demo: " << r.error.message << "\n";
         return false;
     }
     attached_ = true;
@@ -256,10 +233,10 @@ bool Demo::load(const std::string& file, bool swap) {
     for (const auto& s : r.steps)
         if (s.name == "swap" || s.name == "attach") link = s.time;
     if (swap)
-        std::cout << "  swapped " << r.replaced << " -> " << r.now->policy << " in " << ms(total)
+        std::cout << "  swapped " << r.replaced << " -> " << r.policy << " in " << ms(total)
                   << " (link update " << ms(link) << "; no packet saw no program)\n";
     else
-        std::cout << "  attached " << r.now->policy << " to " << net_->host_if() << " (" << r.now->mode
+        std::cout << "  attached " << r.policy << " to " << net_->host_if() << " (" << r.mode
                   << " XDP) in " << ms(total) << "\n";
     std::cout.flush();
     return true;
@@ -300,9 +277,8 @@ Demo::~Demo() {
     stop_flood();
     std::vector<std::string> done;
     if (attached_ && net_) {
-        auto f = attach::unload(net_->host_if());
-        if (f)
-            std::cerr << "weir demo: unload " << net_->host_if() << ": " << f.message << "\n";
+        if (api::Error e = api::Attachment(net_->host_if()).unload())
+            std::cerr << "weir demo: unload " << net_->host_if() << ": " << e.message << "\n";
         else
             done.push_back("unloaded the policy (link and pins)");
     }
@@ -406,7 +382,7 @@ int Demo::run() {
     if (interrupted()) return 130;
 
     auto base = snapshot(net_->host_if());
-    if (!base) return fail("read counters: " + base.error().message);
+    if (!base) return fail("read counters: " + base.error.message);
     prev_ = *base;
     base_verdicts_ = base->verdict_sum();
     const std::uint64_t rx0 = rx_packets(net_->host_if());
@@ -435,7 +411,7 @@ int Demo::run() {
         if (!sleep_until(at)) break;
         if (flood_failed_) break;
         auto s = snapshot(net_->host_if());
-        if (!s) return fail("read counters: " + s.error().message);
+        if (!s) return fail("read counters: " + s.error.message);
         auto now = Clock::now();
         draw(*s, std::chrono::duration<double>(now - start).count(), std::chrono::duration<double>(now - last).count());
         prev_ = std::move(*s);
@@ -452,7 +428,7 @@ int Demo::run() {
     Snapshot end;
     for (int i = 0; i < 40; ++i) {
         auto s = snapshot(net_->host_if());
-        if (!s) return fail("read counters: " + s.error().message);
+        if (!s) return fail("read counters: " + s.error.message);
         bool settled = s->verdict_sum() - base->verdict_sum() >= sent_.load() ||
                        (i > 0 && s->verdict_sum() == end.verdict_sum());
         end = std::move(*s);
@@ -465,8 +441,7 @@ int Demo::run() {
         std::uint64_t b = base->packets.count(rule) ? base->packets.at(rule) : 0;
         return end.packets.count(rule) ? end.packets.at(rule) - b : 0;
     };
-    std::uint64_t verdict[WEIR_VERDICT_SLOTS];
-    for (std::uint32_t i = 0; i < WEIR_VERDICT_SLOTS; ++i) verdict[i] = end.verdict[i] - base->verdict[i];
+    auto verdict = [&](const std::string& v) { return end.verdicts.at(v) - base->verdicts.at(v); };
     const std::uint64_t counted = end.verdict_sum() - base->verdict_sum();
 
     std::cout << "\ntotals (" << fixed(flood_seconds_, 1) << " s of flood, "
@@ -474,8 +449,8 @@ int Demo::run() {
     std::cout << "  sent by kind:";
     for (std::size_t i = 0; i < kinds_.size(); ++i)
         std::cout << (i % 4 == 0 ? "\n    " : "   ") << kinds_[i].name << " " << grouped(sent_per_kind_[i]);
-    std::cout << "\n  verdicts: pass " << grouped(verdict[WEIR_ACT_PASS]) << ", drop " << grouped(verdict[WEIR_ACT_DROP])
-              << ", other " << grouped(counted - verdict[WEIR_ACT_PASS] - verdict[WEIR_ACT_DROP]) << "\n";
+    std::cout << "\n  verdicts: pass " << grouped(verdict("pass")) << ", drop " << grouped(verdict("drop"))
+              << ", other " << grouped(counted - verdict("pass") - verdict("drop")) << "\n";
 
     auto kind_sent = [&](const std::string& name) {
         for (std::size_t i = 0; i < kinds_.size(); ++i)

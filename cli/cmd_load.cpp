@@ -1,14 +1,13 @@
 // weir load FILE --dev IFACE [--policy NAME] [--mode native|generic|auto] [--dry-run]
 //
-// Attaches a policy to an interface, or hot-swaps the weir policy running there (runtime/
-// attach.hpp): compile, verify, self-test, prepare, swap, each printed with its time. A failure
-// names its step and leaves the running policy untouched. Exit: 0 ok, 1 the policy failed to
-// compile/verify/self-test, 2 environment (no such interface, not privileged, foreign XDP
-// program, bpffs).
+// Attaches a policy to an interface, or hot-swaps the weir policy running there, through the
+// embedding API (weir::api::attach_file): compile, verify, self-test, prepare, swap, each printed
+// with its time. A failure names its step and leaves the running policy untouched. Exit: 0 ok,
+// 1 the policy failed to compile/verify/self-test, 2 environment (no such interface, not
+// privileged, foreign XDP program, bpffs).
 #include <cstdio>
 #include <iostream>
 
-#include "attach.hpp"
 #include "commands.hpp"
 
 namespace weir::cli {
@@ -20,50 +19,38 @@ std::string ms(std::chrono::nanoseconds ns) {
     return buf;
 }
 
+std::string trimmed_ms(std::chrono::nanoseconds ns) {
+    std::string s = ms(ns);
+    return s.substr(s.find_first_not_of(' '));
+}
+
 }  // namespace
 
 int cmd_load(const LoadArgs& a, const CommonOptions& o) {
-    attach::LoadOptions lo;
-    lo.file = a.file;
-    lo.policy = a.policy;
-    lo.ifname = a.dev;
-    lo.mode = a.mode == "native" ? attach::Mode::Native : a.mode == "generic" ? attach::Mode::Generic
-                                                                              : attach::Mode::Auto;
-    lo.dry_run = a.dry_run;
-    lo.unverifiable_rule = a.unverifiable_rule;
-    lo.check = check_options(o);
-    lo.on_step = [](const attach::Step& s) {
+    api::AttachOptions ao;
+    ao.policy = a.policy;
+    ao.mode = a.mode == "native" ? api::Mode::Native : a.mode == "generic" ? api::Mode::Generic : api::Mode::Auto;
+    ao.dry_run = a.dry_run;
+    ao.test_unverifiable_rule = a.unverifiable_rule;
+    ao.color = use_color(o.color);
+    ao.on_step = [](const api::Step& s) {
         std::cout << "  " << s.name << std::string(s.name.size() < 10 ? 10 - s.name.size() : 1, ' ')
                   << ms(s.time) << (s.detail.empty() ? "" : "  " + s.detail) << "\n"
                   << std::flush;
     };
     std::cout << "weir load: " << a.file << " -> " << a.dev << (a.dry_run ? " (dry run)" : "") << "\n"
               << std::flush;
-    attach::LoadOutcome r = attach::load(lo);
-    const bool color = use_color(o.color);
-    if (r.compilation) {
-        std::cerr << render_text(r.compilation->sources, r.compilation->diags, color);
-        std::cerr << render_text(r.compilation->sources, r.kernel_diags, color);
-    }
+    api::LoadReport r = api::attach_file(a.dev, a.file, compile_options(o), ao);
+    print_load_diagnostics(r);
     for (const auto& n : r.notes) std::cerr << "weir load: note: " << n << "\n";
-    for (const auto& f : r.probe_failures)
-        std::cerr << f.location << ": self-test '" << f.test << "': expected " << f.expected << ", got "
-                  << f.actual << "\n";
     if (!r.ok()) {
-        std::cerr << "weir load: " << r.message << "\n";
-        return r.problem == attach::Problem::Policy ? kExitFindings : kExitUsage;
+        std::cerr << "weir load: " << r.error.message << "\n";
+        return exit_code(r.error);
     }
-    std::chrono::nanoseconds total{}, swap{};
-    bool after_selftest = false;
-    for (const auto& s : r.steps) {
-        total += s.time;
-        if (after_selftest) swap += s.time;
-        if (s.name == "self-test") after_selftest = true;
-    }
-    std::cout << "weir load: " << r.message;
+    std::cout << "weir load: " << r.summary;
     if (!a.dry_run)
-        std::cout << " (" << (r.hot_swap ? "swap" : "attach") << " " << ms(swap).substr(ms(swap).find_first_not_of(' '))
-                  << " after the self-test, total " << ms(total).substr(ms(total).find_first_not_of(' ')) << ")";
+        std::cout << " (" << (r.hot_swap ? "swap" : "attach") << " " << trimmed_ms(r.swap_time())
+                  << " after the self-test, total " << trimmed_ms(r.total_time()) << ")";
     std::cout << "\n";
     return kExitOk;
 }

@@ -1,6 +1,6 @@
 // weir stats [--dev IFACE] [--json] [--watch SECONDS]
 //
-// Counters of the attached policies (runtime/stats.hpp): per rule packets and bytes in policy
+// Counters of the attached policies (weir::api::counters_all): per rule packets and bytes in policy
 // order, the default, per verdict totals, malformed packets and errors. --watch N redraws every
 // N seconds with pps/bps over the interval until SIGINT/SIGTERM (hidden --count K: stop after K
 // rounds). --json: an array of one object per interface; with --watch, one line per round.
@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "commands.hpp"
-#include "stats.hpp"
 
 namespace weir::cli {
 namespace {
@@ -22,12 +21,20 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop = true; }
 
-std::string json_array(const std::vector<stats::Snapshot>& now, const std::vector<stats::Snapshot>* before,
+// The earlier reading of the same interface, or null.
+const api::Counters* find(const std::vector<api::Counters>* before, const std::string& ifname) {
+    if (!before) return nullptr;
+    for (const auto& c : *before)
+        if (c.ifname == ifname) return &c;
+    return nullptr;
+}
+
+std::string json_array(const std::vector<api::Counters>& now, const std::vector<api::Counters>* before,
                        int indent) {
     std::string out = "[";
     for (std::size_t i = 0; i < now.size(); ++i) {
         if (i) out += indent >= 0 ? ",\n" : ",";
-        out += stats::to_json(now[i], stats::find(before, now[i].ifname), indent);
+        out += api::counters_json(now[i], find(before, now[i].ifname), indent);
     }
     return out + "]";
 }
@@ -35,14 +42,15 @@ std::string json_array(const std::vector<stats::Snapshot>& now, const std::vecto
 }  // namespace
 
 int cmd_stats(const StatsArgs& a) {
-    std::vector<stats::Snapshot> prev;
-    if (attach::Failure f = stats::read(prev, a.dev)) {
-        std::cerr << "weir stats: " << f.message << "\n";
+    auto first = api::counters_all(a.dev);
+    if (!first) {
+        std::cerr << "weir stats: " << first.error.message << "\n";
         return kExitUsage;
     }
+    std::vector<api::Counters> prev = std::move(first.value);
     if (a.watch <= 0) {
         if (a.json) std::cout << json_array(prev, nullptr, 2) << "\n";
-        else std::cout << stats::format_table(prev);
+        else std::cout << api::counters_table(prev);
         return kExitOk;
     }
 
@@ -60,17 +68,18 @@ int cmd_stats(const StatsArgs& a) {
             std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
                 next - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
         if (g_stop) break;
-        std::vector<stats::Snapshot> now;
-        if (attach::Failure f = stats::read(now, a.dev)) {
-            std::cerr << "weir stats: " << f.message << "\n";
+        auto read = api::counters_all(a.dev);
+        if (!read) {
+            std::cerr << "weir stats: " << read.error.message << "\n";
             return kExitUsage;
         }
+        std::vector<api::Counters>& now = read.value;
         if (a.json) {
             std::cout << "{\"round\":" << round << ",\"interfaces\":" << json_array(now, &prev, -1) << "}\n";
         } else {
             if (tty) std::cout << "\033[H\033[2J";
             else if (round > 1) std::cout << "\n";
-            std::cout << stats::format_table(now, &prev);
+            std::cout << api::counters_table(now, &prev);
         }
         std::cout << std::flush;
         prev = std::move(now);

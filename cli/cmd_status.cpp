@@ -1,11 +1,11 @@
 // weir status [--dev IFACE] [--json]: every interface with a weir policy (or one): policy,
-// source path and hash, program id and tag, attach mode, load times, swap count. Running it
-// also finishes or undoes a swap a killed `weir load` left behind (attach::recover).
+// source path and hash, program id and tag, attach mode, load times, swap count
+// (weir::api::status_all). Running it also finishes or undoes a swap a killed `weir load` left
+// behind.
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "attach.hpp"
 #include "commands.hpp"
 
 namespace weir::cli {
@@ -23,57 +23,54 @@ std::string iso_time(std::int64_t t) {
 }  // namespace
 
 int cmd_status(const StatusArgs& a) {
-    std::vector<attach::Attachment> all;
-    attach::Failure f = attach::status(all, a.dev);
-    if (f) {
-        std::cerr << "weir status: " << f.message << "\n";
+    api::Result<std::vector<api::Status>> all = api::status_all(a.dev);
+    if (!all) {
+        std::cerr << "weir status: " << all.error.message << "\n";
         return kExitUsage;
     }
     if (a.json) {
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& at : all) {
-            const pins::PolicyMeta& m = at.meta;
+        for (const api::Status& st : *all) {
             nlohmann::json sets = nlohmann::json::array();
-            for (const auto& s : m.sets)
-                sets.push_back({{"name", s.name}, {"kind", pins::kind_name(s.kind)}, {"id", s.id}, {"named", s.named},
+            for (const api::SetTable& s : st.tables)
+                sets.push_back({{"name", s.name}, {"kind", s.kind}, {"id", s.id}, {"named", s.named},
                                 {"live_edits", s.live_edits},  // `weir set` batches since it was filled
                                 {"edited_at", s.edited_at ? nlohmann::json(iso_time(s.edited_at)) : nlohmann::json(nullptr)}});
-            out.push_back({{"interface", at.ifname},
-                           {"ifindex", at.ifindex},
-                           {"enforcing", at.enforcing},
-                           {"policy", m.policy},
-                           {"source", m.source},
-                           {"source_hash", m.source_hash},
-                           {"prog_id", m.prog_id},
-                           {"prog_tag", m.prog_tag},
-                           {"mode", m.mode},
-                           {"attached_at", iso_time(m.attached_at)},
-                           {"loaded_at", iso_time(m.loaded_at)},
-                           {"swaps", m.swaps},
-                           {"rule_slots", m.slots},
-                           {"rule_capacity", m.rule_capacity},
+            out.push_back({{"interface", st.ifname},
+                           {"ifindex", st.ifindex},
+                           {"enforcing", st.enforcing},
+                           {"policy", st.policy},
+                           {"source", st.source},
+                           {"source_hash", st.source_hash},
+                           {"prog_id", st.prog_id},
+                           {"prog_tag", st.prog_tag},
+                           {"mode", st.mode},
+                           {"attached_at", iso_time(st.attached_at)},
+                           {"loaded_at", iso_time(st.loaded_at)},
+                           {"swaps", st.swaps},
+                           {"rule_slots", st.rule_slots},
+                           {"rule_capacity", st.rule_capacity},
                            {"sets", sets},
-                           {"pins", pins::dir(at.ifname)},
-                           {"notes", at.notes}});
+                           {"pins", st.pins},
+                           {"notes", st.notes}});
         }
         std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return kExitOk;
     }
-    if (all.empty()) std::cout << "no weir policy is attached\n";
-    for (const auto& at : all) {
-        const pins::PolicyMeta& m = at.meta;
-        std::cout << at.ifname << ": policy '" << m.policy << "' "
-                  << (at.enforcing ? "enforcing" : "NOT enforcing") << " (" << m.mode << ", prog id "
-                  << m.prog_id << ", tag " << m.prog_tag << ")\n"
-                  << "  source " << m.source << " (sha256 " << m.source_hash.substr(0, 16) << ")\n"
-                  << "  loaded " << iso_time(m.loaded_at) << ", attached " << iso_time(m.attached_at) << ", "
-                  << plural(m.swaps, "swap", "swaps") << "\n"
-                  << "  pins " << pins::dir(at.ifname) << "\n";
-        for (const auto& s : m.sets)  // sets edited with `weir set` since they were filled
+    if (all->empty()) std::cout << "no weir policy is attached\n";
+    for (const api::Status& st : *all) {
+        std::cout << st.ifname << ": policy '" << st.policy << "' "
+                  << (st.enforcing ? "enforcing" : "NOT enforcing") << " (" << st.mode << ", prog id "
+                  << st.prog_id << ", tag " << st.prog_tag << ")\n"
+                  << "  source " << st.source << " (sha256 " << st.source_hash.substr(0, 16) << ")\n"
+                  << "  loaded " << iso_time(st.loaded_at) << ", attached " << iso_time(st.attached_at) << ", "
+                  << plural(st.swaps, "swap", "swaps") << "\n"
+                  << "  pins " << st.pins << "\n";
+        for (const api::SetTable& s : st.tables)  // sets edited with `weir set` since they were filled
             if (s.live_edits)
-                std::cout << "  set " << s.name << " (" << pins::kind_name(s.kind) << "): edited live, "
+                std::cout << "  set " << s.name << " (" << s.kind << "): edited live, "
                           << plural(s.live_edits, "batch", "batches") << ", last " << iso_time(s.edited_at) << "\n";
-        for (const auto& n : at.notes) std::cout << "  note: " << n << "\n";
+        for (const auto& n : st.notes) std::cout << "  note: " << n << "\n";
     }
     return kExitOk;
 }

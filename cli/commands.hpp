@@ -1,6 +1,9 @@
 // The commands of the `weir` binary, one file each (cmd_*.cpp); main.cpp parses the command
 // line with CLI11 and calls one of them. Exit codes, for every command: 0 ok, 1 errors found
 // (or warnings with --werror, or a failing check or test), 2 usage, I/O or privilege problems.
+// The operational commands (load, unload, status, set, stats, demo) go through the embedding
+// API (include/weir/weir.hpp) only; check, compile, fmt, test and fields use the compiler's
+// stages directly (--emit, the interpreter, test runs).
 #pragma once
 #include <memory>
 #include <optional>
@@ -10,6 +13,7 @@
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "plan.hpp"
+#include "weir/weir.hpp"
 
 namespace weir::cli {
 
@@ -27,6 +31,11 @@ struct CommonOptions {
 // --- helpers (common.cpp) ---
 bool use_color(const std::string& mode);
 CheckOptions check_options(const CommonOptions& o);
+api::CompileOptions compile_options(const CommonOptions& o);
+// An API error's exit code: 1 for the policy, 2 for the environment.
+int exit_code(const api::Error& e);
+// A load's diagnostics (front end and verifier) and failed self-tests, to stderr.
+void print_load_diagnostics(const api::LoadReport& r);
 // Writes `data` to `path` atomically (temp file in the same folder, then rename).
 bool write_file_atomic(const std::string& path, const std::string& data, std::string& err);
 // "1 rule", "2 rules"
@@ -88,7 +97,7 @@ int cmd_test(const TestArgs& a, const CommonOptions& o);
 
 int cmd_fields(bool markdown);
 
-// Attached policies (runtime/attach.hpp, docs/operations.md).
+// Attached policies (weir::api, docs/operations.md).
 struct LoadArgs {
     std::string file;
     std::string dev;
@@ -120,7 +129,7 @@ struct DemoArgs {
 };
 int cmd_demo(const DemoArgs& a);
 
-// Live set edits and counters of attached policies (runtime/sets.hpp, runtime/stats.hpp).
+// Live set edits and counters of attached policies (weir::api::Attachment::edit_set, counters_all).
 struct SetArgs {
     std::string op;  // add, del, list, flush
     std::string dev;

@@ -26,6 +26,24 @@ CheckOptions check_options(const CommonOptions& o) {
     return opts;
 }
 
+api::CompileOptions compile_options(const CommonOptions& o) {
+    api::CompileOptions opts;
+    opts.include_dirs = o.include_dirs;
+    opts.werror = o.werror;
+    return opts;
+}
+
+int exit_code(const api::Error& e) { return e.kind == api::ErrorKind::Policy ? kExitFindings : kExitUsage; }
+
+void print_load_diagnostics(const api::LoadReport& r) {
+    std::cerr << r.diagnostics_text;
+    for (const auto& f : r.self_test_failures) {
+        std::cerr << f.where.file;
+        if (f.where.valid()) std::cerr << ":" << f.where.line << ":" << f.where.column;
+        std::cerr << ": self-test '" << f.test << "': expected " << f.expected << ", got " << f.actual << "\n";
+    }
+}
+
 bool write_file_atomic(const std::string& path, const std::string& data, std::string& err) {
     std::string tmp = path + ".weir-tmp";
     {

@@ -4,6 +4,7 @@
 #include "weir/weir.hpp"
 
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 #include "attach.hpp"
@@ -92,6 +93,53 @@ attach::Mode mode_of(Mode m) {
 }
 
 Counter counter(const bpf::Counter& c) { return {c.packets, c.bytes}; }
+bpf::Counter counter(const Counter& c) { return {c.packets, c.bytes}; }
+
+sets::Op op_of(SetOp op) {
+    switch (op) {
+        case SetOp::Add: return sets::Op::Add;
+        case SetOp::Del: return sets::Op::Del;
+        case SetOp::List: return sets::Op::List;
+        case SetOp::Flush: return sets::Op::Flush;
+    }
+    return sets::Op::List;
+}
+
+constexpr std::uint32_t kVerdicts[] = {WEIR_ACT_ABORTED, WEIR_ACT_DROP, WEIR_ACT_PASS, WEIR_ACT_TX, WEIR_ACT_REDIRECT};
+
+// The fields Counters and stats::Snapshot share, copied either way.
+template <class From, class To>
+void copy_shared(const From& f, To& t) {
+    t.ifname = f.ifname;
+    t.policy = f.policy;
+    t.mode = f.mode;
+    t.prog_id = f.prog_id;
+    t.taken = f.taken;
+    t.default_verdict = f.default_verdict;
+    t.default_decisions = counter(f.default_decisions);
+    t.malformed = counter(f.malformed);
+    t.errors = counter(f.errors);
+}
+
+Counters counters_of(const stats::Snapshot& s) {
+    Counters c;
+    copy_shared(s, c);
+    c.time = s.unix_time;
+    for (const auto& r : s.rules) c.rules.push_back({r.name, r.action, counter(r.counter), r.slot});
+    for (std::uint32_t a : kVerdicts) c.verdicts[stats::verdict_label(a)] = counter(s.verdicts[a]);
+    return c;
+}
+
+// Back to the runtime's snapshot, whose formatters `weir stats` has always printed.
+stats::Snapshot snapshot_of(const Counters& c) {
+    stats::Snapshot s;
+    copy_shared(c, s);
+    s.unix_time = c.time;
+    for (const auto& r : c.rules) s.rules.push_back({r.name, r.action, r.slot, counter(r.counter)});
+    for (std::uint32_t a : kVerdicts)
+        if (auto it = c.verdicts.find(stats::verdict_label(a)); it != c.verdicts.end()) s.verdicts[a] = counter(it->second);
+    return s;
+}
 
 Status status_of(const attach::Attachment& a) {
     Status s;
@@ -103,6 +151,7 @@ Status status_of(const attach::Attachment& a) {
     s.source_hash = a.meta.source_hash;
     s.mode = a.meta.mode;
     s.prog_id = a.meta.prog_id;
+    s.prog_tag = a.meta.prog_tag;
     s.attached_at = a.meta.attached_at;
     s.loaded_at = a.meta.loaded_at;
     s.swaps = a.meta.swaps;
@@ -111,21 +160,27 @@ Status status_of(const attach::Attachment& a) {
         bool seen = false;  // a set of both families has a table per family: list it once
         for (const auto& x : s.sets) seen = seen || x.name == t.name;
         if (!seen) s.sets.push_back({t.name, t.type, t.live_edits});
+        s.tables.push_back({t.name, pins::kind_name(t.kind), t.id, t.named, t.live_edits, t.edited_at});
     }
+    s.rule_slots = a.meta.slots;
+    s.rule_capacity = a.meta.rule_capacity;
+    s.pins = pins::dir(a.ifname);
     s.notes = a.notes;
     return s;
 }
 
-LoadReport load(const std::string& ifname, const Policy& policy, const AttachOptions& opts) {
-    const Policy::Impl& p = policy.impl();
+// A load of `file` (or of `text`, named `file`): compile, verify, self-test, swap or attach.
+LoadReport load(const std::string& ifname, const std::string& file, const std::optional<std::string>& text,
+                const CompileOptions& copts, const AttachOptions& opts) {
     attach::LoadOptions lo;
-    lo.file = p.name;
-    if (p.from_string) lo.source_text = p.text;
+    lo.file = file;
+    lo.source_text = text;
     lo.policy = opts.policy;
     lo.ifname = ifname;
     lo.mode = mode_of(opts.mode);
     lo.dry_run = opts.dry_run;
-    lo.check = check_options(p.opts);
+    lo.unverifiable_rule = opts.test_unverifiable_rule;
+    lo.check = check_options(copts);
     if (opts.on_step) {
         const auto& cb = opts.on_step;
         lo.on_step = [&cb](const attach::Step& s) { cb(Step{s.name, s.time, s.detail}); };
@@ -148,7 +203,8 @@ LoadReport load(const std::string& ifname, const Policy& policy, const AttachOpt
         const SourceManager& sm = r.compilation->sources;
         convert(sm, r.compilation->diags, out.diagnostics);
         convert(sm, r.kernel_diags, out.diagnostics);
-        out.diagnostics_text = render_text(sm, r.compilation->diags) + render_text(sm, r.kernel_diags);
+        out.diagnostics_text =
+            render_text(sm, r.compilation->diags, opts.color) + render_text(sm, r.kernel_diags, opts.color);
         for (const auto& f : r.probe_failures) {
             SelfTestFailure sf{f.test, {}, f.expected, f.actual};
             sf.where.file = f.location;  // "file:line:col"; split it back
@@ -165,21 +221,22 @@ LoadReport load(const std::string& ifname, const Policy& policy, const AttachOpt
         }
     }
     out.notes = r.notes;
+    if (r.ok()) out.summary = r.message;
     return out;
 }
 
-SetEdit set_edit(const std::string& ifname, const std::string& set, sets::Op op,
-                 const std::vector<std::string>& elements) {
+SetEdit set_edit(const std::string& ifname, const std::string& set, SetOp op,
+                 const std::vector<std::string>& elements, bool color) {
     sets::EditOptions o;
     o.ifname = ifname;
     o.set = set;
-    o.op = op;
+    o.op = op_of(op);
     o.elements = elements;
     sets::EditOutcome r = sets::edit(o);
     SetEdit out;
-    if (!r.ok()) out.error = {kind(r.problem), std::string("set ") + sets::op_name(op), r.message};
+    if (!r.ok()) out.error = {kind(r.problem), std::string("set ") + set_op_name(op), r.message};
     convert(r.sources, r.diags, out.diagnostics);
-    out.diagnostics_text = render_text(r.sources, r.diags);
+    out.diagnostics_text = render_text(r.sources, r.diags, color);
     out.set_type = r.set_type;
     out.written = r.written();
     out.unchanged = r.unchanged();
@@ -198,6 +255,8 @@ const char* severity_name(Severity s) {
     }
     return "error";
 }
+
+const char* set_op_name(SetOp op) { return sets::op_name(op_of(op)); }
 
 // --- Policy ----------------------------------------------------------------------------------
 
@@ -273,7 +332,13 @@ LoadReport attach(const std::string& ifname, const Policy& policy, const AttachO
         out.diagnostics_text = policy.diagnostics_text();
         return out;
     }
-    return load(ifname, policy, opts);
+    const Policy::Impl& p = policy.impl();
+    return load(ifname, p.name, p.from_string ? std::optional(p.text) : std::nullopt, p.opts, opts);
+}
+
+LoadReport attach_file(const std::string& ifname, const std::string& path, const CompileOptions& copts,
+                       const AttachOptions& opts) {
+    return load(ifname, path, std::nullopt, copts, opts);
 }
 
 LoadReport Attachment::replace(const Policy& policy, const AttachOptions& opts) const {
@@ -294,49 +359,33 @@ LoadReport Attachment::replace(const Policy& policy, const AttachOptions& opts) 
     return attach(ifname_, policy, opts);
 }
 
-Error Attachment::unload() const { return error_of(attach::unload(ifname_), "unload"); }
+Error Attachment::unload(std::string* removed_policy) const {
+    std::optional<pins::PolicyMeta> removed;
+    Error e = error_of(attach::unload(ifname_, &removed), "unload");
+    if (removed_policy) *removed_policy = removed ? removed->policy : std::string();
+    return e;
+}
 
-Result<Status> Attachment::status() const {
-    Result<Status> out;
-    std::vector<attach::Attachment> all;
-    if (auto f = attach::status(all, ifname_)) {
-        out.error = error_of(f, "status");
+namespace {
+
+// The only element of `all`, or an error for the interface (it has state but no policy).
+template <class T>
+Result<T> only(Result<std::vector<T>> all, const std::string& ifname, const char* step) {
+    Result<T> out;
+    out.error = std::move(all.error);
+    if (out.error) return out;
+    if (all.value.empty()) {
+        out.error = {ErrorKind::Environment, step, "no weir policy on '" + ifname + "'"};
         return out;
     }
-    if (all.empty()) {
-        out.error = {ErrorKind::Environment, "status", "no weir policy on '" + ifname_ + "'"};
-        return out;
-    }
-    out.value = status_of(all.front());
+    out.value = std::move(all.value.front());
     return out;
 }
 
-Result<Counters> Attachment::counters() const {
-    Result<Counters> out;
-    std::vector<stats::Snapshot> snaps;
-    if (auto f = stats::read(snaps, ifname_)) {
-        out.error = error_of(f, "read");
-        return out;
-    }
-    if (snaps.empty()) {
-        out.error = {ErrorKind::Environment, "read", "no weir policy on '" + ifname_ + "'"};
-        return out;
-    }
-    const stats::Snapshot& s = snaps.front();
-    Counters& c = out.value;
-    c.ifname = s.ifname;
-    c.policy = s.policy;
-    c.mode = s.mode;
-    c.prog_id = s.prog_id;
-    for (const auto& r : s.rules) c.rules.push_back({r.name, r.action, counter(r.counter)});
-    c.default_verdict = s.default_verdict;
-    c.default_decisions = counter(s.default_decisions);
-    c.malformed = counter(s.malformed);
-    c.errors = counter(s.errors);
-    for (std::uint32_t a = WEIR_ACT_ABORTED; a <= WEIR_ACT_REDIRECT; ++a)
-        c.verdicts[stats::verdict_label(a)] = counter(s.verdicts[a]);
-    return out;
-}
+}  // namespace
+
+Result<Status> Attachment::status() const { return only(status_all(ifname_), ifname_, "status"); }
+Result<Counters> Attachment::counters() const { return only(counters_all(ifname_), ifname_, "read"); }
 
 const Counter* Counters::rule(const std::string& name) const {
     for (const auto& r : rules)
@@ -345,23 +394,59 @@ const Counter* Counters::rule(const std::string& name) const {
 }
 
 SetEdit Attachment::set_add(const std::string& set, const std::vector<std::string>& elements) const {
-    return set_edit(ifname_, set, sets::Op::Add, elements);
+    return edit_set(SetOp::Add, set, elements);
 }
 SetEdit Attachment::set_del(const std::string& set, const std::vector<std::string>& elements) const {
-    return set_edit(ifname_, set, sets::Op::Del, elements);
+    return edit_set(SetOp::Del, set, elements);
 }
-SetEdit Attachment::set_list(const std::string& set) const { return set_edit(ifname_, set, sets::Op::List, {}); }
-SetEdit Attachment::set_flush(const std::string& set) const { return set_edit(ifname_, set, sets::Op::Flush, {}); }
+SetEdit Attachment::set_list(const std::string& set) const { return edit_set(SetOp::List, set); }
+SetEdit Attachment::set_flush(const std::string& set) const { return edit_set(SetOp::Flush, set); }
+SetEdit Attachment::edit_set(SetOp op, const std::string& set, const std::vector<std::string>& elements,
+                             bool color) const {
+    return set_edit(ifname_, set, op, elements, color);
+}
 
-Result<std::vector<Status>> status_all() {
-    Result<std::vector<Status>> out;
-    std::vector<attach::Attachment> all;
-    if (auto f = attach::status(all)) {
-        out.error = error_of(f, "status");
-        return out;
-    }
-    for (const auto& a : all) out.value.push_back(status_of(a));
+namespace {
+
+// What an internal reader (attach::status, stats::read) fills in, converted; or its failure.
+template <class Raw, class Read, class Convert>
+auto read_all(const char* step, Read read, Convert convert) {
+    Result<std::vector<decltype(convert(std::declval<const Raw&>()))>> out;
+    std::vector<Raw> raw;
+    out.error = error_of(read(raw), step);
+    if (!out.error)
+        for (const auto& r : raw) out.value.push_back(convert(r));
     return out;
+}
+
+}  // namespace
+
+Result<std::vector<Status>> status_all(const std::string& ifname) {
+    return read_all<attach::Attachment>("status", [&](auto& v) { return attach::status(v, ifname); }, status_of);
+}
+
+Result<std::vector<std::string>> interfaces() {
+    Result<std::vector<std::string>> out;
+    out.error = error_of(attach::interfaces(out.value, {}), "status");
+    return out;
+}
+
+Result<std::vector<Counters>> counters_all(const std::string& ifname) {
+    return read_all<stats::Snapshot>("read", [&](auto& v) { return stats::read(v, ifname); }, counters_of);
+}
+
+std::string counters_table(const std::vector<Counters>& now, const std::vector<Counters>* before) {
+    std::vector<stats::Snapshot> n, b;
+    for (const auto& c : now) n.push_back(snapshot_of(c));
+    if (before)
+        for (const auto& c : *before) b.push_back(snapshot_of(c));
+    return stats::format_table(n, before ? &b : nullptr);
+}
+
+std::string counters_json(const Counters& now, const Counters* before, int indent) {
+    if (!before) return stats::to_json(snapshot_of(now), nullptr, indent);
+    stats::Snapshot b = snapshot_of(*before);
+    return stats::to_json(snapshot_of(now), &b, indent);
 }
 
 }  // namespace weir::api

@@ -139,6 +139,9 @@ struct AttachOptions {
     std::string policy;      // which policy of the file; empty: the file's only one
     bool dry_run = false;    // compile, verify, self-test; change nothing live
     std::function<void(const Step&)> on_step;  // called as each step finishes
+    bool color = false;      // LoadReport::diagnostics_text with ANSI colours (a terminal)
+    // Test hook (`weir load --test-unverifiable-rule`): this rule fails kernel verification.
+    std::string test_unverifiable_rule;
 };
 
 // A policy's own test block that failed on the verified program (step "self-test").
@@ -165,6 +168,8 @@ struct LoadReport {
     std::vector<Diagnostic> diagnostics;  // front end and kernel verifier, in the policy's sources
     std::string diagnostics_text;         // the same, rendered
     std::vector<std::string> notes;       // e.g. "finished an interrupted swap"
+    // Success: one line, what happened ("policy 'b' replaced 'a' on 'eth1'", "dry run: ...").
+    std::string summary;
     bool ok() const { return !error; }
     // The steps after "self-test" (prepare, swap, pin, ...): the swap's own time.
     std::chrono::nanoseconds swap_time() const;
@@ -178,8 +183,9 @@ struct Counter {
 
 struct RuleCounter {
     std::string name;
-    std::string action;  // "pass", "drop", "count", "redirect", "tx"
+    std::string action;  // "pass", "drop", "count", "redirect", "tx" ("" in old pinned records)
     Counter counter;
+    std::uint32_t slot = 0;  // its counter slot (kept across swaps)
 };
 
 // The counters of one interface's policy at one moment (per-CPU values summed). Counters of
@@ -187,6 +193,8 @@ struct RuleCounter {
 struct Counters {
     std::string ifname, policy, mode;
     std::uint32_t prog_id = 0;
+    std::int64_t time = 0;                        // unix time of the reading
+    std::chrono::steady_clock::time_point taken;  // the same, for rates between two readings
     std::vector<RuleCounter> rules;      // policy order
     std::string default_verdict;         // "pass" / "drop"
     Counter default_decisions;           // packets no rule decided
@@ -202,6 +210,16 @@ struct SetInfo {
     std::uint32_t live_edits = 0;
 };
 
+// One kernel table of a set (a set of both address families has one per family).
+struct SetTable {
+    std::string name;  // as SetInfo::name
+    std::string kind;  // "v4", "v6", "port", "proto", "mac"
+    std::uint32_t id = 0;  // the set's id in that kind's table
+    bool named = true;     // false: an inline set
+    std::uint32_t live_edits = 0;  // set edits since the table was filled
+    std::int64_t edited_at = 0;    // unix time of the last one (0: never)
+};
+
 // One interface with pinned weir state.
 struct Status {
     std::string ifname;
@@ -209,12 +227,20 @@ struct Status {
     bool enforcing = false;     // the link is attached and runs prog_id
     std::string policy, source, source_hash, mode;
     std::uint32_t prog_id = 0;
+    std::string prog_tag;  // 16 hex digits
     std::int64_t attached_at = 0, loaded_at = 0;  // unix times
     std::uint32_t swaps = 0;
     std::vector<std::string> rules;  // policy order
-    std::vector<SetInfo> sets;
+    std::vector<SetInfo> sets;       // one per set
+    std::vector<SetTable> tables;    // one per kernel table, as pinned
+    std::map<std::string, std::uint32_t> rule_slots;  // rule -> counter slot
+    std::uint32_t rule_capacity = 0;                  // counter slots in all
+    std::string pins;                                 // the bpffs folder of the state
     std::vector<std::string> notes;
 };
+
+enum class SetOp { Add, Del, List, Flush };
+const char* set_op_name(SetOp op);  // "add", "del", "list", "flush"
 
 // The result of a set edit. A batch is all-or-nothing: on failure nothing changed (error says
 // otherwise if a rollback could not finish).
@@ -240,8 +266,9 @@ public:
     // failure before the swap leaves the old policy enforcing). Fails (step "replace") when no
     // weir policy runs on the interface; attach() does first loads.
     LoadReport replace(const Policy& policy, const AttachOptions& opts = {}) const;
-    // Detaches the policy and removes its pinned state.
-    Error unload() const;
+    // Detaches the policy and removes its pinned state. `removed_policy`: set to the name of the
+    // policy removed ("" when only state without a recorded policy was there).
+    Error unload(std::string* removed_policy = nullptr) const;
     Result<Status> status() const;
     Result<Counters> counters() const;
 
@@ -251,6 +278,9 @@ public:
     SetEdit set_del(const std::string& set, const std::vector<std::string>& elements) const;
     SetEdit set_list(const std::string& set) const;
     SetEdit set_flush(const std::string& set) const;
+    // Any of the four; `color`: SetEdit::diagnostics_text with ANSI colours.
+    SetEdit edit_set(SetOp op, const std::string& set, const std::vector<std::string>& elements = {},
+                     bool color = false) const;
 
 private:
     std::string ifname_;
@@ -261,7 +291,29 @@ private:
 // its source (from_file: the file is read again).
 LoadReport attach(const std::string& ifname, const Policy& policy, const AttachOptions& opts = {});
 
-// Every interface with pinned weir state. Interrupted swaps are finished or undone first.
-Result<std::vector<Status>> status_all();
+// `weir load FILE`: attaches or hot-swaps the policy in the file at `path`, compiled as the
+// load's first step ("compile": a policy that does not compile fails there, with its
+// diagnostics, and an unreadable file is an Environment error).
+LoadReport attach_file(const std::string& ifname, const std::string& path, const CompileOptions& copts = {},
+                       const AttachOptions& opts = {});
+
+// Every interface with pinned weir state, or only `ifname` (an error when it has none).
+// Interrupted swaps are finished or undone first; an interface whose state holds no policy
+// (yet) is left out.
+Result<std::vector<Status>> status_all(const std::string& ifname = {});
+
+// The interfaces with pinned weir state, by name only: also those whose interface is gone and
+// interrupted first loads. Reads and recovers nothing (status_all() does).
+Result<std::vector<std::string>> interfaces();
+
+// The counters of every interface with an attached weir policy, or only of `ifname`.
+Result<std::vector<Counters>> counters_all(const std::string& ifname = {});
+
+// `weir stats` output. With `before` (an earlier reading), pps and bps over the interval.
+// The table: one block per interface, rules in policy order then the default, verdict totals,
+// malformed and errors ("no weir policy is attached" for none).
+std::string counters_table(const std::vector<Counters>& now, const std::vector<Counters>* before = nullptr);
+// One JSON object for one interface; indent < 0: one line.
+std::string counters_json(const Counters& now, const Counters* before = nullptr, int indent = -1);
 
 }  // namespace weir::api

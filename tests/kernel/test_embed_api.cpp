@@ -1,11 +1,24 @@
-// The embedding API's front half (include/weir/weir.hpp) without the kernel: compiling from a
-// string and a file, structured diagnostics, and refusals that must not touch any interface.
-// The kernel half (attach, swap, sets, counters, unload) is tests/kernel/embed_test.sh.
+// The embedding API (include/weir/weir.hpp). Without the kernel: compiling from a string and a
+// file, structured diagnostics, and refusals that must not touch any interface. With it (root
+// only; the cases are skipped otherwise), on the host end of a private veth pair with real
+// frames sent into it: the calls the `weir` CLI is built on (attach_file, status_all,
+// counters_all and their formatting, edit_set, unload). tests/kernel/embed_test.sh runs the
+// example program. Only the fixture (test network, traffic generator) uses internal headers.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <weir/weir.hpp>
 
+#include "packet.hpp"
+#include "testnet.hpp"
+#include "trafficgen.hpp"
+
 namespace wa = weir::api;
+namespace fs = std::filesystem;
 
 TEST_CASE("from_string: a good policy compiles, its policies are listed") {
     wa::Policy p = wa::Policy::from_string("/tmp/x/good.weir",
@@ -65,4 +78,356 @@ TEST_CASE("an Attachment on an interface without weir state reports errors, neve
     CHECK(c.error.kind == wa::ErrorKind::Environment);
     CHECK_FALSE(a.set_list("x").ok());
     CHECK(a.unload());
+}
+
+// --- with the kernel ----------------------------------------------------------------------------
+
+namespace {
+
+const bool kNotRoot = ::geteuid() != 0;
+
+// Policy NAME: FIRST, then web (count), bad (a set of both families), svc (a port set).
+std::string policy(const std::string& name, const std::string& first) {
+    return "set blocked : ip = { 198.18.250.0/24 }\nset svc : port = { 7000 }\n\n"
+           "policy " + name + " default pass {\n    " + first + "\n    web: count if tcp.dport == 80\n"
+           "    bad: drop if ip.src in @blocked\n    svc: drop if udp.dport in @svc\n}\n";
+}
+
+const std::string kPolicyA = policy("pa", "ssh: drop if tcp.dport == 22") +
+                             "test \"ssh is dropped\" {\n    packet tcp 198.51.100.1:1000 -> 192.0.2.1:22 flags syn\n"
+                             "    expect drop by ssh\n}\n";
+const std::string kPolicyB = policy("pb", "telnet: drop if tcp.dport == 23");
+
+// A policy attached from a file to the host end of a private veth pair; frames from the peer.
+struct Live {
+    weir::test::TestNet net;
+    fs::path dir;
+    weir::traffic::TrafficGen gen = make_gen();
+
+    Live() {
+        char tmpl[] = "/tmp/weir-embed-api-XXXXXX";
+        dir = ::mkdtemp(tmpl);
+        write("a.weir", kPolicyA);
+        write("b.weir", kPolicyB);
+    }
+    ~Live() {
+        (void)wa::Attachment(dev()).unload();
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    std::string write(const std::string& name, const std::string& text) const {
+        std::ofstream(dir / name) << text;
+        return (dir / name).string();
+    }
+    std::string path(const std::string& name) const { return (dir / name).string(); }
+    const std::string& dev() const { return net.host_if(); }
+    wa::Attachment at() const { return wa::Attachment(dev()); }
+    wa::LoadReport load(const std::string& name, const wa::AttachOptions& o = {}) const {
+        wa::LoadReport r = wa::attach_file(dev(), path(name), {}, o);
+        REQUIRE_MESSAGE(r.ok(), r.error.step << ": " << r.error.message << "\n" << r.diagnostics_text);
+        return r;
+    }
+    static weir::traffic::TrafficGen make_gen() {
+        auto g = weir::traffic::TrafficGen::create();
+        REQUIRE_MESSAGE(g, g.error().message);
+        return std::move(*g);
+    }
+    weir::Frame ip4() const {
+        return weir::Frame().eth(net.peer_mac(), net.host_mac()).ipv4(net.peer_ip4(), net.host_ip4());
+    }
+    std::vector<unsigned char> tcp(std::uint16_t dport, std::size_t len) const {
+        return ip4().tcp(40000, dport, 0x02).pad_to(len).bytes();
+    }
+    std::vector<unsigned char> udp(std::uint16_t dport, std::size_t len) const {
+        return ip4().udp(40000, dport).pad_to(len).bytes();
+    }
+    void send(const std::vector<unsigned char>& frame, std::uint64_t packets) const {
+        weir::traffic::FloodOptions o;
+        o.netns = net.netns();
+        o.ifname = net.peer_if();
+        o.frames = {{frame, 1}};
+        o.packets = packets;
+        auto r = gen.flood(o);
+        REQUIRE_MESSAGE(r, r.error().message);
+        REQUIRE(r->packets == packets);
+    }
+    wa::Counters counters() const {
+        auto c = wa::counters_all(dev());
+        REQUIRE_MESSAGE(c.ok(), c.error.message);
+        REQUIRE(c->size() == 1);
+        return c->front();
+    }
+};
+
+wa::Counter delta(const wa::Counter& now, const wa::Counter& was) {
+    return {now.packets - was.packets, now.bytes - was.bytes};
+}
+
+bool operator==(const wa::Counter& a, const wa::Counter& b) { return a.packets == b.packets && a.bytes == b.bytes; }
+
+}  // namespace
+
+TEST_CASE("attach_file: a first load, a dry run, a hot swap, each with a summary" * doctest::skip(kNotRoot)) {
+    Live l;
+    std::vector<std::string> seen;
+    wa::AttachOptions o;
+    o.on_step = [&](const wa::Step& s) { seen.push_back(s.name); };
+    wa::LoadReport r = l.load("a.weir", o);
+    CHECK(r.summary.find("policy 'pa' attached to '" + l.dev() + "'") == 0);
+    CHECK_FALSE(r.hot_swap);
+    CHECK(r.policy == "pa");
+    CHECK(r.prog_id != 0);
+    CHECK(r.probes == 1);
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen.front() == "compile");  // compiled as a step of the load
+    CHECK(r.steps.size() == seen.size());
+
+    wa::AttachOptions dry;
+    dry.dry_run = true;
+    wa::LoadReport d = l.load("b.weir", dry);
+    CHECK(d.summary == "dry run: policy 'pb' would replace 'pa' on '" + l.dev() + "'");
+    CHECK(d.policy.empty());
+    CHECK(l.at().status()->policy == "pa");  // nothing changed
+    CHECK(l.at().status()->prog_id == r.prog_id);
+
+    wa::LoadReport s = l.load("b.weir");
+    CHECK(s.summary == "policy 'pb' replaced 'pa' on '" + l.dev() + "'");
+    CHECK(s.hot_swap);
+    CHECK(s.replaced == "pa");
+    auto st = l.at().status();
+    REQUIRE(st.ok());
+    CHECK(st->policy == "pb");
+    CHECK(st->swaps == 1);
+    CHECK(st->source == l.path("b.weir"));
+}
+
+TEST_CASE("attach_file: failures name their step and leave the running policy" * doctest::skip(kNotRoot)) {
+    Live l;
+    wa::LoadReport first = l.load("a.weir");
+
+    // Does not compile: step compile, diagnostics (coloured on request), nothing changed.
+    l.write("bad.weir", "policy p default pass {\n    r: drop if ip.nosuch == 1\n}\n");
+    wa::AttachOptions color;
+    color.color = true;
+    wa::LoadReport bad = wa::attach_file(l.dev(), l.path("bad.weir"), {}, color);
+    CHECK_FALSE(bad.ok());
+    CHECK(bad.error.kind == wa::ErrorKind::Policy);
+    CHECK(bad.error.step == "compile");
+    CHECK(bad.summary.empty());
+    REQUIRE_FALSE(bad.diagnostics.empty());
+    CHECK(bad.diagnostics[0].code == "unknown-field");
+    CHECK(bad.diagnostics_text.find("\033[") != std::string::npos);
+    wa::LoadReport plain = wa::attach_file(l.dev(), l.path("bad.weir"));
+    CHECK(plain.diagnostics_text.find("\033[") == std::string::npos);
+    CHECK(plain.diagnostics_text.find(l.path("bad.weir") + ":2:16: error") != std::string::npos);
+
+    // An unreadable file: the environment.
+    wa::LoadReport missing = wa::attach_file(l.dev(), l.path("nosuch.weir"));
+    CHECK_FALSE(missing.ok());
+    CHECK(missing.error.kind == wa::ErrorKind::Environment);
+
+    // The verifier rejects a rule (the test hook): step verify, the old program keeps running.
+    wa::AttachOptions unverifiable;
+    unverifiable.test_unverifiable_rule = "telnet";
+    wa::LoadReport v = wa::attach_file(l.dev(), l.path("b.weir"), {}, unverifiable);
+    CHECK_FALSE(v.ok());
+    CHECK(v.error.kind == wa::ErrorKind::Policy);
+    CHECK(v.error.step == "verify");
+    auto st = l.at().status();
+    REQUIRE(st.ok());
+    CHECK(st->policy == "pa");
+    CHECK(st->prog_id == first.prog_id);
+    CHECK(st->enforcing);
+
+    // A failing self-test: located at its packet statement.
+    l.write("selftest.weir", kPolicyB + "test \"wrong\" {\n    packet tcp 198.51.100.1:1000 -> "
+                                                     "192.0.2.1:22 flags syn\n    expect drop by telnet\n}\n");
+    wa::LoadReport t = wa::attach_file(l.dev(), l.path("selftest.weir"));
+    CHECK_FALSE(t.ok());
+    CHECK(t.error.step == "self-test");
+    REQUIRE(t.self_test_failures.size() == 1);
+    CHECK(t.self_test_failures[0].test == "wrong");
+    CHECK(t.self_test_failures[0].where.file == l.path("selftest.weir"));
+    CHECK(t.self_test_failures[0].where.line == 11);
+    CHECK(l.at().status()->prog_id == first.prog_id);
+}
+
+TEST_CASE("status_all: every pinned detail of one interface" * doctest::skip(kNotRoot)) {
+    Live l;
+    wa::LoadReport r = l.load("a.weir");
+    auto all = wa::status_all(l.dev());
+    REQUIRE_MESSAGE(all.ok(), all.error.message);
+    REQUIRE(all->size() == 1);
+    const wa::Status& s = all->front();
+    CHECK(s.ifname == l.dev());
+    CHECK(s.ifindex == unsigned(l.net.host_ifindex()));
+    CHECK(s.enforcing);
+    CHECK(s.prog_id == r.prog_id);
+    CHECK(s.prog_tag.size() == 16);
+    CHECK(s.prog_tag.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(s.rules == std::vector<std::string>{"ssh", "web", "bad", "svc"});
+    REQUIRE(s.rule_slots.size() == 4);
+    CHECK(s.rule_capacity >= 4);
+    for (const auto& [rule, slot] : s.rule_slots) CHECK(slot < s.rule_capacity);
+    CHECK(fs::is_directory(s.pins));
+    // `blocked` is of both families: one set, two tables.
+    CHECK(s.sets.size() == 2);
+    std::vector<std::string> kinds;
+    for (const auto& t : s.tables) kinds.push_back(t.name + "/" + t.kind);
+    CHECK(kinds == std::vector<std::string>{"blocked/v4", "blocked/v6", "svc/port"});
+    for (const auto& t : s.tables) {
+        CHECK(t.named);
+        CHECK(t.id != 0);
+        CHECK(t.live_edits == 0);
+        CHECK(t.edited_at == 0);
+    }
+
+    // The whole list has it too; an interface without state is an error.
+    auto every = wa::status_all();
+    REQUIRE(every.ok());
+    bool listed = false;
+    for (const auto& x : *every) listed = listed || x.ifname == l.dev();
+    CHECK(listed);
+    auto none = wa::status_all("wte-nosuch0");
+    CHECK_FALSE(none.ok());
+    CHECK(none.error.kind == wa::ErrorKind::Environment);
+    CHECK(none.error.message == "no interface named 'wte-nosuch0'");
+}
+
+TEST_CASE("edit_set: the four operations, seen by the next packet and recorded" * doctest::skip(kNotRoot)) {
+    Live l;
+    l.load("a.weir");
+    wa::Attachment a = l.at();
+    const auto probe = l.udp(9999, 60);
+
+    wa::SetEdit add = a.edit_set(wa::SetOp::Add, "svc", {"9999", "7000"});
+    REQUIRE_MESSAGE(add.ok(), add.error.message);
+    CHECK(add.set_type == "port");
+    CHECK(add.written == 1);
+    CHECK(add.unchanged == 1);
+    wa::Counters c0 = l.counters();
+    l.send(probe, 5);
+    CHECK(delta(*l.counters().rule("svc"), *c0.rule("svc")) == wa::Counter{5, 5 * 60});
+
+    wa::SetEdit list = a.edit_set(wa::SetOp::List, "svc");
+    CHECK(list.elements == std::vector<std::string>{"7000", "9999"});
+
+    wa::SetEdit del = a.edit_set(wa::SetOp::Del, "svc", {"9999"});
+    CHECK(del.ok());
+    CHECK(del.written == 1);
+    wa::Counters c1 = l.counters();
+    l.send(probe, 3);
+    CHECK(delta(*l.counters().rule("svc"), *c1.rule("svc")) == wa::Counter{0, 0});
+
+    wa::SetEdit flush = a.edit_set(wa::SetOp::Flush, "blocked");
+    CHECK(flush.ok());
+    CHECK(flush.written == 1);
+    CHECK(a.edit_set(wa::SetOp::List, "blocked").elements.empty());
+
+    // Status records the edits per table.
+    auto st = a.status();
+    REQUIRE(st.ok());
+    for (const auto& t : st->tables) {
+        if (t.name == "svc") CHECK(t.live_edits == 2);
+        if (t.name == "svc") CHECK(t.edited_at > 0);
+    }
+
+    // A bad element: nothing written, a diagnostic, coloured on request; step names the op.
+    wa::SetEdit bad = a.edit_set(wa::SetOp::Add, "svc", {"8080", "ssh"}, true);
+    CHECK_FALSE(bad.ok());
+    CHECK(bad.error.kind == wa::ErrorKind::Policy);
+    CHECK(bad.error.step == "set add");
+    CHECK_FALSE(bad.diagnostics.empty());
+    CHECK(bad.diagnostics_text.find("\033[") != std::string::npos);
+    CHECK(a.edit_set(wa::SetOp::List, "svc").elements == std::vector<std::string>{"7000"});
+    CHECK(std::string(wa::set_op_name(wa::SetOp::Flush)) == "flush");
+    CHECK(std::string(wa::set_op_name(wa::SetOp::Del)) == "del");
+}
+
+TEST_CASE("counters_all: per rule packets and bytes, verdicts, malformed, formatted" * doctest::skip(kNotRoot)) {
+    Live l;
+    l.load("a.weir");
+    wa::Counters before = l.counters();
+    CHECK(before.policy == "pa");
+    CHECK(before.default_verdict == "pass");
+    CHECK(before.time > 0);
+    l.send(l.tcp(22, 64), 7);
+    l.send(l.tcp(80, 100), 11);
+    l.send(l.udp(7000, 128), 5);
+    l.send(l.tcp(22, 60), 1);
+    weir::Frame broken = l.ip4().tcp(40000, 443, 0x02).pad_to(60);
+    std::vector<unsigned char> malformed = broken.bytes();
+    malformed[14] = 0x44;  // IPv4 header length 16 bytes: invalid
+    l.send(malformed, 3);
+    wa::Counters now = l.counters();
+
+    std::vector<std::string> order;
+    for (const auto& r : now.rules) order.push_back(r.name + ":" + r.action);
+    CHECK(order == std::vector<std::string>{"ssh:drop", "web:count", "bad:drop", "svc:drop"});
+    auto status = l.at().status();
+    REQUIRE(status.ok());
+    for (const auto& r : now.rules) CHECK(r.slot == status->rule_slots.at(r.name));
+    CHECK(delta(*now.rule("ssh"), *before.rule("ssh")) == wa::Counter{8, 7 * 64 + 60});
+    CHECK(delta(*now.rule("web"), *before.rule("web")) == wa::Counter{11, 11 * 100});
+    CHECK(delta(*now.rule("svc"), *before.rule("svc")) == wa::Counter{5, 5 * 128});
+    CHECK(delta(*now.rule("bad"), *before.rule("bad")) == wa::Counter{0, 0});
+    CHECK(now.rule("nosuch") == nullptr);
+    CHECK(delta(now.malformed, before.malformed) == wa::Counter{3, 3 * 60});
+    CHECK(delta(now.verdicts.at("drop"), before.verdicts.at("drop")).packets == 8 + 5);
+    CHECK(delta(now.verdicts.at("pass"), before.verdicts.at("pass")).packets == 11 + 3);
+    CHECK(delta(now.default_decisions, before.default_decisions).packets == 11 + 3);
+    CHECK(now.taken > before.taken);
+
+    // The whole list has it; an interface without state is an error.
+    auto every = wa::counters_all();
+    REQUIRE(every.ok());
+    bool listed = false;
+    for (const auto& x : *every) listed = listed || x.ifname == l.dev();
+    CHECK(listed);
+    CHECK_FALSE(wa::counters_all("wte-nosuch0").ok());
+
+    // `weir stats` formatting: the table (with rates when given an earlier reading) and JSON.
+    std::vector<wa::Counters> n{now}, b{before};
+    const std::string table = wa::counters_table(n);
+    CHECK(table.find(l.dev() + ": policy 'pa'") == 0);
+    CHECK(table.find("ssh") < table.find("web"));
+    CHECK(table.find("pps") == std::string::npos);
+    CHECK(table.find("malformed " + std::to_string(now.malformed.packets)) != std::string::npos);
+    CHECK(wa::counters_table(n, &b).find("pps") != std::string::npos);
+    CHECK(wa::counters_table({}) == "no weir policy is attached\n");
+    auto j = nlohmann::json::parse(wa::counters_json(now));
+    CHECK(j["interface"] == l.dev());
+    CHECK(j["rules"][0]["rule"] == "ssh");
+    CHECK(j["rules"][0]["packets"] == now.rules[0].counter.packets);
+    CHECK(j["rules"][0]["slot"] == now.rules[0].slot);
+    CHECK(j["verdicts"]["drop"]["packets"] == now.verdicts.at("drop").packets);
+    CHECK(j["time"] == now.time);
+    CHECK_FALSE(j.contains("interval"));
+    auto jr = nlohmann::json::parse(wa::counters_json(now, &before, 2));
+    CHECK(jr["interval"].get<double>() > 0);
+    CHECK(jr["rules"][1]["pps"].get<double>() > 0);  // web
+}
+
+TEST_CASE("unload and interfaces: says which policy it removed, and twice is an error" * doctest::skip(kNotRoot)) {
+    Live l;
+    l.load("a.weir");
+    const std::string pins = l.at().status()->pins;
+    auto listed = [&] {
+        auto names = wa::interfaces();
+        REQUIRE_MESSAGE(names.ok(), names.error.message);
+        return std::find(names->begin(), names->end(), l.dev()) != names->end();
+    };
+    CHECK(listed());
+    std::string removed = "unchanged";
+    wa::Error e = l.at().unload(&removed);
+    CHECK_FALSE(e);
+    CHECK(removed == "pa");
+    CHECK_FALSE(fs::exists(pins));
+    CHECK_FALSE(listed());
+    CHECK_FALSE(wa::status_all(l.dev()).ok());
+    wa::Error again = l.at().unload(&removed);
+    CHECK(again);
+    CHECK(again.kind == wa::ErrorKind::Environment);
+    CHECK(again.step == "unload");
+    CHECK(again.message == "no weir policy on '" + l.dev() + "'");
 }
