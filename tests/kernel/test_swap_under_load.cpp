@@ -1,15 +1,18 @@
 // Hot swap under load (docs/operations.md, "Swaps under load"): 1,000 attach::load swaps
-// alternating two policies while the live-frames generator floods the interface at >= 1 Mpps.
+// alternating two policies while the live-frames generator floods the interface with >= 1 Mpps of
+// frames both policies pass (measured over the whole flood: passed frames / wall time).
 // Zero loss, counted four ways:
 //   sent     frames the generator handed to XDP_TX (runtime/trafficgen.hpp)
 //   rx       the veth's rx_packets (/sys/class/net/IF/statistics): frames that reached the device
 //   verdicts the sum of weir_verdicts: frames a weir program decided (exactly one verdict each)
 //   stack    an nftables counter on the device's netdev ingress hook: passed frames that reached
-//            the kernel stack, counted by something that is not weir
+//            the kernel stack, counted by something that is not weir (and dropped right there)
 // and sent == rx == verdicts, rx_dropped unchanged, verdict pass == stack, verdict drop == the
 // frames the policies drop by rule; the kept rules' counters equal the frames of their kind.
-// Half the frames are passed (by `web`), half dropped (by `blocked`), in both policies. Takes
-// ~4 min on a busy 2-CPU machine: every swap compiles and verifies twice (~230 ms).
+// 4 in 5 frames are passed (by `web`), 1 in 5 dropped (by `blocked`), in both policies. Before the
+// swaps, a calibration flood checks that the machine reaches the passed rate at all (twice at
+// most), so a machine too busy fails in seconds with the figures, not after the run. Takes ~2-3 min
+// on a busy 2-CPU machine: every swap compiles and verifies (~120-230 ms).
 #include <bpf/libbpf.h>
 #include <doctest/doctest.h>
 #include <linux/if_link.h>
@@ -23,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -41,7 +45,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kSwaps = 1000;
-constexpr double kMinMpps = 1.0;
+constexpr double kMinPassedMpps = 1.0;  // frames both policies pass, per second of flood
 
 // Both pass TCP to 443 (`web`) and drop the blocked source (`blocked`); they differ in a rule
 // the flood never hits (telnet / ssh) and in rule order, so every swap moves slots around.
@@ -72,7 +76,8 @@ std::uint64_t dev_stat(const std::string& ifname, const char* stat) {
 int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 
 // A named nftables counter on the netdev ingress hook of a root-namespace device: it sees every
-// frame XDP passed to the stack (the hook runs before the IP layer discards them).
+// frame XDP passed to the stack, counts it and drops it there (the first thing the stack does
+// with a frame; the IP layer would discard it anyway, it is addressed to nobody).
 struct NftCounter {
     std::string table;
     NftCounter(const std::string& ifname) : table("weirswap" + std::to_string(::getpid())) {
@@ -80,7 +85,7 @@ struct NftCounter {
                              "add counter netdev " + table + " passed\n" +
                              "add chain netdev " + table + " in { type filter hook ingress device \"" +
                              ifname + "\" priority 0; policy accept; }\n" +
-                             "add rule netdev " + table + " in counter name passed\n";
+                             "add rule netdev " + table + " in counter name passed drop\n";
         std::string path = "/tmp/" + table + ".nft";
         std::ofstream(path) << script;
         REQUIRE_MESSAGE(sh("nft -f " + path) == 0, "nft -f " << path);
@@ -131,34 +136,66 @@ Counts counts(const std::string& dev) {
     return c;
 }
 
+// This thread and the ones it creates (the flood, the generator's helpers) at nice `nice`, and so
+// is the session's scheduling group. With autogroups (kernel.sched_autogroup_enabled, on by
+// default) nice only ranks the threads of one session: every other session (another engineer's
+// build) gets as much CPU as this whole test. Measured with other sessions building, all frames
+// passed, swaps running: the flood reached 1.08 Mpps with the group at nice 0, 2.02 at nice -10.
+// The group is the session's (the shell or ctest that started the test): restored on exit; a
+// test killed with -9 leaves it at `nice` until the session ends.
+class Priority {
+public:
+    explicit Priority(int nice) : thread_nice_(::getpriority(PRIO_PROCESS, 0)) {
+        ::setpriority(PRIO_PROCESS, 0, nice);
+        std::ifstream f(kAutogroup);
+        std::string line;  // "/autogroup-25 nice 0"
+        if (std::getline(f, line) && line.find(" nice ") != std::string::npos) {
+            group_nice_ = std::atoi(line.c_str() + line.find(" nice ") + 6);
+            std::ofstream(kAutogroup) << nice;
+        }
+    }
+    ~Priority() {
+        if (group_nice_) std::ofstream(kAutogroup) << *group_nice_;
+        ::setpriority(PRIO_PROCESS, 0, thread_nice_);
+    }
+    Priority(const Priority&) = delete;
+    Priority& operator=(const Priority&) = delete;
+
+private:
+    static constexpr const char* kAutogroup = "/proc/self/autogroup";
+    int thread_nice_;
+    std::optional<int> group_nice_;
+};
+
 }  // namespace
 
 TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
     if (::geteuid() != 0) std::exit(77);
-    // This thread and the ones it creates (the flood, the generator's helpers) at nice -10: on a
-    // machine shared with builds, the flood and the swaps would otherwise get a fraction of a CPU
-    // each and the figures would measure the neighbours. Restored at the end.
-    const int old_nice = ::getpriority(PRIO_PROCESS, 0);
-    ::setpriority(PRIO_PROCESS, 0, -10);
-    struct Renice {
-        int nice;
-        ~Renice() { ::setpriority(PRIO_PROCESS, 0, nice); }
-    } renice{old_nice};
+    // The flood and the swaps ahead of the neighbours' builds (restored at the end), otherwise
+    // the figures measure the neighbours.
+    Priority priority(-10);
     test::TestNet net;
     const std::string dev = net.host_if();
     char dir_tmpl[] = "/tmp/weir-swapload-XXXXXX";
     fs::path dir = ::mkdtemp(dir_tmpl);
     std::ofstream(dir / "a.weir") << kA;
     std::ofstream(dir / "b.weir") << kB;
+    // Pins and locks of this run only, removed at the end.
+    const fs::path pin_root = "/sys/fs/bpf/weir-swapload-" + std::to_string(::getpid());
+    ::setenv("WEIR_PIN_ROOT", pin_root.c_str(), 1);
+    ::setenv("WEIR_RUN_DIR", (dir / "run").c_str(), 1);
     struct Cleanup {
         std::string dev;
-        fs::path dir;
+        fs::path dir, pin_root;
         ~Cleanup() {
             (void)attach::unload(dev);
             std::error_code ec;
+            fs::remove(pin_root, ec);  // empty after unload
             fs::remove_all(dir, ec);
+            ::unsetenv("WEIR_PIN_ROOT");
+            ::unsetenv("WEIR_RUN_DIR");
         }
-    } cleanup{dev, dir};
+    } cleanup{dev, dir, pin_root};
 
     auto load = [&](const char* file) {
         attach::LoadOptions o;
@@ -172,8 +209,8 @@ TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
     load("a.weir");
     NftCounter stack(dev);
 
-    // Frames to a MAC nobody has: the stack discards passed frames at the IP layer, nothing is
-    // answered or routed.
+    // Frames to a MAC nobody has: nothing is answered or routed (the nft rule drops passed frames
+    // on ingress; the IP layer would discard them).
     const MacAddr nobody{0x02, 0x00, 0x5e, 0xde, 0x00, 0x02};
     auto tcp = [&](std::uint32_t src, std::uint16_t dport, std::uint8_t flags) {
         return Frame().eth(net.peer_mac(), nobody).ipv4(src, 0xc6120001).tcp(40000, dport, flags).bytes();
@@ -181,11 +218,14 @@ TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
     traffic::FloodOptions fo;
     fo.netns_fd = net.netns_fd();
     fo.ifname = net.peer_if();
-    fo.frames = {{tcp(0xc6130a07, 443, kTcpAck), 1},   // 198.19.10.7: passed by `web`
+    fo.frames = {{tcp(0xc6130a07, 443, kTcpAck), 4},   // 198.19.10.7: passed by `web`
                  {tcp(0xc6134206, 443, kTcpSyn), 1}};  // 198.19.66.6: dropped by `blocked`
-    // Half passed, half dropped by a rule of both policies: each passed frame costs the receiving
-    // CPU an skb, and with 2 CPUs (one for the flood, one for the swaps) an all-pass flood stays
-    // below 1 Mpps on a busy machine (~0.8 Mpps measured with 90% passed).
+    // 80% passed, 20% dropped by a rule of both policies. One unpaced sending thread: the frames
+    // are sent and received on the sender's CPU (the veth NAPI runs in its softirq), the swaps
+    // use the other CPU. Measured with swaps running (5 s floods, other sessions building):
+    // 1.5-1.8 Mpps passed at 80%, 2.0 Mpps at 100%; two sending threads added ~6% to the flood
+    // and slowed the swaps by ~20%; kernel batches of 32 or 128 and calls of 8 Ki frames were
+    // slower than the defaults (64, 64 Ki), calls of 256 Ki - 1 Mi frames no faster.
     fo.duration = std::chrono::milliseconds(500);  // per round; rounds until the swaps are done
 
     auto gen = traffic::TrafficGen::create();
@@ -198,23 +238,54 @@ TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
     const Counts before = counts(dev);
     const std::uint64_t rx0 = dev_stat(dev, "rx_packets"), rxdrop0 = dev_stat(dev, "rx_dropped");
     const std::uint64_t stack0 = stack.packets();
+    // Every frame sent, calibration included, is in the zero-loss checks; the rates are per phase.
+    std::uint64_t sent = 0, sent_web = 0, sent_blocked = 0;
+    auto add = [&](const traffic::FloodResult& r) {
+        sent += r.packets;
+        sent_web += r.per_frame[0];
+        sent_blocked += r.per_frame[1];
+    };
+
+    // Calibration: can this machine, now, pass >= 1 Mpps through policy `a` (no swaps yet)? One
+    // retry after a pause, in case a neighbour's burst of work held the CPUs.
+    std::string calibration;
+    bool calibrated = false;
+    for (int attempt = 1; attempt <= 2 && !calibrated; ++attempt) {
+        if (attempt > 1) std::this_thread::sleep_for(std::chrono::seconds(1));
+        traffic::FloodOptions co = fo;
+        co.duration = std::chrono::seconds(1);
+        auto r = gen->flood(co);
+        REQUIRE_MESSAGE(r, r.error().message);
+        add(*r);
+        const double passed = double(r->per_frame[0]) / r->seconds / 1e6;
+        calibration += (attempt > 1 ? ", then " : "") + std::to_string(passed) + " Mpps passed (" +
+                       std::to_string(r->mpps()) + " Mpps sent, " + std::to_string(r->seconds) + " s)";
+        calibrated = passed >= kMinPassedMpps;
+    }
+    MESSAGE("calibration: " << calibration);
+    REQUIRE_MESSAGE(calibrated, "this machine is too busy to pass " << kMinPassedMpps
+                                                                    << " Mpps, swaps not started; calibration measured "
+                                                                    << calibration);
 
     std::atomic<bool> stop{false};
-    std::uint64_t sent = 0, sent_web = 0, sent_blocked = 0;
-    double flood_s = 0;
-    std::string flood_error;
+    std::uint64_t run_sent = 0, run_web = 0;
+    double flood_s = 0;  // wall time from the first frame of the run to its last, gaps included
+    std::string flood_error;  // read after join
+    std::atomic<bool> flood_failed{false};
     std::thread flood([&] {
+        const auto start = Clock::now();
         while (!stop.load()) {
             auto r = gen->flood(fo);
             if (!r) {
                 flood_error = r.error().message;
-                return;
+                flood_failed = true;
+                break;
             }
-            sent += r->packets;
-            sent_web += r->per_frame[0];
-            sent_blocked += r->per_frame[1];
-            flood_s += r->seconds;
+            add(*r);
+            run_sent += r->packets;
+            run_web += r->per_frame[0];
         }
+        flood_s = std::chrono::duration<double>(Clock::now() - start).count();
     });
 
     const auto t0 = Clock::now();
@@ -223,7 +294,7 @@ TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
     int swaps = 0;
     bool failed = false;
     std::string fail_msg;
-    for (; swaps < kSwaps; ++swaps) {
+    for (; swaps < kSwaps && !flood_failed.load(); ++swaps) {
         attach::LoadOptions o;
         o.file = (dir / (swaps % 2 == 0 ? "b.weir" : "a.weir")).string();
         o.ifname = dev;
@@ -260,25 +331,29 @@ TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
     const std::uint64_t verdicts = after.verdicts() - before.verdicts();
     const std::uint64_t pass = after.verdict[WEIR_ACT_PASS] - before.verdict[WEIR_ACT_PASS];
     const std::uint64_t drop = after.verdict[WEIR_ACT_DROP] - before.verdict[WEIR_ACT_DROP];
-    const double mpps = double(sent) / flood_s / 1e6;
+    const double mpps = double(run_sent) / flood_s / 1e6;
+    const double passed_mpps = double(run_web) / flood_s / 1e6;
 
     MESSAGE("swaps " << swaps << " in " << swap_s << " s (" << swap_s * 1000 / swaps << " ms each; link update mean "
                      << double(link_sum.count()) / swaps / 1e6 << " ms, max " << double(link_max.count()) / 1e6
-                     << " ms); flood " << flood_s << " s at " << mpps << " Mpps; sent " << sent << ", rx " << rx
+                     << " ms); flood " << flood_s << " s at " << mpps << " Mpps, " << passed_mpps
+                     << " Mpps passed; sent " << sent << " (calibration included), rx " << rx
                      << " (rx_dropped " << rx_dropped << "), verdicts " << verdicts << " (pass " << pass << ", drop "
                      << drop << "), stack " << in_stack << "; web " << after.web - before.web << ", blocked "
                      << after.blocked - before.blocked);
     std::printf("swap-under-load: mean per swap:");
     for (const auto& [name, t] : step_sum) std::printf(" %s %.1f ms", name.c_str(), double(t.count()) / swaps / 1e6);
     std::printf("\n");
-    std::printf("swap-under-load: swaps=%d seconds=%.1f mpps=%.2f sent=%llu rx=%llu verdicts=%llu pass=%llu "
-                "drop=%llu stack=%llu\n",
-                swaps, swap_s, mpps, (unsigned long long)sent, (unsigned long long)rx,
+    std::printf("swap-under-load: swaps=%d seconds=%.1f flood_seconds=%.1f mpps=%.2f passed_mpps=%.2f sent=%llu "
+                "rx=%llu verdicts=%llu pass=%llu drop=%llu stack=%llu\n",
+                swaps, swap_s, flood_s, mpps, passed_mpps, (unsigned long long)sent, (unsigned long long)rx,
                 (unsigned long long)verdicts, (unsigned long long)pass, (unsigned long long)drop,
                 (unsigned long long)in_stack);
 
     CHECK(swaps == kSwaps);
-    CHECK(mpps >= kMinMpps);
+    CHECK_MESSAGE(passed_mpps >= kMinPassedMpps,
+                  "passed " << run_web << " frames in " << flood_s << " s of flood: " << passed_mpps << " Mpps (" << mpps
+                            << " Mpps sent) during the swaps, calibration " << calibration);
     CHECK(rx == sent);                // every frame sent reached the device
     CHECK(rx_dropped == 0);           // none dropped before XDP (ring full)
     CHECK(verdicts == sent);          // every frame got exactly one verdict: no gap at any swap
