@@ -86,6 +86,9 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_MAP_SET_PORT  "weir_set_port"
 #define WEIR_MAP_SET_PROTO "weir_set_proto"
 #define WEIR_MAP_SET_MAC   "weir_set_mac"
+#define WEIR_MAP_CLS_NODES "weir_cls_nodes"
+#define WEIR_MAP_CLS_REFS  "weir_cls_refs"
+#define WEIR_MAP_CLS_BOXES "weir_cls_boxes"
 
 /* Slots of weir_stats. */
 #define WEIR_STAT_DEFAULT   0u /* the policy default decided */
@@ -142,6 +145,23 @@ struct weir_key_mac {
     __u32 set;
     __u8 value[6];
     __u8 pad[2];
+};
+
+/* Classifier trees (compiler/classifier.hpp): three ARRAY maps, BPF_F_MMAPABLE so the loader
+ * fills them with one copy each; max_entries set by the loader (template: 1). Read through
+ * weir_cls_node/weir_cls_ref/weir_cls_in (xdp.c).
+ *   weir_cls_nodes  key i -> __u64 node descriptor (index 0: an empty leaf)
+ *   weir_cls_refs   key i -> struct weir_cls_ref: a leaf entry
+ *   weir_cls_boxes  key i -> struct weir_cls_span: one dimension of one box */
+struct weir_cls_ref {
+    __u32 box;      /* index of the box's first span in weir_cls_boxes */
+    __u32 order;    /* the rule's position in the policy: the lowest found over the trees wins */
+    __u32 decision; /* weir_decision(slot, action) of the box's rule */
+    __u32 pad;
+};
+struct weir_cls_span {
+    __u64 lo;
+    __u64 hi;
 };
 
 #endif

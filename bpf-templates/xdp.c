@@ -59,6 +59,46 @@ WEIR_SET_MAP(weir_set_port, weir_key_port);
 WEIR_SET_MAP(weir_set_proto, weir_key_proto);
 WEIR_SET_MAP(weir_set_mac, weir_key_mac);
 
+#define WEIR_CLS_MAP(NAME, VALUE)               \
+    struct {                                    \
+        __uint(type, BPF_MAP_TYPE_ARRAY);       \
+        __uint(max_entries, 1);                 \
+        __uint(map_flags, BPF_F_MMAPABLE);      \
+        __type(key, __u32);                     \
+        __type(value, VALUE);                   \
+    } NAME SEC(".maps")
+
+WEIR_CLS_MAP(weir_cls_nodes, __u64);
+WEIR_CLS_MAP(weir_cls_refs, struct weir_cls_ref);
+WEIR_CLS_MAP(weir_cls_boxes, struct weir_cls_span);
+
+/* Classifier reads, called by generated code (always-inline, like the set lookups below).
+ * A missing entry reads as an empty leaf / a box that matches nothing. */
+__attribute__((always_inline)) __u64 weir_cls_node(__u32 i)
+{
+    __u64 *d = bpf_map_lookup_elem(&weir_cls_nodes, &i);
+    return d ? *d : 0;
+}
+
+/* A leaf entry: the box index in the low 32 bits, the rule's order in the high 32. */
+__attribute__((always_inline)) __u64 weir_cls_ref(__u32 i)
+{
+    struct weir_cls_ref *r = bpf_map_lookup_elem(&weir_cls_refs, &i);
+    return r ? ((__u64)r->order << 32) | r->box : ~0ull;
+}
+
+__attribute__((always_inline)) __u32 weir_cls_decision(__u32 i)
+{
+    struct weir_cls_ref *r = bpf_map_lookup_elem(&weir_cls_refs, &i);
+    return r ? r->decision : weir_decision(WEIR_RULE_DEFAULT, WEIR_ACT_ABORTED);
+}
+
+__attribute__((always_inline)) int weir_cls_in(__u32 i, __u64 v)
+{
+    struct weir_cls_span *s = bpf_map_lookup_elem(&weir_cls_boxes, &i);
+    return s && s->lo <= v && v <= s->hi;
+}
+
 /* Set lookups, called by generated code (`FIELD in @set`): values in host order, as in
  * struct weir_pkt. External so they survive in the template bitcode; always-inline so they
  * disappear into weir_match once linked. Return 1 if the value is in set `set`. */

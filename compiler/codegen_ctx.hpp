@@ -8,6 +8,7 @@
 //   codegen_fields.cpp   conditions: and/or/not as branches, field loads, compare and test atoms
 //   codegen_sets.cpp     `in` / `not in`: inline compare chains and set-table lookups
 //   codegen_payload.cpp  payload[OFF:LEN] == / != BYTES, bounds-checked for the verifier
+//   codegen_cls.cpp      classifier groups: dimension values, tree walk, leaf boxes
 //
 // Conditions are emitted as control flow: emit_cond(e, T, F) ends the current block with
 // branches to T when `e` holds and to F when it does not, so `not` swaps the targets and a
@@ -109,6 +110,10 @@ void emit_in(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
 
 // codegen_payload.cpp
 void emit_payload(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
+
+// codegen_cls.cpp: a classifier group's lookup; continues in a new block when no rule of the
+// group matches (a match returns the decision).
+void emit_classifier(Ctx& c, const ClsGroup& g);
 
 // codegen_rules.cpp: defines the body of weir_match (c.fn, arguments set up).
 void emit_rules(Ctx& c);

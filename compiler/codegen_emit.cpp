@@ -92,7 +92,9 @@ private:
 llvm::ModulePassManager targeted_pipeline(llvm::PassBuilder& pb, llvm::OptimizationLevel level) {
     llvm::ModulePassManager mpm;
     pb.invokePipelineStartEPCallbacks(mpm, level);
-    mpm.addPass(llvm::AlwaysInlinerPass(/*InsertLifetimeIntrinsics=*/false));
+    // Lifetime markers let the backend give the key slots of the many inlined map lookups one
+    // stack slot (without them 150 classifier lookups overflow the 512-byte BPF stack).
+    mpm.addPass(llvm::AlwaysInlinerPass(/*InsertLifetimeIntrinsics=*/true));
     pb.invokePipelineEarlySimplificationEPCallbacks(mpm, level);
     mpm.addPass(llvm::createModuleToFunctionPassAdaptor(
         OnlyFunction(WEIR_PROG_XDP, pb.buildFunctionSimplificationPipeline(level, llvm::ThinOrFullLTOPhase::None))));

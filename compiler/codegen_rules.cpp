@@ -32,6 +32,11 @@ void emit_rules(Ctx& c) {
     bool unverifiable_found = c.opts.unverifiable_rule.empty();
 
     for (const PlannedRule& pr : c.plan.rules) {
+        if (pr.group >= 0) {  // a classifier group: emitted once, at its first rule
+            const ClsGroup& g = c.plan.groups.at(static_cast<std::size_t>(pr.group));
+            if (&pr == &c.plan.rules.at(g.first)) emit_classifier(c, g);
+            continue;
+        }
         const Rule& r = pr.src ? *pr.src : pol.rules.at(static_cast<std::size_t>(pr.rule));
         const std::uint32_t index = pr.slot;  // counter slot (plan.hpp): the rule index unless reassigned
         if (pr.rule < 0 || index >= WEIR_MAX_RULES) {

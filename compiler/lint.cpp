@@ -3,6 +3,9 @@
 #include "lint.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <array>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +24,7 @@ using logic::Space;
 
 constexpr long kQuestionBudget = 20000;     // case splits for one "is A covered by B?"
 constexpr long kPolicyBudget = 4'000'000;   // case splits for all questions about one policy
+constexpr long kPairBudget = 20'000'000;    // earlier rules looked at for later ones, per policy
 constexpr std::size_t kMaxUnionRules = 12;  // rules tried together for "shadowed by several"
 
 // What lint knows about one rule's condition.
@@ -29,6 +33,149 @@ struct RuleFacts {
     std::vector<const Box*> boxes;
     bool usable() const { return dnf.has_value(); }
     bool never() const { return dnf && dnf->empty(); }
+};
+
+// Which earlier rules can share a packet with a rule: the candidates the shadow analysis must
+// look at, found without comparing every pair (policies of 100k rules). For each of the fields
+// most rules constrain, rules are indexed by the values of that field they allow (a rule with a
+// box that leaves the field free is a candidate for everyone); a rule's candidates are the
+// rules every index offers. A superset of the intersecting rules: the exact test
+// (logic::disjoint) still decides.
+class FieldIndex {
+public:
+    FieldIndex(const std::vector<RuleFacts>& facts, FieldId field) : field_(field) {
+        std::vector<const logic::FieldSet*> sets;
+        for (std::size_t j = 0; j < facts.size(); ++j) {
+            const RuleFacts& f = facts[j];
+            if (!f.usable() || f.never()) continue;
+            if (!sets_of(f, sets)) {
+                wild_.push_back(j);
+                continue;
+            }
+            for (const auto* set : sets) {
+                if (set->absent) absent_.push_back(j);
+                for (std::size_t v = 0; v < 2; ++v)
+                    for (const auto& iv : set->v[v]) entries_[v].push_back({iv.lo, iv.hi, j});
+            }
+        }
+        for (std::size_t v = 0; v < 2; ++v) {
+            auto& e = entries_[v];
+            std::sort(e.begin(), e.end(), [](const Entry& x, const Entry& y) { return x.lo < y.lo; });
+            max_[v].assign(4 * std::max<std::size_t>(1, e.size()), 0);
+            if (!e.empty()) build(v, 1, 0, e.size());
+        }
+    }
+
+    // The field's set in each box of `f`; false if some box leaves the field free.
+    bool sets_of(const RuleFacts& f, std::vector<const logic::FieldSet*>& out) const {
+        out.clear();
+        if (!f.usable()) return false;
+        for (const Box* b : f.boxes) {
+            auto it = std::find_if(b->fields.begin(), b->fields.end(), [&](const auto& p) { return p.first == field_; });
+            if (it == b->fields.end()) return false;
+            out.push_back(&it->second);
+        }
+        return true;
+    }
+
+    // Rules j < i that allow a value of the field that one of `sets` allows, or leave it free.
+    std::vector<std::size_t> before(std::size_t i, const std::vector<const logic::FieldSet*>& sets) const {
+        std::vector<std::size_t> out;
+        for (auto j : wild_)
+            if (j < i) out.push_back(j);
+        for (const auto* set : sets) {
+            if (set->absent)
+                for (auto j : absent_)
+                    if (j < i) out.push_back(j);
+            for (std::size_t v = 0; v < 2; ++v)
+                for (const auto& iv : set->v[v]) overlapping(v, iv.lo, iv.hi, i, out);
+        }
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        return out;
+    }
+
+private:
+    struct Entry {
+        u128 lo, hi;
+        std::size_t rule;
+    };
+
+    // max_[v][node]: the largest hi under `node` of a segment tree over entries_[v] (sorted by lo).
+    u128 build(std::size_t v, std::size_t node, std::size_t a, std::size_t b) {
+        if (b - a == 1) return max_[v][node] = entries_[v][a].hi;
+        std::size_t m = (a + b) / 2;
+        return max_[v][node] = std::max(build(v, 2 * node, a, m), build(v, 2 * node + 1, m, b));
+    }
+    // Entries with lo <= hi_q (a prefix of the sorted entries) and hi >= lo_q, of rules before i.
+    void overlapping(std::size_t v, u128 lo_q, u128 hi_q, std::size_t i, std::vector<std::size_t>& out) const {
+        const auto& e = entries_[v];
+        auto end = static_cast<std::size_t>(
+            std::upper_bound(e.begin(), e.end(), hi_q, [](u128 x, const Entry& en) { return x < en.lo; }) - e.begin());
+        if (end > 0) collect(v, 1, 0, e.size(), end, lo_q, i, out);
+    }
+    void collect(std::size_t v, std::size_t node, std::size_t a, std::size_t b, std::size_t end, u128 lo_q,
+                 std::size_t i, std::vector<std::size_t>& out) const {
+        if (a >= end || max_[v][node] < lo_q) return;
+        if (b - a == 1) {
+            if (entries_[v][a].rule < i) out.push_back(entries_[v][a].rule);
+            return;
+        }
+        std::size_t m = (a + b) / 2;
+        collect(v, 2 * node, a, m, end, lo_q, i, out);
+        collect(v, 2 * node + 1, m, b, end, lo_q, i, out);
+    }
+
+    FieldId field_;
+    std::vector<std::size_t> wild_, absent_;
+    std::array<std::vector<Entry>, 2> entries_;
+    std::array<std::vector<u128>, 2> max_;
+};
+
+class CandidateIndex {
+public:
+    static constexpr std::size_t kFields = 4;
+    static constexpr std::size_t kMinRules = 64;  // below this, comparing every pair is cheaper
+
+    explicit CandidateIndex(const std::vector<RuleFacts>& facts) : facts_(facts) {
+        if (facts.size() < kMinRules) return;
+        std::map<FieldId, std::size_t> constrained;
+        for (const auto& f : facts)
+            if (f.usable() && !f.never())
+                for (const Box* b : f.boxes)
+                    for (const auto& p : b->fields) ++constrained[p.first];
+        std::vector<std::pair<std::size_t, FieldId>> by_use;
+        for (const auto& [canon, n] : constrained) by_use.emplace_back(n, canon);
+        std::sort(by_use.begin(), by_use.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (std::size_t k = 0; k < by_use.size() && k < kFields; ++k) fields_.emplace_back(facts, by_use[k].second);
+    }
+
+    // Rules j < i that may intersect rule i, ascending; `work` grows by the rules looked at.
+    std::vector<std::size_t> before(std::size_t i, long& work) const {
+        std::optional<std::vector<std::size_t>> out;
+        std::vector<const logic::FieldSet*> sets;
+        for (const auto& fi : fields_) {
+            if (!fi.sets_of(facts_[i], sets)) continue;
+            std::vector<std::size_t> c = fi.before(i, sets);
+            work += static_cast<long>(c.size());
+            if (!out) {
+                out = std::move(c);
+                continue;
+            }
+            std::vector<std::size_t> both;
+            std::set_intersection(out->begin(), out->end(), c.begin(), c.end(), std::back_inserter(both));
+            out = std::move(both);
+        }
+        if (out) return *out;
+        work += static_cast<long>(i);
+        std::vector<std::size_t> all(i);
+        for (std::size_t j = 0; j < i; ++j) all[j] = j;
+        return all;
+    }
+
+private:
+    const std::vector<RuleFacts>& facts_;
+    std::vector<FieldIndex> fields_;
 };
 
 // Why a conjunction is empty: lits[first] alone, or lits[first] with lits[second].
@@ -130,7 +277,8 @@ private:
     bool always_true(const RuleFacts& f);
     bool covers(const Box& a, const std::vector<const Box*>& bs);
     bool covers_all(const RuleFacts& r, const std::vector<const Box*>& bs);
-    void check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts);
+    void check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts,
+                        const std::vector<std::size_t>& earlier);
     void report_contradiction(const Rule& rule, Space& space);
     void report_unreachable(const Policy& policy, std::size_t decider);
 
@@ -216,17 +364,32 @@ void Linter::lint_policy(const Policy& policy) {
         }
     }
 
+    CandidateIndex index(facts);
+    long pairs = kPairBudget;
     for (std::size_t i = 0; i < end; ++i) {
         if (!facts[i].usable()) continue;
         if (facts[i].never()) {
             report_contradiction(policy.rules[i], space);
             continue;
         }
-        check_shadowed(policy, i, facts);
+        if (pairs <= 0) continue;  // contradictions are still reported: they cost nothing
+        long work = 0;
+        std::vector<std::size_t> earlier = index.before(i, work);
+        pairs -= work + static_cast<long>(earlier.size());
+        if (pairs <= 0) {
+            const Rule& r = policy.rules[i];
+            diags_.add({Severity::Note, "lint-budget", rule_loc(r),
+                        "lint did not look for shadowed rules from rule '" + r.name + "' on: policy '" + policy.name +
+                            "' needs more than " + std::to_string(kPairBudget) + " rule comparisons; rules before it were checked",
+                        {}});
+            continue;
+        }
+        check_shadowed(policy, i, facts, earlier);
     }
 }
 
-void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts) {
+void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts,
+                            const std::vector<std::size_t>& earlier) {
     const Rule& rule = policy.rules[i];
     const RuleFacts& rf = facts[i];
     const bool count = !rule.action.terminal();
@@ -243,7 +406,7 @@ void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
     };
 
     std::vector<std::size_t> candidates;  // earlier terminal rules that match some of its packets
-    for (std::size_t j = 0; j < i; ++j) {
+    for (std::size_t j : earlier) {
         const Rule& e = policy.rules[j];
         if (!e.action.terminal() || !facts[j].usable() || facts[j].never() || !intersects(facts[j])) continue;
         if (covers_all(rf, facts[j].boxes)) {

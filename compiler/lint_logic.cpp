@@ -38,16 +38,6 @@ bool two_variants(FieldId canon) {
            canon == FieldId::L4Dport;
 }
 
-int variant_count(FieldId canon) {
-    return two_variants(canon) ? 2 : 1;
-}
-
-u128 variant_max(FieldId canon, int variant) {
-    if (canon == FieldId::IpSrc || canon == FieldId::IpDst)
-        return variant == 0 ? u128{0xffffffffu} : kU128Max;
-    if (field(canon).type == FieldType::Iface) return kU128Max;  // the packed name (values.hpp)
-    return u128{field_max(field(canon))};
-}
 
 // Which variant of the canonical field a packet in state `s` carries, -1 when it has none.
 int variant_in(FieldId canon, const State& s) {
@@ -231,6 +221,27 @@ Intervals complement(const Intervals& a, u128 max) {
 }
 
 // ---- field sets ---------------------------------------------------------------------------
+
+int variant_count(FieldId canon) {
+    return two_variants(canon) ? 2 : 1;
+}
+
+u128 variant_max(FieldId canon, int variant) {
+    if (canon == FieldId::IpSrc || canon == FieldId::IpDst)
+        return variant == 0 ? u128{0xffffffffu} : kU128Max;
+    if (field(canon).type == FieldType::Iface) return kU128Max;  // the packed name (values.hpp)
+    return u128{field_max(field(canon))};
+}
+
+FieldId variant_field(FieldId canon, int variant) {
+    switch (canon) {
+        case FieldId::IpSrc: return variant == 0 ? FieldId::Ip4Src : FieldId::Ip6Src;
+        case FieldId::IpDst: return variant == 0 ? FieldId::Ip4Dst : FieldId::Ip6Dst;
+        case FieldId::L4Sport: return variant == 0 ? FieldId::TcpSport : FieldId::UdpSport;
+        case FieldId::L4Dport: return variant == 0 ? FieldId::TcpDport : FieldId::UdpDport;
+        default: return canon;
+    }
+}
 
 FieldId canonical(FieldId f) {
     switch (f) {

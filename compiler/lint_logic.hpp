@@ -54,6 +54,12 @@ FieldId canonical(FieldId f);
 // Every value of the canonical field `f`, header missing included.
 FieldSet full_set(FieldId canon);
 FieldSet complement(FieldId canon, const FieldSet& s);
+// How many variants the canonical field has (1 or 2), the largest value of variant `variant`,
+// and the field as written whose header says that a packet carries that variant
+// (ip.src: ip4.src / ip6.src; l4.dport: tcp.dport / udp.dport; others: the field itself).
+int variant_count(FieldId canon);
+u128 variant_max(FieldId canon, int variant);
+FieldId variant_field(FieldId canon, int variant);
 
 // One literal of a DNF.
 struct Lit {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "classifier.hpp"
 #include "policy.hpp"
 
 namespace weir {
@@ -56,6 +57,7 @@ struct PlanOptions {
     // Auto: the planner picks per rule group (straight-line code for small policies). Linear:
     // force straight-line code for every rule (benchmarks, `weir compile --plan linear`).
     enum class Mode : std::uint8_t { Auto, Linear } mode = Mode::Auto;
+    ClsParams classifier;
 };
 
 struct PlannedRule {
@@ -67,6 +69,7 @@ struct PlannedRule {
     std::uint32_t slot = 0;
     std::uint32_t action = 0; // WEIR_ACT_* for terminal rules
     bool terminal = true;
+    int group = -1;           // index into Plan::groups when a classifier tree decides this rule
 };
 
 struct Plan {
@@ -79,6 +82,9 @@ struct Plan {
     std::map<const Expr*, InPlan> lookups;
     std::vector<PlannedRule> rules;
     std::uint32_t default_action = 0;  // WEIR_ACT_PASS / WEIR_ACT_DROP
+    // Classifier groups (classifier.hpp), in rule order, and the map contents they share.
+    std::vector<ClsGroup> groups;
+    ClsTables cls;
 
     const Policy& pol() const { return program->policies.at(policy); }
     const SetTable* table_for(int program_set, TableKind kind) const;

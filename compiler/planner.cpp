@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
+#include <set>
 
 #include "plan.hpp"
 #include "values.hpp"
@@ -100,7 +102,7 @@ TableKind kind_for_field(const FieldDef& f) {
 
 class Planner {
 public:
-    Planner(const Program& prog, int policy) {
+    Planner(const Program& prog, int policy, const PlanOptions& opts) : opts_(opts) {
         plan_.program = &prog;
         plan_.policy = policy;
     }
@@ -117,8 +119,11 @@ public:
             pr.terminal = r.action.terminal();
             pr.action = action_code(r.action.kind);
             plan_.rules.push_back(pr);
-            if (r.has_cond) walk(r.cond, r);
         }
+        if (opts_.mode == PlanOptions::Mode::Auto) classify();
+        for (const auto& pr : plan_.rules)
+            if (pr.group < 0 && pr.src->has_cond) walk(pr.src->cond, *pr.src);
+        plan_.strategy = plan_.groups.empty() ? Strategy::Linear : Strategy::Classifier;
         return std::move(plan_);
     }
 
@@ -132,6 +137,55 @@ private:
             case Action::Kind::Count: return 0;
         }
         return 0;
+    }
+
+    // Runs of at least min_rules consecutive terminal rules that are boxes over at most max_dims
+    // dimensions become classifier groups; a group whose tree has too large a leaf is split in two.
+    void classify() {
+        const ClsParams& p = opts_.classifier;
+        const std::size_t n = plan_.rules.size();
+        if (n < p.min_rules) return;
+        ClsBoxer boxer(*plan_.program);
+        std::vector<std::optional<RuleBoxes>> boxes(n);
+        for (std::size_t i = 0; i < n; ++i)
+            if (plan_.rules[i].terminal) boxes[i] = boxer.boxes(*plan_.rules[i].src, p.max_boxes_per_rule);
+        std::size_t i = 0;
+        while (i < n) {
+            if (!boxes[i]) {
+                ++i;
+                continue;
+            }
+            std::set<FieldId> dims;
+            std::size_t j = i;
+            for (; j < n && boxes[j]; ++j) {
+                std::set<FieldId> more = dims;
+                for (const auto& b : boxes[j]->boxes)
+                    for (const auto& f : b) more.insert(f.first);
+                if (more.size() > p.max_dims) break;
+                dims = std::move(more);
+            }
+            if (j == i) j = i + 1;  // one rule alone needs more dimensions than a tree has
+            else if (j - i >= p.min_rules) group(boxes, i, j);
+            i = j;
+        }
+    }
+
+    void group(const std::vector<std::optional<RuleBoxes>>& boxes, std::size_t first, std::size_t end) {
+        const ClsParams& p = opts_.classifier;
+        if (end - first < p.min_rules) return;
+        std::vector<RuleBoxes> rb;
+        for (std::size_t k = first; k < end; ++k) rb.push_back(*boxes[k]);
+        ClsGroup g;
+        g.first = first;
+        g.count = end - first;
+        if (!build_group(g, rb, p, plan_.cls)) {
+            std::size_t mid = first + (end - first) / 2;
+            group(boxes, first, mid);
+            group(boxes, mid, end);
+            return;
+        }
+        for (std::size_t k = first; k < end; ++k) plan_.rules[k].group = static_cast<int>(plan_.groups.size());
+        plan_.groups.push_back(std::move(g));
     }
 
     void walk(const Expr& e, const Rule& r) {
@@ -201,6 +255,7 @@ private:
         return ip;
     }
 
+    const PlanOptions& opts_;
     Plan plan_;
     std::uint32_t next_id_[5] = {};
     std::map<std::pair<int, int>, int> named_;
@@ -209,15 +264,29 @@ private:
 }  // namespace
 
 Plan plan_policy(const Program& program, int policy, const PlanOptions& opts) {
-    (void)opts;
-    return Planner(program, policy).run();
+    return Planner(program, policy, opts).run();
 }
 
 std::string dump_plan(const Plan& plan) {
     const Policy& pol = plan.pol();
-    std::string out = fmt::format("policy {}: strategy linear, {} rule{}, default {}\n", pol.name,
+    std::string out = fmt::format("policy {}: strategy {}, {} rule{}, default {}\n", pol.name,
+                                  plan.strategy == Strategy::Classifier ? "classifier" : "linear",
                                   pol.rules.size(), pol.rules.size() == 1 ? "" : "s",
                                   plan.default_action == WEIR_ACT_DROP ? "drop" : "pass");
+    if (!plan.groups.empty()) {
+        out += "classifier groups (decision trees in maps):\n";
+        for (std::size_t i = 0; i < plan.groups.size(); ++i) {
+            const ClsGroup& g = plan.groups[i];
+            std::string dims;
+            for (const auto& d : g.dims) dims += (dims.empty() ? "" : ", ") + std::string(field(d.canon).name);
+            out += fmt::format("  [{}] rules {}-{} ({} rules, {} boxes) on {}\n", i, plan.rules[g.first].rule,
+                               plan.rules[g.first + g.count - 1].rule, g.count, g.boxes, dims);
+            for (const auto& t : g.trees)
+                out += fmt::format("      tree on {}: {} boxes, depth {}, leaves of at most {} boxes, {} node "
+                                   "entries, {} leaves\n",
+                                   field(g.dims[t.dim].canon).name, t.boxes, t.depth, t.max_leaf, t.nodes, t.leaves);
+        }
+    }
     if (!plan.tables.empty()) {
         out += "tables:\n";
         for (std::size_t i = 0; i < plan.tables.size(); ++i) {
@@ -240,6 +309,14 @@ std::string dump_plan(const Plan& plan) {
         for (const auto& m : mine)
             for (int t : {m.second->v4_table, m.second->v6_table, m.second->table})
                 if (t >= 0) lookups += fmt::format(" [{}]", t);
+        if (r.group >= 0) {
+            const ClsGroup& g = plan.groups[static_cast<std::size_t>(r.group)];
+            if (&r == &plan.rules[g.first] || g.count <= 8 || &r == &plan.rules[g.first + g.count - 1])
+                out += fmt::format("  {} {}: classifier [{}]\n", r.rule, r.src->name, r.group);
+            else if (&r == &plan.rules[g.first + 1])
+                out += fmt::format("  ... {} more rules in classifier [{}]\n", g.count - 2, r.group);
+            continue;
+        }
         out += fmt::format("  {} {}: {}{}{}\n", r.rule, r.src->name,
                            r.terminal ? "" : "count, ", r.src->has_cond ? "condition" : "always",
                            lookups.empty() ? "" : ", lookups" + lookups);

@@ -1,6 +1,8 @@
 #include "loaded_policy.hpp"
 
 #include <net/if.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -30,6 +32,47 @@ namespace {
 
 void put_u32(std::vector<std::uint8_t>& out, std::size_t at, std::uint32_t v) {
     std::memcpy(out.data() + at, &v, sizeof v);  // host order, as the BPF side reads it
+}
+
+// Copies `n` values of `size` bytes into an mmap-able array map (BPF_F_MMAPABLE).
+bpf::Status write_mapped(int fd, const void* values, std::size_t n, std::size_t size) {
+    if (n == 0) return bpf::ok();
+    const std::size_t stride = (size + 7) / 8 * 8;  // array values are 8-byte aligned
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t len = (n * stride + page - 1) / page * page;
+    void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return bpf::Error{std::string("mmap: ") + std::strerror(errno), {}, -errno};
+    const auto* src = static_cast<const std::uint8_t*>(values);
+    auto* dst = static_cast<std::uint8_t*>(m);
+    if (stride == size)
+        std::memcpy(dst, src, n * size);
+    else
+        for (std::size_t i = 0; i < n; ++i) std::memcpy(dst + i * stride, src + i * size, size);
+    munmap(m, len);
+    return bpf::ok();
+}
+
+bpf::Status fill_classifier(const bpf::Object& obj, const Plan& plan) {
+    if (plan.groups.empty()) return bpf::ok();
+    auto nodes = obj.map_fd(WEIR_MAP_CLS_NODES);
+    auto refs = obj.map_fd(WEIR_MAP_CLS_REFS);
+    auto boxes = obj.map_fd(WEIR_MAP_CLS_BOXES);
+    if (!nodes) return nodes.error();
+    if (!refs) return refs.error();
+    if (!boxes) return boxes.error();
+    std::vector<weir_cls_ref> r(plan.cls.refs.size());
+    for (std::size_t i = 0; i < r.size(); ++i) {
+        const PlannedRule& pr = plan.rules.at(plan.cls.refs[i].rule);
+        r[i].box = plan.cls.refs[i].box;
+        r[i].order = plan.cls.refs[i].rule;
+        r[i].decision = weir_decision(pr.slot, pr.action);
+        r[i].pad = 0;
+    }
+    std::vector<weir_cls_span> b(plan.cls.boxes.size());
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = {plan.cls.boxes[i].lo, plan.cls.boxes[i].hi};
+    if (auto s = write_mapped(*nodes, plan.cls.nodes.data(), plan.cls.nodes.size(), sizeof(std::uint64_t)); !s) return s;
+    if (auto s = write_mapped(*refs, r.data(), r.size(), sizeof(weir_cls_ref)); !s) return s;
+    return write_mapped(*boxes, b.data(), b.size(), sizeof(weir_cls_span));
 }
 
 }  // namespace
@@ -78,6 +121,13 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
         if (auto st = obj->set_max_entries(table_map_name(k), n); !st)
             return failed("size the set tables", st.error());
     }
+    // Classifier tables: exactly the plan's entries (at least one: nodes[0] is the empty leaf).
+    const std::size_t cls_sizes[] = {plan.cls.nodes.size(), plan.cls.refs.size(), plan.cls.boxes.size()};
+    const char* cls_maps[] = {WEIR_MAP_CLS_NODES, WEIR_MAP_CLS_REFS, WEIR_MAP_CLS_BOXES};
+    for (int i = 0; i < 3; ++i)
+        if (auto st = obj->set_max_entries(cls_maps[i], static_cast<std::uint32_t>(std::max<std::size_t>(1, cls_sizes[i])));
+            !st)
+            return failed("size the classifier tables", st.error());
     // Shared maps (after sizing: reuse takes the existing map's definition).
     std::uint32_t reused_rule_slots = 0;
     for (const auto& [name, fd] : opts.reuse_maps) {
@@ -154,6 +204,9 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
                 return failed("fill set '" + t.name + "'", s.error());
         }
     }
+
+    // Classifier tables, each written in one copy through its memory mapping.
+    if (auto s = fill_classifier(lp->obj_, plan); !s) return failed("fill the classifier tables", s.error());
 
     // Redirect targets.
     for (std::size_t i = 0; i < pol.rules.size(); ++i) {

@@ -1,0 +1,145 @@
+// A classifier group (classifier.hpp) as code: the packet's dimension values; per tree the walk
+// unrolled to the tree's depth (one weir_cls_node read per level), then the leaf's boxes in
+// order, unrolled to the tree's largest leaf, up to the first that holds the packet or belongs
+// to a rule after the best one found so far. The best rule's decision (filled in by the loader)
+// is returned; no box means the rules after the group decide.
+#include <llvm/IR/Constants.h>
+
+#include "codegen_ctx.hpp"
+#include "field_access.hpp"
+
+namespace weir::cg {
+
+namespace {
+
+llvm::Function* helper(Ctx& c, const char* name, unsigned args, const Rule& at) {
+    llvm::Function* fn = c.mod.getFunction(name);
+    if (!fn || fn->arg_size() != args) {
+        c.fail(at.range, std::string("internal: the template lacks ") + name);
+        return nullptr;
+    }
+    return fn;
+}
+
+// (v >> shift) & 0xff, from a node descriptor.
+llvm::Value* byte_at(Ctx& c, llvm::Value* desc, unsigned shift) {
+    return c.b.CreateAnd(c.b.CreateLShr(desc, c.c64(shift)), c.c64(0xff));
+}
+
+}  // namespace
+
+void emit_classifier(Ctx& c, const ClsGroup& g) {
+    const Rule& first = *c.plan.rules.at(g.first).src;
+    c.at(first.range);
+    llvm::Function* node = helper(c, "weir_cls_node", 1, first);
+    llvm::Function* ref = helper(c, "weir_cls_ref", 1, first);
+    llvm::Function* in = helper(c, "weir_cls_in", 2, first);
+    llvm::Function* decision = helper(c, "weir_cls_decision", 1, first);
+    llvm::BasicBlock* done = c.block("cls.none");
+    if (!node || !ref || !in || !decision) {
+        c.b.CreateBr(done);
+        c.enter(done);
+        return;
+    }
+    llvm::Type* i32 = c.i(32);
+    llvm::Type* i64 = c.i(64);
+    const std::size_t nd = g.dims.size();
+
+    // The dimension values, kept in a stack array and read back with volatile loads (see
+    // load_member in codegen_fields.cpp: registers stay fresh for the verifier).
+    llvm::IRBuilder<> entry(&c.fn->getEntryBlock(), c.fn->getEntryBlock().begin());
+    llvm::AllocaInst* slots = entry.CreateAlloca(llvm::ArrayType::get(i64, nd), nullptr, "cls.dims");
+    auto slot = [&](std::size_t d) { return c.b.CreateConstInBoundsGEP2_64(slots->getAllocatedType(), slots, 0, d); };
+    auto dim = [&](std::size_t d) { return c.b.CreateAlignedLoad(i64, slot(d), llvm::Align(8), true, "dim"); };
+    for (std::size_t d = 0; d < nd; ++d) {
+        const ClsDim& dm = g.dims[d];
+        llvm::Value* v = c.c64(dm.absent);
+        for (int i = dm.variants - 1; i >= 0; --i) {
+            std::uint32_t mask = field_access(dm.vfield[i]).present;
+            llvm::Value* val = dm.collapsed[i]
+                                   ? static_cast<llvm::Value*>(c.c64(dm.offset[i]))
+                                   : c.b.CreateAdd(load_field(c, dm.vfield[i]).lo, c.c64(dm.offset[i]));
+            if (mask == 0) {
+                v = val;
+                continue;
+            }
+            llvm::Value* present = c.load_member(offsetof(weir_pkt, present), 4, "present");
+            llvm::Value* has = c.b.CreateICmpNE(c.b.CreateAnd(present, mask), c.b.getInt32(0));
+            v = c.b.CreateSelect(has, val, v);
+        }
+        c.b.CreateAlignedStore(v, slot(d), llvm::Align(8), /*isVolatile=*/true);
+    }
+
+    // The best rule found so far (its order; ~0: none) and its leaf entry, in volatile slots.
+    llvm::AllocaInst* best = entry.CreateAlloca(i32, nullptr, "cls.best");
+    llvm::AllocaInst* best_ref = entry.CreateAlloca(i32, nullptr, "cls.best_ref");
+    c.b.CreateAlignedStore(c.b.getInt32(~0u), best, llvm::Align(4), true);
+    c.b.CreateAlignedStore(c.b.getInt32(0), best_ref, llvm::Align(4), true);
+    auto load_best = [&] { return c.b.CreateAlignedLoad(i32, best, llvm::Align(4), true, "best"); };
+
+    for (const ClsTree& tree : g.trees) {
+        // The walk: at each level a leaf goes to `leaf`, an inner node reads its child.
+        llvm::BasicBlock* leaf = c.block("cls.leaf");
+        llvm::BasicBlock* tree_done = c.block("cls.tree_done");
+        std::vector<std::pair<llvm::Value*, llvm::BasicBlock*>> to_leaf;
+        llvm::Value* desc = c.c64(tree.root);
+        for (unsigned level = 0; level < tree.depth; ++level) {
+            llvm::Value* k = byte_at(c, desc, 48);
+            llvm::BasicBlock* inner = c.block("cls.inner");
+            to_leaf.emplace_back(desc, c.b.GetInsertBlock());
+            c.b.CreateCondBr(c.b.CreateICmpEQ(k, c.c64(0)), leaf, inner);
+            c.enter(inner);
+            llvm::Value* mask = c.b.CreateSub(c.b.CreateShl(c.c64(1), k), c.c64(1));
+            llvm::Value* child = c.b.CreateAnd(c.b.CreateLShr(dim(tree.dim), byte_at(c, desc, 40)), mask);
+            llvm::Value* idx = c.b.CreateTrunc(c.b.CreateAdd(c.b.CreateAnd(desc, c.c64(0xffffffffu)), child), i32);
+            desc = c.b.CreateCall(node, {idx}, "node");
+        }
+        to_leaf.emplace_back(desc, c.b.GetInsertBlock());
+        c.b.CreateBr(leaf);
+
+        // The leaf: its boxes in rule order, up to the first holding the packet or the first
+        // of a rule after the best found so far.
+        c.enter(leaf);
+        llvm::PHINode* leaf_desc = c.b.CreatePHI(i64, static_cast<unsigned>(to_leaf.size()), "leaf");
+        for (auto& [v, bb] : to_leaf) leaf_desc->addIncoming(v, bb);
+        llvm::Value* count = c.b.CreateSelect(c.b.CreateICmpEQ(byte_at(c, leaf_desc, 48), c.c64(0)),
+                                              byte_at(c, leaf_desc, 32), c.c64(0));
+        llvm::Value* base = c.b.CreateTrunc(leaf_desc, i32);
+        for (unsigned j = 0; j < tree.max_leaf; ++j) {
+            llvm::BasicBlock* entry_j = c.block("cls.box");
+            llvm::BasicBlock* check_j = c.block("cls.check");
+            llvm::BasicBlock* next_j = c.block("cls.next");
+            c.b.CreateCondBr(c.b.CreateICmpULT(c.c64(j), count), entry_j, tree_done);
+            c.enter(entry_j);
+            llvm::Value* at = c.b.CreateAdd(base, c.b.getInt32(j));
+            llvm::Value* r = c.b.CreateCall(ref, {at}, "ref");
+            llvm::Value* order = c.b.CreateTrunc(c.b.CreateLShr(r, c.c64(32)), i32);
+            c.b.CreateCondBr(c.b.CreateICmpULT(order, load_best()), check_j, tree_done);
+            c.enter(check_j);
+            llvm::Value* box = c.b.CreateTrunc(r, i32);
+            for (std::size_t d = 0; d < nd; ++d) {
+                llvm::Value* hit =
+                    c.b.CreateCall(in, {c.b.CreateAdd(box, c.b.getInt32(static_cast<std::uint32_t>(d))), dim(d)});
+                llvm::BasicBlock* more = c.block("cls.dim");
+                c.b.CreateCondBr(c.b.CreateICmpNE(hit, llvm::ConstantInt::get(hit->getType(), 0)), more, next_j);
+                c.enter(more);
+            }
+            c.b.CreateAlignedStore(order, best, llvm::Align(4), true);
+            c.b.CreateAlignedStore(at, best_ref, llvm::Align(4), true);
+            c.b.CreateBr(tree_done);
+            c.enter(next_j);
+        }
+        c.b.CreateBr(tree_done);
+        c.enter(tree_done);
+    }
+
+    // A rule found: its decision; none: the rules after the group.
+    llvm::BasicBlock* found = c.block("cls.found");
+    c.b.CreateCondBr(c.b.CreateICmpNE(load_best(), c.b.getInt32(~0u)), found, done);
+    c.enter(found);
+    llvm::Value* at = c.b.CreateAlignedLoad(i32, best_ref, llvm::Align(4), true, "best_ref");
+    c.b.CreateRet(c.b.CreateCall(decision, {at}, "decision"));
+    c.enter(done);
+}
+
+}  // namespace weir::cg
