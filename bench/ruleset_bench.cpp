@@ -240,7 +240,8 @@ std::optional<double> ns_per_packet(int prog, const std::vector<std::uint8_t>& f
     std::string text = weir_policy_text(rs);
 
     CheckOptions copts;
-    copts.lint = false;  // `weir compile` lints too; the linter's shadow analysis is quadratic
+    copts.lint = false;  // lint is `weir check`'s stage (bounded: see docs/performance.md)
+    copts.keep_ast = false;  // as `weir load` compiles
     auto t0 = Clock::now();
     auto c = compile_source("ruleset.weir", std::move(text), copts);
     report(fd, "check", ms_since(t0));
@@ -573,6 +574,7 @@ void compile_live_program(const Ruleset& rs, double budget, LiveProgram& out) {
         };
         CheckOptions copts;
         copts.lint = false;
+        copts.keep_ast = false;
         auto c = compile_source("live.weir", weir_policy_text(rs), copts);
         if (!c->ok()) fail("does not check");
         Plan plan = plan_policy(c->program, 0, {});

@@ -59,9 +59,8 @@ std::uint64_t dim_value(const ClsDim& d, const weir_pkt& pkt) {
 // ---- rule conditions as boxes ----------------------------------------------------------------
 
 struct ClsBoxer::Impl {
-    explicit Impl(const Program& p) : program(p), space(p) {}
+    explicit Impl(const Program& p) : program(p) {}
     const Program& program;
-    logic::Space space;
     std::map<FieldId, ClsDim> dims;
 
     const ClsDim& dim(FieldId canon) {
@@ -124,7 +123,10 @@ std::optional<RuleBoxes> ClsBoxer::boxes(const Rule& r, std::size_t max_boxes) {
         return out;
     }
     if (!boxable_atoms(r.cond)) return std::nullopt;
-    auto dnf = impl_->space.dnf(r.cond, /*drop_empty=*/true, max_boxes);
+    // A literal table of its own per rule: rules share no opaque atoms here (a rule with one is
+    // not a box), and 100k rules' literals would otherwise all stay alive.
+    logic::Space space(impl_->program);
+    auto dnf = space.dnf(r.cond, /*drop_empty=*/true, max_boxes);
     if (!dnf) return std::nullopt;
     for (const auto& conj : *dnf) {
         const logic::Box& b = conj.box;

@@ -15,6 +15,7 @@ void run(Compilation& c, FileId root, const CheckOptions& opts) {
         return;
     }
     c.program = check(c.sources, c.files, c.diags);
+    if (!opts.keep_ast) std::vector<ast::File>().swap(c.files);
     if (opts.lint && !c.diags.has_errors()) lint(c.program, c.sources, c.diags);
     if (opts.werror) c.diags.promote_warnings();
     c.diags.sort();

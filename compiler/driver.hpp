@@ -16,12 +16,15 @@ struct CheckOptions {
     LoadOptions load;
     bool lint = true;
     bool werror = false;  // warnings become errors
+    // Keep the syntax trees (Compilation::files) after checking. Compiling and loading need only
+    // the checked program: dropping the trees halves the memory a large policy takes.
+    bool keep_ast = true;
 };
 
 struct Compilation {
     SourceManager sources;
     Diagnostics diags;
-    std::vector<ast::File> files;  // included first, root last
+    std::vector<ast::File> files;  // included first, root last (empty unless CheckOptions::keep_ast)
     Program program;               // meaningful when ok()
     bool io_error = false;         // the root file could not be read (CLI exit 2)
     bool ok() const { return !io_error && !diags.has_errors(); }

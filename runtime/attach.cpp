@@ -393,7 +393,9 @@ LoadOutcome load(const LoadOptions& o) {
         swap ? "the running policy '" + meta->current->policy + "' is untouched" : "nothing was attached";
 
     // --- compile ---
-    out.compilation = o.source_text ? compile_source(o.file, *o.source_text, o.check) : compile_file(o.file, o.check);
+    CheckOptions check = o.check;
+    check.keep_ast = false;  // only the checked program is needed from here on
+    out.compilation = o.source_text ? compile_source(o.file, *o.source_text, check) : compile_file(o.file, check);
     Compilation& c = *out.compilation;
     if (c.io_error) return fail(Problem::Environment, "compile", "cannot read '" + o.file + "': " + untouched);
     if (!c.ok()) return fail(Problem::Policy, "compile", "the policy does not compile: " + untouched);
