@@ -1,4 +1,4 @@
-// weir compile FILE [--policy NAME] --emit ast|checked|plan|ir|asm|obj [-o OUT]
+// weir compile FILE [--policy NAME] [--plan auto|linear] --emit ast|checked|plan|ir|asm|obj [-o OUT]
 #include <unistd.h>
 
 #include <iostream>
@@ -63,7 +63,9 @@ int cmd_compile(const CompileArgs& a, const CommonOptions& o) {
         } else {
             int p = pick_policy(c->program, a.policy, a.file);
             if (p < 0) return kExitUsage;
-            Plan plan = plan_policy(c->program, p);
+            PlanOptions popts;
+            if (a.plan == "linear") popts.mode = PlanOptions::Mode::Linear;
+            Plan plan = plan_policy(c->program, p, popts);
             if (a.emit == "plan") {
                 text = dump_plan(plan);
             } else {

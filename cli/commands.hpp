@@ -82,6 +82,7 @@ struct CompileArgs {
     std::string policy;
     std::string emit = "checked";  // ast, checked, plan, ir, asm, obj
     std::string output;
+    std::string plan = "auto";     // auto (the planner chooses) or linear (every rule as code)
 };
 int cmd_compile(const CompileArgs& a, const CommonOptions& o);
 

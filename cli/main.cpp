@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
     compile->add_option("--emit", compile_args.emit, "stage to print: ast, checked, plan, ir, asm, obj")
         ->check(CLI::IsMember({"ast", "checked", "plan", "ir", "asm", "obj"}));
     compile->add_option("-o,--output", compile_args.output, "write to a file instead of stdout");
+    compile->add_option("--plan", compile_args.plan,
+                        "auto: the planner chooses (classifier trees for long runs of rules); linear: every "
+                        "rule as straight-line code")
+        ->check(CLI::IsMember({"auto", "linear"}));
     add_common(compile);
 
     TestArgs test_args;

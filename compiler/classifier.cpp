@@ -342,9 +342,12 @@ public:
 
 namespace {
 
-// log2 of the share of its dimension's range a span covers (<= 0): how narrow the box is there.
-double narrowness(const ClsSpan& s, const ClsDim& d) {
-    return std::log2(static_cast<double>(s.hi - s.lo) + 1.0) - static_cast<double>(d.bits);
+// How narrow a span is in its dimension: log2 of the share it covers of the range the group's
+// boxes use there (<= 0). The used range, not the whole field: in rules that all live inside one
+// /15, a /20 is wide.
+double narrowness(const ClsSpan& s, const ClsSpan& used) {
+    double used_width = std::log2(static_cast<double>(used.hi - used.lo) + 1.0);
+    return std::log2(static_cast<double>(s.hi - s.lo) + 1.0) - used_width;
 }
 
 }  // namespace
@@ -375,6 +378,17 @@ bool build_group(ClsGroup& g, const std::vector<RuleBoxes>& rule_boxes, const Cl
     if (g.dims.empty()) g.dims.push_back(make_dim(FieldId::PktLen));  // rules without conditions
     const std::size_t nd = g.dims.size();
 
+    // The range the boxes use in each dimension (spans that leave it free do not count).
+    std::vector<ClsSpan> used(nd, ClsSpan{~std::uint64_t{0}, 0});
+    for (const auto& rb : rule_boxes)
+        for (const auto& box : rb.boxes)
+            for (const auto& [canon, sp] : box)
+                for (std::size_t d = 0; d < nd; ++d)
+                    if (g.dims[d].canon == canon) {
+                        used[d].lo = std::min(used[d].lo, sp.lo);
+                        used[d].hi = std::max(used[d].hi, sp.hi);
+                    }
+
     // The boxes, each in the tree of the dimension where it is narrowest.
     std::vector<std::vector<Box>> per_dim(nd);
     for (std::size_t r = 0; r < rule_boxes.size(); ++r) {
@@ -386,7 +400,7 @@ bool build_group(ClsGroup& g, const std::vector<RuleBoxes>& rule_boxes, const Cl
                     if (g.dims[d].canon == canon) tables.boxes[at + d] = sp;
             std::size_t best = 0;
             for (std::size_t d = 1; d < nd; ++d)
-                if (narrowness(tables.boxes[at + d], g.dims[d]) < narrowness(tables.boxes[at + best], g.dims[best]))
+                if (narrowness(tables.boxes[at + d], used[d]) < narrowness(tables.boxes[at + best], used[best]))
                     best = d;
             per_dim[best].push_back({static_cast<std::uint32_t>(g.first + r), at});
             ++g.boxes;
