@@ -24,10 +24,18 @@
 // gives with no work on the device. The variants take turns, round after round, and each keeps
 // its best round (the machine is shared; a burst of load elsewhere hits one round, not a row).
 // weir's program is compiled and loaded in a forked child too and handed over by fd.
+// Swap table (--swap, root): issue 5's "replacing a 10k-rule policy by another changes no
+// per-packet figure". Per shape, two policies of --swap-rules rules (a: seed S, the test-run
+// table's policy; b: seed S+1) go through attach::load on a veth device, as `weir load` does:
+// attach a, hot swap to b, back to a, to b again; after each step the program running on the
+// device (its pin) goes through BPF_PROG_TEST_RUN with the same frames: a's and b's traffic
+// (hit: aimed at a rule of that policy; miss: matching no rule of either), measured as in the
+// test-run table (ns_per_packet) and checked against the running policy's first match.
 //
 // Usage: ruleset_bench [--sizes 10,100,...] [--shapes a,b,c] [--quick] [--linear-max N]
 //          [--budget SECONDS] [--repeat R] [--frames F] [--seed S] [--markdown] [--no-testrun]
 //          [--live] [--live-sizes LIST] [--live-shapes LIST] [--live-seconds S] [--live-rounds N]
+//          [--swap] [--swap-rules N] [--swap-shapes LIST]
 // Needs root (loads programs); exit status 77 when it cannot load BPF. Prints figures; asserts
 // nothing about time.
 #include <bpf/bpf.h>
@@ -47,6 +55,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -56,11 +65,13 @@
 #include <string_view>
 #include <vector>
 
+#include "attach.hpp"
 #include "bpf.hpp"
 #include "bpf_env.hpp"
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "loaded_policy.hpp"
+#include "pins.hpp"
 #include "plan.hpp"
 #include "ruleset_gen.hpp"
 #include "testnet.hpp"
@@ -112,13 +123,16 @@ struct Args {
     std::vector<RulesetShape> live_shapes = {kRulesetShapes[0], kRulesetShapes[1], kRulesetShapes[2]};
     double live_seconds = 2;
     int live_rounds = 3;
+    bool swap = false;
+    std::size_t swap_rules = 10000;
+    std::vector<RulesetShape> swap_shapes = {kRulesetShapes[0], kRulesetShapes[1], kRulesetShapes[2]};
 };
 
 const char* kUsage =
     "usage: ruleset_bench [--sizes 10,100,1000,10000,100000] [--shapes a,b,c] [--quick]\n"
     "         [--linear-max N] [--budget SECONDS] [--repeat R] [--frames F] [--seed S] [--markdown]\n"
     "         [--no-testrun] [--live] [--live-sizes LIST] [--live-shapes LIST] [--live-seconds S]\n"
-    "         [--live-rounds N]\n";
+    "         [--live-rounds N] [--swap] [--swap-rules N] [--swap-shapes LIST]\n";
 
 bool parse_args(int argc, char** argv, Args& a) {
     for (int i = 1; i < argc; ++i) {
@@ -129,11 +143,13 @@ bool parse_args(int argc, char** argv, Args& a) {
             a.repeat = 50000;
             a.live_seconds = 1;
             a.live_rounds = 2;
+            a.swap_rules = 1000;
             continue;
         }
         if (k == "--markdown") { a.markdown = true; continue; }
         if (k == "--live") { a.live = true; continue; }
         if (k == "--no-testrun") { a.testrun = false; continue; }
+        if (k == "--swap") { a.swap = true; continue; }
         if (i + 1 >= argc) return false;
         std::string_view v = argv[++i];
         if (k == "--sizes") a.sizes = parse_sizes(v);
@@ -147,6 +163,8 @@ bool parse_args(int argc, char** argv, Args& a) {
         else if (k == "--live-shapes") a.live_shapes = parse_shapes(v);
         else if (k == "--live-seconds") a.live_seconds = std::stod(std::string(v));
         else if (k == "--live-rounds") a.live_rounds = std::max(1, std::stoi(std::string(v)));
+        else if (k == "--swap-rules") a.swap_rules = std::stoul(std::string(v));
+        else if (k == "--swap-shapes") a.swap_shapes = parse_shapes(v);
         else return false;
     }
     return a.budget > 0 && a.live_seconds > 0 && a.repeat > 0;
@@ -786,6 +804,168 @@ void print_live(const std::vector<LiveBlock>& blocks, bool markdown) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Replacing a policy: attach::load on a veth device, the running program test-run after each step.
+
+struct SwapStep {
+    std::string what;     // "attach a", "hot swap to b", ...
+    int running = 0;      // 0: a, 1: b
+    double load_ms = -1;  // attach::load, every step (compile with lint, verify, prepare, swap, ...)
+    double link_ms = -1;  // the link update (or the first attach)
+    std::string verify;   // the verify step's detail: instructions, verifier time
+    double ns[2][2] = {{-1, -1}, {-1, -1}};  // [frames of a / of b][hit / miss]
+    unsigned wrong = 0;   // frames whose verdict is not the running policy's
+    std::string error;
+};
+
+struct SwapBlock {
+    RulesetShape shape{};
+    std::size_t rules = 0;
+    std::vector<SwapStep> steps;
+};
+
+// Pins and locks of this run only ($WEIR_PIN_ROOT, $WEIR_RUN_DIR), the interface's policy
+// unloaded and both removed at the end; the previous environment restored.
+class PrivatePins {
+public:
+    explicit PrivatePins(std::string ifname) : ifname_(std::move(ifname)) {
+        char tmpl[] = "/tmp/weir-ruleset-bench-run-XXXXXX";
+        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+        run_dir_ = tmpl;
+        pin_root_ = "/sys/fs/bpf/weir-ruleset-bench-" + std::to_string(::getpid());
+        for (const char* name : {"WEIR_PIN_ROOT", "WEIR_RUN_DIR"})
+            if (const char* v = std::getenv(name)) saved_[name] = v;
+        ::setenv("WEIR_PIN_ROOT", pin_root_.c_str(), 1);
+        ::setenv("WEIR_RUN_DIR", run_dir_.c_str(), 1);
+    }
+    ~PrivatePins() {
+        (void)attach::unload(ifname_);
+        std::error_code ec;
+        std::filesystem::remove(pin_root_, ec);  // empty after unload
+        std::filesystem::remove_all(run_dir_, ec);
+        for (const char* name : {"WEIR_PIN_ROOT", "WEIR_RUN_DIR"}) {
+            auto it = saved_.find(name);
+            if (it == saved_.end()) ::unsetenv(name);
+            else ::setenv(name, it->second.c_str(), 1);
+        }
+    }
+    PrivatePins(const PrivatePins&) = delete;
+    PrivatePins& operator=(const PrivatePins&) = delete;
+    const std::string& run_dir() const { return run_dir_; }
+
+private:
+    std::string ifname_, run_dir_, pin_root_;
+    std::map<std::string, std::string> saved_;
+};
+
+SwapBlock run_swap(const Args& args, RulesetShape shape) {
+    SwapBlock block;
+    block.shape = shape, block.rules = args.swap_rules;
+    Ruleset rs[2];
+    std::string text[2];
+    std::vector<GenFrame> frames[2];
+    for (int p = 0; p < 2; ++p) {
+        RulesetOptions ro;
+        ro.shape = shape;
+        ro.rules = args.swap_rules;
+        ro.seed = args.seed + std::uint64_t(p);  // a: the test-run table's policy of this size
+        ro.policy_name = p == 0 ? "a" : "b";
+        rs[p] = generate_ruleset(ro);
+        text[p] = weir_policy_text(rs[p]);
+        TrafficOptions to;
+        to.frames = args.frames;
+        to.miss_share = 0.125;
+        to.seed = args.seed;
+        frames[p] = generate_traffic(rs[p], to);
+    }
+
+    TestNet net;
+    PrivatePins pins_of_run(net.host_if());
+    const std::pair<int, const char*> sequence[] = {
+        {0, "attach a"}, {1, "hot swap a -> b"}, {0, "hot swap b -> a"}, {1, "hot swap a -> b"}};
+    for (const auto& [p, what] : sequence) {
+        SwapStep step;
+        step.what = what, step.running = p;
+        attach::LoadOptions o;
+        o.file = pins_of_run.run_dir() + (p == 0 ? "/a.weir" : "/b.weir");  // names it; not read
+        o.source_text = text[p];
+        o.ifname = net.host_if();
+        o.mode = attach::Mode::Native;
+        auto t0 = Clock::now();
+        attach::LoadOutcome r = attach::load(o);
+        step.load_ms = ms_since(t0);
+        for (const attach::Step& s : r.steps) {
+            if (s.name == "swap" || s.name == "attach") step.link_ms = double(s.time.count()) / 1e6;
+            if (s.name == "verify") step.verify = s.detail;
+        }
+        if (!r.ok()) {
+            step.error = one_line(r.message, 200);
+            block.steps.push_back(std::move(step));
+            break;
+        }
+        auto pinned = pins::open_pinned(net.host_if());
+        if (!pinned || !pinned->prog) {
+            step.error = "the running program's pin cannot be opened";
+            block.steps.push_back(std::move(step));
+            break;
+        }
+        for (int fp = 0; fp < 2; ++fp) {
+            double sum[2] = {0, 0};
+            unsigned count[2] = {0, 0};
+            for (const GenFrame& f : frames[fp]) {
+                std::uint32_t retval = 0;
+                auto ns = ns_per_packet(pinned->prog.get(), f.bytes, args.repeat, retval);
+                if (!ns) {
+                    step.error = "BPF_PROG_TEST_RUN failed";
+                    break;
+                }
+                int rule = first_match(rs[p], f.key);
+                Verdict want = rule < 0 ? rs[p].default_action : rs[p].rules[rule].action;
+                step.wrong += retval != (want == Verdict::Drop ? 1u : 2u);  // XDP_DROP, XDP_PASS
+                const int m = f.target < 0 ? 1 : 0;
+                sum[m] += *ns;
+                ++count[m];
+            }
+            for (int m = 0; m < 2; ++m)
+                if (count[m]) step.ns[fp][m] = sum[m] / count[m];
+        }
+        block.steps.push_back(std::move(step));
+    }
+    return block;
+}
+
+void print_swap(const std::vector<SwapBlock>& blocks, bool markdown) {
+    if (markdown) {
+        std::printf("| shape | rules | step | running | load ms | link ms | verify step | a's frames hit ns/pkt | a's "
+                    "frames miss ns/pkt | b's frames hit ns/pkt | b's frames miss ns/pkt | note |\n");
+        std::printf("|---|--:|---|---|--:|--:|---|--:|--:|--:|--:|---|\n");
+    } else {
+        std::printf("%-12s %6s %-16s %-7s %8s %7s %8s %8s %8s %8s  %s\n", "shape", "rules", "step", "running",
+                    "load ms", "link ms", "a hit", "a miss", "b hit", "b miss", "verify / note");
+    }
+    for (const SwapBlock& b : blocks) {
+        std::string shape = std::string(ruleset_shape_letter(b.shape)) + " " + ruleset_shape_name(b.shape);
+        for (const SwapStep& s : b.steps) {
+            std::string note = !s.error.empty() ? s.error
+                               : s.wrong        ? "WRONG VERDICTS: " + std::to_string(s.wrong) + " frames"
+                                                : std::string();
+            std::string ns[4];
+            for (int i = 0; i < 4; ++i) ns[i] = fmt(s.ns[i / 2][i % 2], "%.0f");
+            const char* running = s.running == 0 ? "a" : "b";
+            if (markdown)
+                std::printf("| %s | %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", shape.c_str(), b.rules,
+                            s.what.c_str(), running, fmt(s.load_ms, "%.0f").c_str(), fmt(s.link_ms, "%.1f").c_str(),
+                            s.verify.c_str(), ns[0].c_str(), ns[1].c_str(), ns[2].c_str(), ns[3].c_str(),
+                            note.c_str());
+            else
+                std::printf("%-12s %6zu %-16s %-7s %8s %7s %8s %8s %8s %8s  %s%s%s\n", shape.c_str(), b.rules,
+                            s.what.c_str(), running, fmt(s.load_ms, "%.0f").c_str(), fmt(s.link_ms, "%.1f").c_str(),
+                            ns[0].c_str(), ns[1].c_str(), ns[2].c_str(), ns[3].c_str(), s.verify.c_str(),
+                            note.empty() ? "" : "; ", note.c_str());
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -880,6 +1060,28 @@ int main(int argc, char** argv) {
             rc = 1;
         }
         print_live(blocks, args.markdown);
+    }
+
+    if (args.swap) {
+        std::printf("\n== replacing a policy: attach::load on a veth device (as `weir load`, lint included), the "
+                    "running program's ns/packet after each step (BPF_PROG_TEST_RUN as above, %zu frames of each "
+                    "policy's traffic, 1/8 matching no rule); a: seed %llu, b: seed %llu ==\n\n",
+                    args.frames, static_cast<unsigned long long>(args.seed),
+                    static_cast<unsigned long long>(args.seed + 1));
+        std::fflush(stdout);
+        std::vector<SwapBlock> blocks;
+        try {
+            for (RulesetShape shape : args.swap_shapes) {
+                std::fprintf(stderr, "  swap %s %zu\n", ruleset_shape_name(shape), args.swap_rules);
+                blocks.push_back(run_swap(args, shape));
+                for (const SwapStep& s : blocks.back().steps)
+                    if (s.wrong || !s.error.empty()) rc = 1;
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "ruleset_bench: swap: %s\n", e.what());
+            rc = 1;
+        }
+        print_swap(blocks, args.markdown);
     }
     return rc;
 }
