@@ -148,4 +148,14 @@ struct StatsArgs {
 };
 int cmd_stats(const StatsArgs& a);
 
+// Keeps configured policies enforcing, reloads them on file changes, serves metrics
+// (runtime/daemon.hpp, docs/deploy.md).
+struct DaemonArgs {
+    std::string config;
+    std::string listen;  // overrides the config's "listen"
+    bool once = false;
+    bool detach_on_exit = false;
+};
+int cmd_daemon(const DaemonArgs& a);
+
 }  // namespace weir::cli

@@ -119,6 +119,13 @@ int main(int argc, char** argv) {
     stats_cmd->add_option("--count", stats_args.count, "test hook: stop --watch after this many rounds")
         ->group("");  // hidden
 
+    DaemonArgs daemon_args;
+    auto* daemon = app.add_subcommand("daemon", "enforce configured policies, reload them on change, serve metrics");
+    daemon->add_option("--config", daemon_args.config, "JSON config: interfaces and policy files")->required();
+    daemon->add_option("--listen", daemon_args.listen, "metrics address HOST:PORT (default 127.0.0.1:9464; off: none)");
+    daemon->add_flag("--once", daemon_args.once, "load or adopt every configured policy, then exit");
+    daemon->add_flag("--detach-on-exit", daemon_args.detach_on_exit, "unload the policies on SIGTERM / SIGINT");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -136,5 +143,6 @@ int main(int argc, char** argv) {
     if (status->parsed()) return cmd_status(status_args);
     if (set_cmd->parsed()) return cmd_set(set_args, common);
     if (stats_cmd->parsed()) return cmd_stats(stats_args);
+    if (daemon->parsed()) return cmd_daemon(daemon_args);
     return kExitUsage;
 }

@@ -289,6 +289,7 @@ std::vector<std::string> Policy::policy_names() const {
         for (const auto& p : impl_->compilation->program.policies) out.push_back(p.name);
     return out;
 }
+std::string Policy::source_hash() const { return attach::source_hash(impl_->compilation->sources); }
 const std::vector<Diagnostic>& Policy::diagnostics() const { return impl_->diags; }
 std::size_t Policy::errors() const { return impl_->compilation->diags.errors(); }
 std::size_t Policy::warnings() const { return impl_->compilation->diags.warnings(); }

@@ -43,6 +43,8 @@ std::uint32_t rule_capacity_for(std::size_t rules, std::uint32_t slots_needed) {
     return std::max({kMinRuleSlots, next_pow2(static_cast<std::uint32_t>(2 * rules)), next_pow2(slots_needed)});
 }
 
+}  // namespace
+
 std::string source_hash(const SourceManager& sm) {
     std::string all;
     for (FileId i = 0; i < sm.size(); ++i) {
@@ -55,6 +57,8 @@ std::string source_hash(const SourceManager& sm) {
     }
     return pins::sha256_hex(all);
 }
+
+namespace {
 
 std::string table_hash(const SetTable& t) {
     std::string all = pins::kind_name(t.kind);

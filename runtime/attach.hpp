@@ -95,6 +95,10 @@ struct LoadOutcome {
 
 LoadOutcome load(const LoadOptions& opts);
 
+// The state record's `source_hash` of a compilation: SHA-256 over every file it read (path,
+// length, text), as a load records it.
+std::string source_hash(const SourceManager& sm);
+
 // One interface with a weir policy.
 struct Attachment {
     std::string ifname;

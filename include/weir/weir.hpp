@@ -105,6 +105,9 @@ public:
     bool io_error() const;  // the root file could not be read
     const std::string& name() const;
     std::vector<std::string> policy_names() const;  // the `policy NAME ...` blocks, in order
+    // SHA-256 over every file read (path, length, text): what a load of this file records as
+    // Status::source_hash, so a caller can tell whether the pinned policy came from this text.
+    std::string source_hash() const;
 
     const std::vector<Diagnostic>& diagnostics() const;
     std::size_t errors() const;

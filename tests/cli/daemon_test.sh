@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# End-to-end test of `weir daemon` on a veth pair whose peer is in a private namespace (root
+# only; exit 77, ctest's skip, otherwise). Sends probes (198.18.0.0/15 only) and checks:
+# config errors; --once loads; a restarted daemon adopts what is pinned without reloading;
+# /metrics scraped over loopback HTTP (bash /dev/tcp, no curl needed) and parsed: a rule
+# counter equals the datagrams sent; an in-place edit reloads (swap count +1, new policy);
+# a broken file gives reload_failed and the old policy keeps enforcing (counted traffic); a
+# file replaced by a symlink, and a ConfigMap-style `..data` symlink swap, reload; a swap to
+# identical content does not; SIGHUP; SIGTERM leaves the policy pinned; --detach-on-exit unloads.
+# Usage: daemon_test.sh WEIR_BINARY REPO_ROOT
+set -uo pipefail
+WEIR=$1
+ROOT=$2
+cd "$ROOT"
+if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
+    echo "SKIP: needs root, iproute2 and python3"
+    exit 77
+fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+TMP=$(mktemp -d)
+export WEIR_PIN_ROOT=/sys/fs/bpf/weir-daemon-$$ WEIR_RUN_DIR=$TMP/run
+NS=wdn$$ DEV=wd$$a PEER=wd$$b
+S=$(($$ % 200 + 20))
+HOST_IP=198.19.$S.1 PEER_IP=198.19.$S.2
+DPID=
+cleanup() {
+    [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+    "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
+    ip link del "$DEV" 2>/dev/null
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "$WEIR_PIN_ROOT" "$TMP"
+}
+trap cleanup EXIT
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+ip netns add "$NS" || exit 1
+ip link add "$DEV" type veth peer name "$PEER" netns "$NS" || exit 1
+sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
+ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
+ip addr add "$HOST_IP/24" dev "$DEV" && ip link set "$DEV" up
+ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER" && ip -n "$NS" link set "$PEER" up
+ip neigh replace "$PEER_IP" lladdr "$(ip -n "$NS" -br link show "$PEER" | awk '{print $3}')" dev "$DEV" nud permanent
+ip -n "$NS" neigh replace "$HOST_IP" lladdr "$(ip -br link show "$DEV" | awk '{print $3}')" dev "$PEER" nud permanent
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# probes N: N UDP datagrams (to port 9999, 18 bytes of payload: 60-byte frames) from the
+# namespace into $DEV, with bash's /dev/udp (no ping or netcat needed).
+probes() {
+    ip netns exec "$NS" bash -c 'for ((i = 0; i < $1; i++)); do printf 0123456789abcdefgh >"/dev/udp/$2/9999"; done' \
+        _ "$1" "$HOST_IP"
+}
+# events NAME: how many events NAME the running daemon printed so far.
+events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
+# wait_event NAME COUNT: until the daemon printed COUNT events NAME (10 s).
+wait_event() {
+    for _ in $(seq 100); do
+        [[ $(events "$1") -ge $2 ]] && { ok; return 0; }
+        sleep 0.1
+    done
+    bad "no $2 '$1' events; events so far:"
+    sed 's/^/    /' "$TMP/events"
+    return 1
+}
+# get PATH: an HTTP GET on the daemon's port into $TMP/out (bash /dev/tcp; no curl needed).
+get() {
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "connect failed" >"$TMP/out"; return 1; }
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
+    tr -d '\r' <&3 >"$TMP/out"
+    exec 3>&-
+}
+# metric 'NAME{LABELS}': its value in the last scrape.
+metric() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
+expect_metric() {
+    local v
+    v=$(metric "$2")
+    if [[ $v == "$3" ]]; then ok; else bad "$1: $2 is '$v', wanted $3"; fi
+}
+# status_field KEY: a field of `weir status --json` for $DEV.
+status_field() {
+    "$WEIR" status --dev "$DEV" --json 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$1" 2>/dev/null
+}
+expect_status() {
+    local v
+    v=$(status_field "$2")
+    if [[ $v == "$3" ]]; then ok; else bad "$1: status $2 is '$v', wanted $3"; fi
+}
+start_daemon() {
+    "$WEIR" daemon --config "$TMP/daemon.json" "$@" >"$TMP/events" 2>"$TMP/stderr" &
+    DPID=$!
+    wait_event listening 1 || return 1
+    PORT=$(grep '"event":"listening"' "$TMP/events" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["port"])')
+}
+stop_daemon() {  # SIGTERM, expect exit 0
+    kill -TERM "$DPID"
+    wait "$DPID"
+    local rc=$?
+    DPID=
+    if [[ $rc -eq 0 ]]; then ok; else bad "daemon exit $rc after SIGTERM"; sed 's/^/    /' "$TMP/stderr"; fi
+}
+
+policy() {  # policy NAME [extra rule]
+    printf 'policy %s default pass {\n    probe: count if udp.dport == 9999\n    %s\n}\n' "$1" "${2:-}"
+}
+mkdir -p "$TMP/cm"
+policy daemon-a >"$TMP/cm/edge.weir"
+cat >"$TMP/daemon.json" <<EOF
+{
+  // the test's config: one interface, a policy beside the config file
+  "listen": "127.0.0.1:0",
+  "debounce_ms": 100,
+  "interfaces": [ { "interface": "$DEV", "file": "cm/edge.weir" } ]
+}
+EOF
+
+# --- config errors ---
+echo '{"interfaces": [{"interface": "x", "file": "a.weir", "polcy": "p"}], "listn": 1}' >"$TMP/badcfg.json"
+expect_rc "bad config" 2 "$WEIR" daemon --config "$TMP/badcfg.json" --once
+expect_out "unknown top-level key" 'unknown key "listn"'
+expect_out "unknown interface key" 'interfaces[0]: unknown key "polcy"'
+expect_rc "missing config" 2 "$WEIR" daemon --config "$TMP/nosuch.json"
+expect_out "missing config message" "nosuch.json: cannot read"
+expect_rc "bad --listen" 2 "$WEIR" daemon --config "$TMP/daemon.json" --listen nonsense --once
+expect_out "bad --listen message" "expected HOST:PORT"
+
+# --- --once: first load ---
+expect_rc "--once loads" 0 "$WEIR" daemon --config "$TMP/daemon.json" --once
+expect_out "--once loaded event" '"event":"loaded"'
+expect_status "after --once" policy daemon-a
+expect_status "after --once" swaps 0
+expect_status "source recorded" source "$TMP/cm/edge.weir"
+
+# --- a daemon started over a pinned policy adopts it ---
+start_daemon
+wait_event adopted 1
+[[ $(events loaded) -eq 0 && $(events reloaded) -eq 0 ]] && ok || bad "start reloaded a pinned, unchanged policy"
+expect_status "adopted" swaps 0
+
+# --- metrics ---
+probes 7
+get /metrics
+head -1 "$TMP/out" | grep -q "200 OK" && ok || bad "GET /metrics: $(head -1 "$TMP/out")"
+grep -q '^Content-Type: text/plain; version=0.0.4' "$TMP/out" && ok || bad "metrics content type"
+sed -i '1,/^$/d' "$TMP/out"  # the body
+python3 - "$TMP/out" <<'PY' && ok || bad "metrics exposition format"
+import re, sys
+typed, helped = set(), set()
+sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.e+]+|NaN|[+-]Inf)$')
+for line in open(sys.argv[1]).read().splitlines():
+    if line.startswith("# HELP "): helped.add(line.split()[2]); continue
+    if line.startswith("# TYPE "):
+        assert line.split()[3] in ("counter", "gauge"), line; typed.add(line.split()[2]); continue
+    m = sample.match(line)
+    assert m, "bad sample line: " + line
+    assert m.group(1) in typed and m.group(1) in helped, "no TYPE/HELP for " + line
+    assert m.group(1).startswith("weir_"), line
+PY
+L="interface=\"$DEV\",policy=\"daemon-a\",rule=\"probe\",action=\"count\""
+expect_metric "rule counter equals probes sent" "weir_rule_packets_total{$L}" 7
+B=$(metric "weir_rule_bytes_total{$L}")
+[[ $B -eq $((7 * 60)) ]] && ok || bad "rule bytes $B, wanted 7 x 60"
+expect_metric "up" "weir_up" 1
+expect_metric "verdict pass" "weir_verdict_packets_total{interface=\"$DEV\",verdict=\"pass\"}" 7
+expect_metric "malformed" "weir_malformed_packets_total{interface=\"$DEV\"}" 0
+expect_metric "no reload yet" "weir_daemon_reloads_total{interface=\"$DEV\"}" 0
+expect_metric "no failure yet" "weir_daemon_reload_failures_total{interface=\"$DEV\"}" 0
+expect_metric "enforcing" "weir_policy_enforcing{interface=\"$DEV\"}" 1
+grep -q "^weir_policy_info{interface=\"$DEV\",policy=\"daemon-a\",source_hash=\"$(status_field source_hash)\"" "$TMP/out" \
+    && ok || bad "policy info with the pinned source hash"
+get /healthz
+grep -q '^ok$' "$TMP/out" && ok || bad "healthz: $(cat "$TMP/out")"
+get /nosuch
+head -1 "$TMP/out" | grep -q " 404 " && ok || bad "unknown path is not 404"
+
+# --- an in-place edit reloads ---
+policy daemon-b 'ssh: drop if tcp.dport == 22' >"$TMP/cm/edge.weir"
+wait_event reloaded 1
+grep '"event":"reloaded"' "$TMP/events" | python3 -c '
+import json,sys; e=json.loads(sys.stdin.readline())
+assert e["policy"]=="daemon-b" and e["replaced"]=="daemon-a" and e["interface"]==sys.argv[1] and e["swap_ms"]>0, e' "$DEV" \
+    && ok || bad "reloaded event fields: $(grep '"event":"reloaded"' "$TMP/events")"
+expect_status "edit swapped" policy daemon-b
+expect_status "edit swapped" swaps 1
+sleep 0.5
+[[ $(events reloaded) -eq 1 ]] && ok || bad "one edit, $(events reloaded) reloads (debounce)"
+get /metrics
+expect_metric "daemon reload counted" "weir_daemon_reloads_total{interface=\"$DEV\"}" 1
+expect_metric "kept rule kept its counter" "weir_rule_packets_total{interface=\"$DEV\",policy=\"daemon-b\",rule=\"probe\",action=\"count\"}" 7
+
+# --- a broken file: reload_failed, the old policy keeps enforcing ---
+printf 'policy daemon-broken default pass {\n    ping: count if udp.dprot == 9999\n}\n' >"$TMP/cm/edge.weir"
+wait_event reload_failed 1
+grep '"event":"reload_failed"' "$TMP/events" | python3 -c '
+import json,sys; e=json.loads(sys.stdin.readline())
+assert e["step"]=="compile" and e["kind"]=="policy" and e["running"]=="daemon-b", e
+assert "udp.dprot" in e["diagnostics"] and "kept" in e["message"], e' && ok || bad "reload_failed fields"
+expect_status "broken file" policy daemon-b
+expect_status "broken file" swaps 1
+probes 3
+get /metrics
+expect_metric "old policy still counts" "weir_rule_packets_total{interface=\"$DEV\",policy=\"daemon-b\",rule=\"probe\",action=\"count\"}" 10
+expect_metric "failure counted" "weir_daemon_reload_failures_total{interface=\"$DEV\"}" 1
+expect_metric "last attempt failed" "weir_daemon_last_reload_success{interface=\"$DEV\"}" 0
+
+# --- the file replaced by a symlink into a ConfigMap-style layout ---
+cd "$TMP/cm"
+mkdir ..v1 && policy daemon-c >..v1/edge.weir
+ln -s ..v1 ..data
+ln -s ..data/edge.weir edge.tmp && mv -T edge.tmp edge.weir
+cd "$ROOT"
+wait_event reloaded 2
+expect_status "file -> symlink" policy daemon-c
+expect_status "file -> symlink" swaps 2
+
+# --- ConfigMap update: a new ..data renamed into place ---
+cd "$TMP/cm"
+mkdir ..v2 && policy daemon-d 'web: count if tcp.dport == 443' >..v2/edge.weir
+ln -s ..v2 ..data_tmp && mv -T ..data_tmp ..data && rm -rf ..v1
+cd "$ROOT"
+wait_event reloaded 3
+expect_status "..data swap" policy daemon-d
+expect_status "..data swap" swaps 3
+grep '"event":"reloaded"' "$TMP/events" | tail -1 | grep -q '"reason":"change"' && ok || bad "reload reason"
+# The same content again: no swap.
+cd "$TMP/cm"
+mkdir ..v3 && cp ..v2/edge.weir ..v3/ && ln -s ..v3 ..data_tmp && mv -T ..data_tmp ..data && rm -rf ..v2
+cd "$ROOT"
+sleep 1
+[[ $(events reloaded) -eq 3 ]] && ok || bad "identical ConfigMap content reloaded"
+expect_status "identical content" swaps 3
+# An edit inside the new ..data target is seen too (the watch followed the symlinks).
+policy daemon-e >"$TMP/cm/..v3/edge.weir"
+wait_event reloaded 4
+expect_status "edit behind symlinks" policy daemon-e
+
+# --- SIGHUP: reload all (nothing changed) ---
+kill -HUP "$DPID"
+wait_event unchanged 1
+expect_status "SIGHUP" swaps 4
+
+# --- SIGTERM leaves enforcement pinned; a restart adopts ---
+stop_daemon
+grep -q '"event":"stopped"' "$TMP/events" && ok || bad "no stopped event"
+expect_status "after SIGTERM" policy daemon-e
+expect_status "after SIGTERM" enforcing True
+ip link show "$DEV" | grep -q xdp && ok || bad "no XDP program after SIGTERM"
+probes 2
+expect_rc "stats after SIGTERM" 0 "$WEIR" stats --dev "$DEV" --json
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r=[x for x in j[0]["rules"] if x["rule"]=="probe"][0]; assert r["packets"]==12, r' "$TMP/out" \
+    && ok || bad "policy not enforcing after SIGTERM: $(cat "$TMP/out")"
+start_daemon --detach-on-exit
+wait_event adopted 1
+[[ $(events loaded) -eq 0 && $(events reloaded) -eq 0 ]] && ok || bad "restart reloaded"
+expect_status "restart adopted" swaps 4
+get /metrics
+expect_metric "adoption is not a reload" "weir_daemon_reloads_total{interface=\"$DEV\"}" 0
+
+# --- --detach-on-exit unloads ---
+stop_daemon
+wait_event detached 1
+expect_rc "no policy after --detach-on-exit" 2 "$WEIR" status --dev "$DEV"
+ip link show "$DEV" | grep -q xdp && bad "XDP program left after --detach-on-exit" || ok
+
+echo "daemon_test: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
