@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bpf.hpp"
+#include "machine.hpp"
 #include "bpf_env.hpp"
 #include "codegen.hpp"
 #include "driver.hpp"
@@ -63,18 +64,6 @@ std::vector<PacketKind> packet_kinds() {
     };
 }
 
-std::string first_line(const std::string& path, std::string_view key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with(key)) {
-            auto colon = line.find(':');
-            std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
-            v.erase(0, v.find_first_not_of(" \t"));
-            return v;
-        }
-    return "?";
-}
 
 struct Row {
     std::string name;
@@ -193,8 +182,8 @@ int main(int argc, char** argv) {
     utsname u{};
     uname(&u);
     std::printf("machine: %ld CPUs (nproc), %s, Linux %s\n", sysconf(_SC_NPROCESSORS_ONLN),
-                first_line("/proc/cpuinfo", "model name").c_str(), u.release);
-    std::printf("load average at the end: %s", first_line("/proc/loadavg", "").c_str());
+                bench::first_line_of("/proc/cpuinfo", "model name").c_str(), u.release);
+    std::printf("load average at the end: %s", bench::first_line_of("/proc/loadavg", "").c_str());
     std::printf("\ntimes: median of %d iterations; ns/packet: best of 3 BPF_PROG_TEST_RUN x %u repetitions\n\n",
                 iterations, repeat);
     std::printf("%-22s %5s %8s %8s %10s %10s %11s %7s %8s %6s", "policy", "rules", "check", "plan",

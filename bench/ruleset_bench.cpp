@@ -67,6 +67,7 @@
 
 #include "attach.hpp"
 #include "bpf.hpp"
+#include "machine.hpp"
 #include "bpf_env.hpp"
 #include "codegen.hpp"
 #include "driver.hpp"
@@ -170,18 +171,6 @@ bool parse_args(int argc, char** argv, Args& a) {
     return a.budget > 0 && a.live_seconds > 0 && a.repeat > 0;
 }
 
-std::string first_line_of(const std::string& path, std::string_view key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with(key)) {
-            auto colon = line.find(':');
-            std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
-            v.erase(0, v.find_first_not_of(" \t"));
-            return v;
-        }
-    return "?";
-}
 
 std::string one_line(std::string s, std::size_t max = 110) {
     for (char& c : s)
@@ -986,8 +975,8 @@ int main(int argc, char** argv) {
     utsname u{};
     uname(&u);
     std::printf("machine: %ld CPUs (nproc), %s, Linux %s; load average %s\n", sysconf(_SC_NPROCESSORS_ONLN),
-                first_line_of("/proc/cpuinfo", "model name").c_str(), u.release,
-                first_line_of("/proc/loadavg", "").c_str());
+                bench::first_line_of("/proc/cpuinfo", "model name").c_str(), u.release,
+                bench::first_line_of("/proc/loadavg", "").c_str());
     int rc = 0;
 
     if (args.testrun) {

@@ -9,6 +9,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -212,8 +213,21 @@ bpf::Result<bpf::Fd> create_meta_map() {
     return bpf::Fd(fd);
 }
 
+namespace {
+
+// The value size of an existing weir_meta map: kMetaValueSize, or less for a map an older weir
+// created (256 KiB); what it holds must fit that map, not this build's constant.
+std::uint32_t meta_value_size(int meta_fd) {
+    bpf_map_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(meta_fd, &info, &len) != 0 || info.value_size == 0) return kMetaValueSize;
+    return info.value_size;
+}
+
+}  // namespace
+
 bpf::Result<Meta> read_meta(int meta_fd) {
-    std::vector<unsigned char> buf(kMetaValueSize);
+    std::vector<unsigned char> buf(std::max(meta_value_size(meta_fd), kMetaValueSize));
     if (auto st = bpf::lookup(meta_fd, 0, buf); !st) return st.error();
     std::size_t n = 0;
     while (n < buf.size() && buf[n] != 0) ++n;
@@ -223,11 +237,12 @@ bpf::Result<Meta> read_meta(int meta_fd) {
 
 bpf::Status write_meta(int meta_fd, const Meta& m) {
     std::string text = to_json(m);
-    if (text.size() >= kMetaValueSize)
+    const std::uint32_t size = meta_value_size(meta_fd);
+    if (text.size() >= size)
         return bpf::Error{"the policy's metadata (" + std::to_string(text.size()) + " bytes) exceeds weir_meta's " +
-                              std::to_string(kMetaValueSize) + " bytes (too many rules or sets)",
+                              std::to_string(size) + " bytes (too many rules or sets)",
                           {}, -E2BIG};
-    std::vector<unsigned char> buf(kMetaValueSize, 0);
+    std::vector<unsigned char> buf(std::max(size, kMetaValueSize), 0);
     std::memcpy(buf.data(), text.data(), text.size());
     return bpf::update(meta_fd, 0, std::span<const unsigned char>(buf));
 }
