@@ -7,6 +7,7 @@
 
 #include "ast.hpp"
 #include "diagnostics.hpp"
+#include "lint.hpp"
 #include "loader.hpp"
 #include "policy.hpp"
 
@@ -19,6 +20,9 @@ struct CheckOptions {
     // Keep the syntax trees (Compilation::files) after checking. Compiling and loading need only
     // the checked program: dropping the trees halves the memory a large policy takes.
     bool keep_ast = true;
+    // Earlier rules lint's shadow analysis may look at per policy (lint.hpp); `weir load` uses
+    // a tenth of `weir check`'s, so a swap of a 10,000-rule policy does not wait a second for it.
+    long lint_comparisons = kLintComparisons;
 };
 
 struct Compilation {

@@ -24,7 +24,6 @@ using logic::Space;
 
 constexpr long kQuestionBudget = 20000;     // case splits for one "is A covered by B?"
 constexpr long kPolicyBudget = 4'000'000;   // case splits for all questions about one policy
-constexpr long kPairBudget = 20'000'000;    // earlier rules looked at for later ones, per policy
 constexpr std::size_t kMaxUnionRules = 12;  // rules tried together for "shadowed by several"
 
 // What lint knows about one rule's condition.
@@ -252,8 +251,8 @@ const Expr* find_set_use(const Expr& e, int set) {
 
 class Linter {
 public:
-    Linter(const Program& program, const SourceManager* sm, Diagnostics& diags)
-        : program_(program), sm_(sm), diags_(diags) {}
+    Linter(const Program& program, const SourceManager* sm, Diagnostics& diags, long comparisons)
+        : program_(program), sm_(sm), diags_(diags), comparisons_(comparisons) {}
 
     void run() {
         lint_sets();
@@ -286,6 +285,7 @@ private:
     const SourceManager* sm_;
     Diagnostics& diags_;
     long budget_ = 0;  // left for the current policy
+    long comparisons_ = kLintComparisons;  // earlier rules the shadow analysis may look at, per policy
 };
 
 void Linter::lint_sets() {
@@ -365,7 +365,7 @@ void Linter::lint_policy(const Policy& policy) {
     }
 
     CandidateIndex index(facts);
-    long pairs = kPairBudget;
+    long pairs = comparisons_;
     for (std::size_t i = 0; i < end; ++i) {
         if (!facts[i].usable()) continue;
         if (facts[i].never()) {
@@ -380,7 +380,7 @@ void Linter::lint_policy(const Policy& policy) {
             const Rule& r = policy.rules[i];
             diags_.add({Severity::Note, "lint-budget", rule_loc(r),
                         "lint did not look for shadowed rules from rule '" + r.name + "' on: policy '" + policy.name +
-                            "' needs more than " + std::to_string(kPairBudget) + " rule comparisons; rules before it were checked",
+                            "' needs more than " + std::to_string(comparisons_) + " rule comparisons; rules before it were checked",
                         {}});
             continue;
         }
@@ -540,12 +540,12 @@ void Linter::report_contradiction(const Rule& rule, Space& space) {
 
 }  // namespace
 
-void lint(const Program& program, Diagnostics& diags) {
-    Linter(program, nullptr, diags).run();
+void lint(const Program& program, Diagnostics& diags, long comparisons) {
+    Linter(program, nullptr, diags, comparisons).run();
 }
 
-void lint(const Program& program, const SourceManager& sm, Diagnostics& diags) {
-    Linter(program, &sm, diags).run();
+void lint(const Program& program, const SourceManager& sm, Diagnostics& diags, long comparisons) {
+    Linter(program, &sm, diags, comparisons).run();
 }
 
 }  // namespace weir

@@ -6,8 +6,13 @@
 
 namespace weir {
 
-void lint(const Program& program, Diagnostics& diags);
+// The shadow analysis finds the earlier rules that may share packets with a rule through an index
+// (lint.cpp, CandidateIndex) and looks at no more than `comparisons` of them per policy, all
+// rules together; past that it stops with a note (`lint-budget`) naming the first rule it left.
+inline constexpr long kLintComparisons = 20'000'000;
+
+void lint(const Program& program, Diagnostics& diags, long comparisons = kLintComparisons);
 // The same, with "(line N)" in messages that name another rule (the note points there too).
-void lint(const Program& program, const SourceManager& sm, Diagnostics& diags);
+void lint(const Program& program, const SourceManager& sm, Diagnostics& diags, long comparisons = kLintComparisons);
 
 }  // namespace weir

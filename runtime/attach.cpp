@@ -27,6 +27,9 @@
 namespace weir::attach {
 namespace {
 
+// The lint budget of a load (CheckOptions::lint_comparisons): `weir check` does the full analysis.
+constexpr long kLoadLintComparisons = 2'000'000;
+
 using Clock = std::chrono::steady_clock;
 constexpr std::uint32_t kMinRuleSlots = 256;
 constexpr std::uint32_t kSetCapacity = 1u << 20;  // per set table; not preallocated
@@ -399,6 +402,7 @@ LoadOutcome load(const LoadOptions& o) {
     // --- compile ---
     CheckOptions check = o.check;
     check.keep_ast = false;  // only the checked program is needed from here on
+    check.lint_comparisons = std::min(check.lint_comparisons, kLoadLintComparisons);
     out.compilation = o.source_text ? compile_source(o.file, *o.source_text, check) : compile_file(o.file, check);
     Compilation& c = *out.compilation;
     if (c.io_error) return fail(Problem::Environment, "compile", "cannot read '" + o.file + "': " + untouched);
