@@ -169,8 +169,27 @@ struct Test {
     SourceRange range;
 };
 
+// `alert NAME [on POLICY] when rate(SOURCE[, UNIT]) OP THRESHOLD [for DURATION] severity LEVEL "MSG"`.
+// Kept lexical: the checker decides what the source names and converts the numbers.
+struct Alert {
+    Name name;
+    std::optional<Name> policy;   // `on POLICY`
+    bool verdict = false;         // `rate(verdict V)`: source is V
+    Name source;                  // a rule name, `malformed`, `default`, or the verdict
+    std::optional<Name> unit;     // `, bytes` / `, packets`
+    SourceRange rate_range;       // rate( ... )
+    CmpOp op = CmpOp::Gt;
+    Name threshold;               // the number as written: "50", "2.5"
+    std::string threshold_unit;   // "", "k", "m", "g", "bytes", "kbytes", "mbytes", "gbytes"
+    SourceRange threshold_range;  // the whole "10mbytes/s"
+    std::optional<Name> duration; // "10s", "500ms" (after `for`)
+    Name severity;
+    Value message;                // String
+    SourceRange range;
+};
+
 // A top-level declaration.
-using Decl = std::variant<Include, Const, SetDecl, Policy, Test>;
+using Decl = std::variant<Include, Const, SetDecl, Policy, Test, Alert>;
 
 struct Comment {
     std::string text;  // including the leading '#'

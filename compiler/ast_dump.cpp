@@ -144,6 +144,15 @@ private:
         }
         close();
     }
+    void decl(const ast::Alert& d) {
+        std::string head = "alert " + d.name.text + (d.policy ? " (on " + d.policy->text + ")" : "") + " (rate " +
+                           (d.verdict ? "verdict " : "") + d.source.text + (d.unit ? " " + d.unit->text : "") +
+                           ") " + ast::cmp_text(d.op) + " " + d.threshold.text + d.threshold_unit + "/s" +
+                           (d.duration ? " (for " + d.duration->text + ")" : "") + " (severity " +
+                           d.severity.text + ") " + value(d.message);
+        open(head, d.range);
+        close();
+    }
     void decl(const ast::Test& d) {
         open("test " + value(d.name) + (d.policy ? " (policy " + d.policy->text + ")" : ""), d.range);
         for (const auto& p : d.probes) {

@@ -2,6 +2,8 @@
 // (symbols where the field has a name for the value), and/or chains flattened, minimal parentheses.
 #include "dump.hpp"
 
+#include <cstdio>
+
 #include "values.hpp"
 
 namespace weir {
@@ -158,6 +160,25 @@ std::string packet_text(const PacketSpec& p) {
 
 }  // namespace
 
+std::string alert_text(const Program& program, const Alert& a) {
+    char num[64];
+    std::snprintf(num, sizeof num, "%.17g", a.threshold);
+    std::string out = "alert " + a.name;
+    if (a.policy >= 0 && static_cast<std::size_t>(a.policy) < program.policies.size())
+        out += " on " + program.policies[a.policy].name;
+    out += " when rate(";
+    switch (a.source) {
+        case Alert::Source::Rule: out += a.counter; break;
+        case Alert::Source::Verdict: out += "verdict " + a.counter; break;
+        case Alert::Source::Malformed: out += "malformed"; break;
+        case Alert::Source::Default: out += "default"; break;
+    }
+    out += std::string(a.bytes ? ", bytes) " : ") ") + cmp_text(a.op) + " " + num + (a.bytes ? "bytes/s" : "/s");
+    out += " for " + (a.for_ms % 1000 == 0 ? std::to_string(a.for_ms / 1000) + "s" : std::to_string(a.for_ms) + "ms");
+    out += std::string(" severity ") + severity_name(a.severity) + " " + quote_string(a.message);
+    return out;
+}
+
 std::string dump(const Program& program, const Expr& e) {
     std::string out;
     print(program, e, out);
@@ -196,6 +217,7 @@ std::string dump(const Program& program) {
         }
         out += "}\n";
     }
+    for (const auto& a : program.alerts) out += alert_text(program, a) + "\n";
     return out;
 }
 

@@ -9,5 +9,8 @@ namespace weir {
 
 std::string dump(const Program& program);
 std::string dump(const Program& program, const Expr& e);
+// One alert as one canonical `alert` statement (threshold per second in packets or bytes,
+// `for` always written).
+std::string alert_text(const Program& program, const Alert& a);
 
 }  // namespace weir

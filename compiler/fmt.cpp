@@ -281,6 +281,7 @@ private:
     void decl(const ast::SetDecl& d);
     void decl(const ast::Policy& d);
     void decl(const ast::Test& d);
+    void decl(const ast::Alert& d);
     void emit(int indent, int cont, const Pieces& ps, std::uint32_t begin, std::uint32_t end,
               bool keep_blank);
     void emit_line(int indent, const std::vector<const Piece*>& ps, std::uint32_t begin,
@@ -596,6 +597,28 @@ void Formatter::decl(const ast::Test& d) {
         simple(kIndent, std::move(e), p.expect.range.begin, p.expect.range.end, false);
     }
     closer(kIndent, d.range.end);
+}
+
+// One line; a long one breaks before `for`, `severity` and the message.
+void Formatter::decl(const ast::Alert& d) {
+    Pieces ps;
+    std::string head = "alert " + d.name.text;
+    if (d.policy) head += " on " + d.policy->text;
+    head += " when rate(" + std::string(d.verdict ? "verdict " : "") + d.source.text;
+    if (d.unit) head += ", " + d.unit->text;
+    head += std::string(") ") + ast::cmp_text(d.op) + " " + d.threshold.text + d.threshold_unit + "/s";
+    ps.text(head);
+    std::uint32_t prev = d.threshold_range.end;
+    if (d.duration) {
+        ps.brk(prev, d.duration->range.begin);
+        ps.text("for " + d.duration->text);
+        prev = d.duration->range.end;
+    }
+    ps.brk(prev, d.severity.range.begin);
+    ps.text("severity " + d.severity.text);
+    ps.brk(d.severity.range.end, d.message.range.begin);
+    ps.text(sp_.value(d.message));
+    emit(0, kIndent, ps, d.range.begin, d.range.end, true);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,6 +63,13 @@ struct kw_udp : keyword<TAO_PEGTL_STRING("udp")> {};
 struct kw_icmp : keyword<TAO_PEGTL_STRING("icmp")> {};
 struct kw_icmp6 : keyword<TAO_PEGTL_STRING("icmp6")> {};
 struct kw_ip : keyword<TAO_PEGTL_STRING("ip")> {};
+struct kw_alert : keyword<TAO_PEGTL_STRING("alert")> {};
+struct kw_on : keyword<TAO_PEGTL_STRING("on")> {};
+struct kw_when : keyword<TAO_PEGTL_STRING("when")> {};
+struct kw_rate : keyword<TAO_PEGTL_STRING("rate")> {};
+struct kw_verdict : keyword<TAO_PEGTL_STRING("verdict")> {};
+struct kw_for : keyword<TAO_PEGTL_STRING("for")> {};
+struct kw_severity : keyword<TAO_PEGTL_STRING("severity")> {};
 
 // ---------------------------------------------------------------------------------------------
 // Strings: "..." with \" \\ \n \t \xHH; no raw newline inside.
@@ -260,7 +267,41 @@ struct test_decl : seq<kw_test, ws, must<test_name>, ws, opt<kw_policy, ws, must
                        must<test_open>, ws, must<first_probe>, ws, star<probe, ws>, must<test_close>> {};
 
 // ---------------------------------------------------------------------------------------------
-struct decl : sor<include_decl, const_decl, set_decl, policy_decl, test_decl> {};
+// alert NAME [on POLICY] when rate(SOURCE [, UNIT]) OP THRESHOLD [for DURATION]
+//       severity LEVEL "MESSAGE"
+// SOURCE: a rule name, `verdict V`, `malformed` or `default`; UNIT: packets or bytes.
+// THRESHOLD: NUMBER[k|m|g]/s (packets) or NUMBER(bytes|kbytes|mbytes|gbytes)/s; DURATION: INT(ms|s|m|h).
+struct alert_name : name_token {};
+struct alert_policy : name_token {};
+struct alert_when : kw_when {};
+struct rate_open : one<'('> {};
+struct rate_close : one<')'> {};
+struct rate_verdict : name_token {};
+struct rate_verdict_src : seq<kw_verdict, ws, must<rate_verdict>> {};
+struct rate_name : name_token {};
+struct rate_source : sor<rate_verdict_src, rate_name> {};
+struct rate_unit_name : name_token {};
+struct rate_unit : seq<one<','>, ws, must<rate_unit_name>> {};
+struct alert_rate : seq<kw_rate, ws, must<rate_open>, ws, must<rate_source>, ws, opt<rate_unit, ws>,
+                        must<rate_close>> {};
+struct alert_op : sor<op_le, op_ge, op_lt, op_gt> {};
+struct threshold_number : seq<plus<digit>, opt<one<'.'>, plus<digit>>> {};
+struct threshold_unit : sor<TAO_PEGTL_STRING("kbytes"), TAO_PEGTL_STRING("mbytes"), TAO_PEGTL_STRING("gbytes"),
+                            TAO_PEGTL_STRING("bytes"), one<'k', 'm', 'g'>> {};
+struct threshold_per_s : seq<one<'/'>, one<'s'>, not_at<name_char>> {};
+struct alert_threshold : seq<threshold_number, opt<threshold_unit>, must<threshold_per_s>> {};
+struct alert_duration : seq<plus<digit>, sor<TAO_PEGTL_STRING("ms"), one<'s', 'm', 'h'>>, not_at<name_char>> {};
+struct alert_for : seq<kw_for, ws, must<alert_duration>> {};
+struct severity_level : name_token {};
+struct alert_severity : seq<kw_severity, ws, must<severity_level>> {};
+struct alert_message : str_lit {};
+struct alert_decl : seq<kw_alert, ws, must<alert_name>, ws, opt<kw_on, ws, must<alert_policy>, ws>,
+                        must<alert_when>, ws, must<alert_rate>, ws, must<alert_op>, ws,
+                        must<alert_threshold>, ws, opt<alert_for, ws>, must<alert_severity>, ws,
+                        must<alert_message>> {};
+
+// ---------------------------------------------------------------------------------------------
+struct decl : sor<include_decl, const_decl, set_decl, policy_decl, test_decl, alert_decl> {};
 struct file_end : eof {};
 struct file : seq<ws, star<decl, ws>, must<file_end>> {};
 

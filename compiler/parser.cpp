@@ -31,7 +31,7 @@ inline constexpr bool one_of = (std::is_same_v<R, Rs> || ...);
 template <typename R>
 inline constexpr bool is_string_node =
     one_of<R, gr::str_lit, gr::include_path, gr::set_file_path, gr::redirect_target, gr::test_name,
-           gr::packet_hex_str>;
+           gr::packet_hex_str, gr::alert_message>;
 
 template <typename R>
 inline constexpr bool is_node =
@@ -54,7 +54,11 @@ inline constexpr bool is_node =
            gr::test_decl, gr::test_policy, gr::test_open, gr::probe, gr::first_probe,
            gr::packet_stmt, gr::packet_flow, gr::packet_hex, gr::packet_proto, gr::endpoint_src,
            gr::endpoint_dst, gr::ep_v4, gr::ep_v6, gr::ep_port, gr::packet_opt, gr::opt_key,
-           gr::expect_stmt, gr::verdict, gr::expect_by>;
+           gr::expect_stmt, gr::verdict, gr::expect_by,
+           // alerts
+           gr::alert_decl, gr::alert_name, gr::alert_policy, gr::alert_rate, gr::rate_verdict_src,
+           gr::rate_verdict, gr::rate_name, gr::rate_unit_name, gr::alert_op, gr::threshold_number,
+           gr::threshold_unit, gr::alert_threshold, gr::alert_duration, gr::severity_level>;
 
 // ---------------------------------------------------------------------------------------------
 // THE error table: one message per rule that can fail inside must<> (or raise<>).
@@ -68,7 +72,7 @@ inline constexpr const char* message = nullptr;
     template <>                         \
     inline constexpr const char* message<gr::RULE> = TEXT
 
-WEIR_SYNTAX_MESSAGE(file_end, "expected a declaration (include, const, set, policy or test)");
+WEIR_SYNTAX_MESSAGE(file_end, "expected a declaration (include, const, set, policy, test or alert)");
 // strings and values
 WEIR_SYNTAX_MESSAGE(str_close, "unterminated string: expected '\"' before the end of the line");
 WEIR_SYNTAX_MESSAGE(str_escape_code, "invalid escape sequence '{tok}' in a string (expected \\\", \\\\, \\n, \\t or \\xHH)");
@@ -135,6 +139,23 @@ WEIR_SYNTAX_MESSAGE(opt_values, "expected a value after packet option '{prev}'")
 WEIR_SYNTAX_MESSAGE(opt_value_next, "expected a value after ','");
 WEIR_SYNTAX_MESSAGE(verdict, "expected a verdict (pass, drop, tx, redirect) after 'expect'");
 WEIR_SYNTAX_MESSAGE(expect_by, "expected a rule name or 'default' after 'by'");
+// alerts
+WEIR_SYNTAX_MESSAGE(alert_name, "expected an alert name after 'alert'");
+WEIR_SYNTAX_MESSAGE(alert_policy, "expected a policy name after 'on'");
+WEIR_SYNTAX_MESSAGE(alert_when, "expected 'when' after '{prev}' (alert NAME [on POLICY] when rate(...) ...)");
+WEIR_SYNTAX_MESSAGE(alert_rate, "expected 'rate(COUNTER)' after 'when' (a rule name, verdict V, malformed or default)");
+WEIR_SYNTAX_MESSAGE(rate_open, "expected '(' after 'rate'");
+WEIR_SYNTAX_MESSAGE(rate_source, "expected a counter after 'rate(': a rule name, 'verdict V', 'malformed' or 'default'");
+WEIR_SYNTAX_MESSAGE(rate_verdict, "expected a verdict (pass, drop, tx, redirect, aborted) after 'verdict'");
+WEIR_SYNTAX_MESSAGE(rate_unit_name, "expected 'packets' or 'bytes' after ','");
+WEIR_SYNTAX_MESSAGE(rate_close, "expected ')' or ', bytes' after '{prev}'");
+WEIR_SYNTAX_MESSAGE(alert_op, "expected a comparison (>, >=, <, <=) after 'rate(...)'");
+WEIR_SYNTAX_MESSAGE(alert_threshold, "expected a threshold after '{prev}': a rate such as 50/s, 2k/s or 10mbytes/s");
+WEIR_SYNTAX_MESSAGE(threshold_per_s, "a threshold is a rate per second: write NUMBER/s (packets: 50/s, 2k/s) or NUMBER followed by bytes, kbytes, mbytes or gbytes and /s (10mbytes/s)");
+WEIR_SYNTAX_MESSAGE(alert_duration, "expected a duration after 'for' (500ms, 10s, 5m, 1h)");
+WEIR_SYNTAX_MESSAGE(alert_severity, "expected 'for DURATION' or 'severity LEVEL' after the threshold");
+WEIR_SYNTAX_MESSAGE(severity_level, "expected a severity (info, warning, critical) after 'severity'");
+WEIR_SYNTAX_MESSAGE(alert_message, "expected the alert's message in quotes after the severity");
 
 #undef WEIR_SYNTAX_MESSAGE
 
@@ -415,6 +436,7 @@ SyntaxError make_error(const State& st, std::uint32_t at) {
         replace_all(s, "{test}", node_text(st, kid<gr::test_name>(open_node<gr::test_decl>(st))));
         replace_all(s, "{const}", node_text(st, kid<gr::const_name>(open_node<gr::const_decl>(st))));
         replace_all(s, "{set}", node_text(st, kid<gr::set_name>(open_node<gr::set_decl>(st))));
+        replace_all(s, "{alert}", node_text(st, kid<gr::alert_name>(open_node<gr::alert_decl>(st))));
     };
     fill(msg);
     for (auto& n : e.notes) fill(n.second);
@@ -474,7 +496,8 @@ public:
     }
     static bool is_string(const Node& n) {
         return n.is<gr::str_lit>() || n.is<gr::include_path>() || n.is<gr::set_file_path>() ||
-               n.is<gr::redirect_target>() || n.is<gr::test_name>() || n.is<gr::packet_hex_str>();
+               n.is<gr::redirect_target>() || n.is<gr::test_name>() || n.is<gr::packet_hex_str>() ||
+               n.is<gr::alert_message>();
     }
 
     ast::Value value(const Node& n) const {
@@ -666,6 +689,35 @@ public:
         return p;
     }
 
+    ast::Alert alert(const Node& n) const {
+        ast::Alert a;
+        a.range = range(n);
+        for (const auto& k : n.kids) {
+            if (k.is<gr::alert_name>()) a.name = name(k);
+            else if (k.is<gr::alert_policy>()) a.policy = name(k);
+            else if (k.is<gr::alert_op>()) a.op = op(k.kids.at(0));
+            else if (k.is<gr::alert_duration>()) a.duration = name(k);
+            else if (k.is<gr::severity_level>()) a.severity = name(k);
+            else if (k.is<gr::alert_message>()) a.message = value(k);
+            else if (k.is<gr::alert_threshold>()) {
+                a.threshold_range = range(k);
+                if (const Node* num = find<gr::threshold_number>(k)) a.threshold = name(*num);
+                if (const Node* u = find<gr::threshold_unit>(k)) a.threshold_unit = text(*u);
+            } else if (k.is<gr::alert_rate>()) {
+                a.rate_range = range(k);
+                for (const auto& r : k.kids) {
+                    if (r.is<gr::rate_name>()) a.source = name(r);
+                    else if (r.is<gr::rate_unit_name>()) a.unit = name(r);
+                    else if (r.is<gr::rate_verdict_src>()) {
+                        a.verdict = true;
+                        a.source = name(*find<gr::rate_verdict>(r));
+                    }
+                }
+            }
+        }
+        return a;
+    }
+
     ast::Decl decl(const Node& n) const {
         if (n.is<gr::include_decl>()) {
             ast::Include inc;
@@ -709,6 +761,7 @@ public:
                 if (k.is<gr::rule_decl>()) p.rules.push_back(rule(k));
             return p;
         }
+        if (n.is<gr::alert_decl>()) return alert(n);
         ast::Test t;  // test_decl
         t.range = range(n);
         t.name = first_value(n);

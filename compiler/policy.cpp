@@ -25,6 +25,25 @@ const char* verdict_name(Verdict v) {
     return "pass";
 }
 
+const char* severity_name(Alert::Severity s) {
+    switch (s) {
+        case Alert::Severity::Info: return "info";
+        case Alert::Severity::Warning: return "warning";
+        case Alert::Severity::Critical: return "critical";
+    }
+    return "warning";
+}
+
+const char* alert_source_name(Alert::Source s) {
+    switch (s) {
+        case Alert::Source::Rule: return "rule";
+        case Alert::Source::Verdict: return "verdict";
+        case Alert::Source::Malformed: return "malformed";
+        case Alert::Source::Default: return "default";
+    }
+    return "rule";
+}
+
 int Policy::rule_index(const std::string& n) const {
     for (std::size_t i = 0; i < rules.size(); ++i)
         if (rules[i].name == n) return static_cast<int>(i);

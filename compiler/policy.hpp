@@ -137,6 +137,28 @@ struct TestCase {
     SourceRange range;
 };
 
+// A checked alert (docs/language.md "Alerts"): a condition over the rate of one counter of one
+// policy, evaluated by the daemon (runtime/alerts.hpp).
+struct Alert {
+    enum class Source : std::uint8_t { Rule, Verdict, Malformed, Default };
+    enum class Severity : std::uint8_t { Info, Warning, Critical };
+    std::string name;
+    int policy = -1;          // index into Program::policies
+    Source source = Source::Rule;
+    std::string counter;      // Rule: the rule's name; Verdict: pass, drop, tx, redirect, aborted
+    bool bytes = false;       // bytes per second (else packets per second)
+    Cmp op = Cmp::Gt;         // Gt, Ge, Lt, Le
+    double threshold = 0;     // per second, in packets or bytes
+    std::uint64_t for_ms = 0; // how long the condition must hold before the alert fires
+    Severity severity = Severity::Warning;
+    std::string message;
+    SourceRange range;
+    SourceRange name_range;
+};
+
+const char* severity_name(Alert::Severity s);        // "info", "warning", "critical"
+const char* alert_source_name(Alert::Source s);      // "rule", "verdict", "malformed", "default"
+
 const char* set_type_name(SetType t);  // "ip", "ip4", ... as written in `set x : TYPE`
 const char* verdict_name(Verdict v);   // "pass", "drop", "redirect", "tx"
 
@@ -146,6 +168,7 @@ struct Program {
     std::vector<SetDef> sets;
     std::vector<Policy> policies;
     std::vector<TestCase> tests;
+    std::vector<Alert> alerts;  // in declaration order
     int find_policy(const std::string& name) const;
     int find_set(const std::string& name) const;
 };

@@ -807,6 +807,9 @@ Program Checker::run(const std::vector<ast::File>& files) {
     for (const auto& f : files)
         for (const auto& decl : f.decls)
             if (const auto* t = std::get_if<ast::Test>(&decl)) check_test(*t, f.id);
+    for (const auto& f : files)
+        for (const auto& decl : f.decls)
+            if (const auto* a = std::get_if<ast::Alert>(&decl)) check_alert(*a, f.id);
     return std::move(prog_);
 }
 

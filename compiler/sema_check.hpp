@@ -65,6 +65,10 @@ private:
     std::optional<Element> convert_item(const ast::Item& it, const Domain& d, Diagnostics& out);
     std::optional<Element> convert_value(const ast::Value& v, const Domain& d, Diagnostics& out);
 
+    // alerts (sema_alerts.cpp)
+    void check_alert(const ast::Alert& a, FileId file);
+    int alert_policy(const ast::Alert& a, FileId file);
+
     // tests (sema_tests.cpp)
     void check_test(const ast::Test& t, FileId file);
     void check_packet(const ast::Packet& p, PacketSpec& spec);
@@ -80,6 +84,7 @@ private:
     std::vector<const ast::Const*> consts_;
     std::vector<const ast::Policy*> policy_decls_;      // parallel to prog_.policies
     std::map<std::string, SourceRange> test_names_;
+    std::map<std::string, SourceRange> alert_names_;
     std::vector<int> const_stack_;     // consts being expanded (cycle detection)
     std::vector<SourceRange> uses_;    // where each const on the stack was used
 };

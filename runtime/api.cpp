@@ -10,6 +10,7 @@
 #include "attach.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
+#include "dump.hpp"
 #include "sets.hpp"
 #include "stats.hpp"
 #include "weir_abi.h"
@@ -287,6 +288,29 @@ std::vector<std::string> Policy::policy_names() const {
     std::vector<std::string> out;
     if (!impl_->compilation->diags.has_errors())
         for (const auto& p : impl_->compilation->program.policies) out.push_back(p.name);
+    return out;
+}
+std::vector<AlertDef> Policy::alerts(const std::string& policy) const {
+    std::vector<AlertDef> out;
+    if (impl_->compilation->diags.has_errors()) return out;
+    const Program& prog = impl_->compilation->program;
+    for (const auto& a : prog.alerts) {
+        const std::string& pname = prog.policies.at(static_cast<std::size_t>(a.policy)).name;
+        if (!policy.empty() && pname != policy) continue;
+        AlertDef d;
+        d.name = a.name;
+        d.policy = pname;
+        d.source = alert_source_name(a.source);
+        d.counter = a.counter;
+        d.bytes = a.bytes;
+        d.op = cmp_text(a.op);
+        d.threshold = a.threshold;
+        d.for_duration = std::chrono::milliseconds(a.for_ms);
+        d.severity = severity_name(a.severity);
+        d.message = a.message;
+        d.text = alert_text(prog, a);
+        out.push_back(std::move(d));
+    }
     return out;
 }
 std::string Policy::source_hash() const { return attach::source_hash(impl_->compilation->sources); }

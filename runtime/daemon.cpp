@@ -1,6 +1,8 @@
 // `weir daemon`: config, reconcile, file watching, metrics, events (daemon.hpp).
 #include "daemon.hpp"
 
+#include "daemon_alerts.hpp"
+
 #include <httplib.h>
 #include <limits.h>
 #include <poll.h>
@@ -472,6 +474,11 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
         for (const Binding& b : config_.bindings) ifnames.push_back(b.interface);
         collect_policy_metrics(w, ifnames);
     });
+    std::vector<std::string> ifnames;
+    for (const Binding& b : config_.bindings) ifnames.push_back(b.interface);
+    alerts_ = std::make_unique<AlertMonitor>(events_, std::move(ifnames));
+    add_tick_hook([this] { alerts_->tick(); });
+    metrics_.add("alerts", [this](MetricsWriter& w) { alerts_->collect(w); });
 }
 
 Daemon::~Daemon() = default;
@@ -535,6 +542,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
         f["source_hash"] = hash;
         if (reason == "start") events_.emit("adopted", f);
         else if (reason == "sighup") events_.emit("unchanged", f);
+        alerts_->set_policy(i, p, name);
         return {};
     }
 
@@ -561,6 +569,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
         stats_[i].last_ok = true;
     }
     events_.emit(r.hot_swap ? "reloaded" : "loaded", f);
+    alerts_->set_policy(i, p, name);
     return {};
 }
 

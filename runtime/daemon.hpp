@@ -15,13 +15,14 @@
 //
 // Extension points for the parts of issue 6 that come later: MetricsRegistry::add (rate limits,
 // ring-buffer drops, alert states add their families there) and Daemon::add_tick_hook (called
-// once a second from the main loop; alert evaluation goes there - nothing is registered yet).
+// once a second from the main loop; alert evaluation is registered there, daemon_alerts.hpp).
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,6 +32,8 @@
 #include "weir/weir.hpp"
 
 namespace weir::daemon {
+
+class AlertMonitor;  // daemon_alerts.hpp
 
 // --- config ----------------------------------------------------------------------------------
 
@@ -157,6 +160,7 @@ private:
     std::vector<BindingStats> stats_;
     std::int64_t started_ = 0;
     std::atomic<std::int64_t> heartbeat_{0};  // steady seconds of the last main-loop round
+    std::unique_ptr<AlertMonitor> alerts_;    // the policies' alerts, evaluated every tick
 };
 
 }  // namespace weir::daemon

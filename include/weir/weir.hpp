@@ -84,6 +84,23 @@ struct Diagnostic {
 
 // --- compiling -----------------------------------------------------------------------------
 
+// An `alert` statement of a policy file, checked (docs/language.md "Alerts"). Its condition is
+// over the per-second rate of one counter of its policy; runtime/alerts.hpp evaluates it.
+struct AlertDef {
+    std::string name;
+    std::string policy;
+    std::string source;    // "rule", "verdict", "malformed", "default"
+    std::string counter;   // rule: the rule's name; verdict: pass, drop, tx, redirect, aborted
+    bool bytes = false;    // bytes per second; else packets per second
+    std::string op;        // ">", ">=", "<", "<="
+    double threshold = 0;  // per second
+    std::chrono::milliseconds for_duration{0};
+    std::string severity;  // "info", "warning", "critical"
+    std::string message;
+    std::string text;      // the canonical statement: equal text, equal definition
+    bool operator==(const AlertDef& o) const { return text == o.text; }
+};
+
 struct CompileOptions {
     std::vector<std::string> include_dirs;  // searched after the including file's folder
     bool use_default_rules = true;          // then the bundled rules/ (std/...)
@@ -108,6 +125,8 @@ public:
     // SHA-256 over every file read (path, length, text): what a load of this file records as
     // Status::source_hash, so a caller can tell whether the pinned policy came from this text.
     std::string source_hash() const;
+    // The alerts of `policy` (every policy's when empty), in declaration order; none if !ok().
+    std::vector<AlertDef> alerts(const std::string& policy = {}) const;
 
     const std::vector<Diagnostic>& diagnostics() const;
     std::size_t errors() const;

@@ -578,7 +578,7 @@ TEST_CASE("syntax errors: one diagnostic, plain words, exact position") {
         {"policy p default pass { r: drop if payload[0 4] == \"x\" }",
          "1:46: expected ':' after the payload offset (payload[OFFSET:LENGTH])", "4"},
         {"policy p default pass { r: drop if ip.frag and }", "1:48: expected a condition after 'and'", "}"},
-        {"polcy p", "1:1: expected a declaration (include, const, set, policy or test)", "polcy"},
+        {"polcy p", "1:1: expected a declaration (include, const, set, policy, test or alert)", "polcy"},
         {"set s : ip = file\n", "1:18: expected a file name in quotes after 'file', found the end of the file", ""},
         {"test \"x\" { packet tcp [2001:db8::1:53 -> 1.2.3.4 expect pass }",
          "1:39: expected ']' after the IPv6 address", "->"},

@@ -1,0 +1,40 @@
+// The daemon's alerts (docs/deploy.md "Alerts"): one alerts::Evaluator per binding, fed one
+// reading of the interface's counters a second (Daemon's tick hook); firing and resolved alerts
+// become events (alert_firing, alert_resolved) and every alert's state and value metrics
+// (weir_alert_state, weir_alert_value, weir_alert_threshold, weir_alert_firings_total).
+#pragma once
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "alerts.hpp"
+#include "daemon.hpp"
+
+namespace weir::daemon {
+
+class AlertMonitor {
+public:
+    AlertMonitor(EventLog& events, std::vector<std::string> interfaces);
+
+    // The policy now enforced on binding `i` (after a load, hot swap or adoption): its alerts
+    // replace the binding's (kept alerts keep their state, see alerts::Evaluator::set_alerts).
+    void set_policy(std::size_t i, const api::Policy& file, const std::string& policy);
+    // Reads the counters of every binding with alerts and evaluates them.
+    void tick();
+    // The weir_alert_* families (thread-safe).
+    void collect(MetricsWriter& w) const;
+
+private:
+    struct Slot {
+        std::string ifname, policy;
+        alerts::Evaluator eval;
+    };
+    void emit(const Slot& s, const alerts::Event& e);
+
+    EventLog& events_;
+    mutable std::mutex mu_;
+    std::vector<Slot> slots_;
+};
+
+}  // namespace weir::daemon

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End-to-end test of alerts in `weir daemon` (docs/deploy.md "Alerts"): a policy with an alert on
+# a rule's packet rate (> 20/s for 2s) on a veth pair whose peer is in a private namespace (root
+# only; exit 77, ctest's skip, otherwise). A burst of UDP datagrams from the namespace
+# (198.18.0.0/15 only, bash /dev/udp) above the threshold -> an alert_firing event and
+# weir_alert_state 2 over loopback HTTP; a hot swap that keeps the alert keeps it firing (no
+# event); the traffic stops -> alert_resolved and the state back to 0. A second burst, then a
+# reload that removes the alert -> alert_resolved with reason "removed" and no more samples.
+# Usage: alert_test.sh WEIR_BINARY REPO_ROOT
+set -uo pipefail
+WEIR=$1
+ROOT=$2
+cd "$ROOT"
+if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
+    echo "SKIP: needs root, iproute2 and python3"
+    exit 77
+fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+TMP=$(mktemp -d)
+export WEIR_PIN_ROOT=/sys/fs/bpf/weir-alert-$$ WEIR_RUN_DIR=$TMP/run
+NS=wan$$ DEV=wa$$a PEER=wa$$b
+S=$(($$ % 200 + 20))
+HOST_IP=198.18.$S.1 PEER_IP=198.18.$S.2
+DPID= BPID=
+cleanup() {
+    [[ -n $BPID ]] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
+    [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+    "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
+    ip link del "$DEV" 2>/dev/null
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "$WEIR_PIN_ROOT" "$TMP"
+}
+trap cleanup EXIT
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+ip netns add "$NS" || exit 1
+ip link add "$DEV" type veth peer name "$PEER" netns "$NS" || exit 1
+sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
+ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
+ip addr add "$HOST_IP/24" dev "$DEV" && ip link set "$DEV" up
+ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER" && ip -n "$NS" link set "$PEER" up
+ip neigh replace "$PEER_IP" lladdr "$(ip -n "$NS" -br link show "$PEER" | awk '{print $3}')" dev "$DEV" nud permanent
+ip -n "$NS" neigh replace "$HOST_IP" lladdr "$(ip -br link show "$DEV" | awk '{print $3}')" dev "$PEER" nud permanent
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# burst SECONDS: about 200 UDP datagrams a second to port 9999 for SECONDS, in the background.
+burst() {
+    ip netns exec "$NS" bash -c 'end=$((SECONDS + $1))
+        while ((SECONDS < end)); do
+            for ((i = 0; i < 20; i++)); do printf burst >"/dev/udp/$2/9999"; done
+            sleep 0.1
+        done' _ "$1" "$HOST_IP" &
+    BPID=$!
+}
+events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
+# wait_event NAME COUNT SECONDS: until the daemon printed COUNT events NAME.
+wait_event() {
+    for _ in $(seq $(($3 * 10))); do
+        [[ $(events "$1") -ge $2 ]] && { ok; return 0; }
+        sleep 0.1
+    done
+    bad "no $2 '$1' events in $3 s; events so far:"
+    sed 's/^/    /' "$TMP/events"
+    return 1
+}
+scrape() {
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "connect failed" >"$TMP/out"; return 1; }
+    printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    tr -d '\r' <&3 | sed '1,/^$/d' >"$TMP/out"
+    exec 3>&-
+}
+metric() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
+STATE="weir_alert_state{alert=\"udp-burst\",policy=\"alerts\",interface=\"$DEV\",severity=\"warning\"}"
+VALUE="weir_alert_value{alert=\"udp-burst\",policy=\"alerts\",interface=\"$DEV\"}"
+FIRINGS="weir_alert_firings_total{alert=\"udp-burst\",policy=\"alerts\",interface=\"$DEV\"}"
+expect_state() {
+    scrape
+    local v
+    v=$(metric "$STATE")
+    if [[ $v == "$2" ]]; then ok; else bad "$1: weir_alert_state is '$v', wanted $2"; grep alert "$TMP/out" | sed 's/^/    /'; fi
+}
+# last_event NAME: the last event NAME as JSON.
+last_event() { grep "\"event\":\"$1\"" "$TMP/events" | tail -1; }
+
+policy() {  # policy EXTRA_RULE ALERT_LINE
+    printf 'policy alerts default pass {\n    burst: count if udp.dport == 9999\n    %s\n}\n\n%s\n' "$1" "$2"
+}
+ALERT='alert udp-burst when rate(burst) > 20/s for 2s severity warning "UDP burst to port 9999"'
+policy "" "$ALERT" >"$TMP/edge.weir"
+cat >"$TMP/daemon.json" <<EOF2
+{ "listen": "127.0.0.1:0", "debounce_ms": 100,
+  "interfaces": [ { "interface": "$DEV", "file": "edge.weir" } ] }
+EOF2
+
+"$WEIR" daemon --config "$TMP/daemon.json" >"$TMP/events" 2>"$TMP/stderr" &
+DPID=$!
+wait_event listening 1 10 || exit 1
+PORT=$(grep '"event":"listening"' "$TMP/events" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["port"])')
+wait_event loaded 1 20
+sleep 2
+expect_state "before traffic" 0
+[[ $(metric "$FIRINGS") == 0 ]] && ok || bad "firings before traffic: $(metric "$FIRINGS")"
+
+# --- a burst fires the alert ---
+burst 8
+t0=$SECONDS
+wait_event alert_firing 1 12
+took=$((SECONDS - t0))
+# Pending first: the rate is over for 2 s before it fires (one reading a second).
+[[ $took -ge 2 ]] && ok || bad "fired after ${took}s, before 'for 2s' could have elapsed"
+last_event alert_firing | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.read())
+assert e["alert"] == "udp-burst" and e["policy"] == "alerts" and e["severity"] == "warning", e
+assert e["interface"] == sys.argv[1] and e["threshold"] == 20 and e["unit"] == "packets/s", e
+assert e["value"] > 20 and e["op"] == ">" and e["for_s"] == 2, e
+assert e["message"] == "UDP burst to port 9999", e
+' "$DEV" && ok || bad "alert_firing fields: $(last_event alert_firing)"
+expect_state "during the burst" 2
+v=$(metric "$VALUE")
+python3 -c 'import sys; assert float(sys.argv[1]) > 20' "$v" 2>/dev/null && ok || bad "weir_alert_value during the burst: '$v'"
+[[ $(metric "$FIRINGS") == 1 ]] && ok || bad "firings after one burst: $(metric "$FIRINGS")"
+
+# --- a hot swap that keeps the alert keeps it firing, without events ---
+policy "other: count if udp.dport == 9998" "$ALERT" >"$TMP/edge.weir.new" && mv "$TMP/edge.weir.new" "$TMP/edge.weir"
+wait_event reloaded 1 10
+sleep 1.5
+[[ $(events alert_resolved) -eq 0 && $(events alert_firing) -eq 1 ]] && ok ||
+    bad "a swap keeping the alert gave alert events: $(grep alert_ "$TMP/events")"
+expect_state "after a swap that keeps it" 2
+
+# --- the traffic stops: resolved after 2 s of quiet ---
+wait "$BPID"
+BPID=
+wait_event alert_resolved 1 10
+last_event alert_resolved | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.read())
+assert e["alert"] == "udp-burst" and e["reason"] == "condition" and e["value"] <= 20, e
+assert e["firing_s"] >= 2, e
+' && ok || bad "alert_resolved fields: $(last_event alert_resolved)"
+expect_state "after the burst" 0
+[[ $(events alert_firing) -eq 1 ]] && ok || bad "$(events alert_firing) alert_firing events for one burst"
+
+# --- a reload that removes a firing alert resolves it ---
+burst 6
+wait_event alert_firing 2 12
+expect_state "second burst" 2
+[[ $(metric "$FIRINGS") == 2 ]] && ok || bad "firings after two bursts: $(metric "$FIRINGS")"
+policy "" "" >"$TMP/edge.weir.new" && mv "$TMP/edge.weir.new" "$TMP/edge.weir"
+wait_event alert_resolved 2 10
+last_event alert_resolved | grep -q '"reason":"removed"' && ok || bad "removal: $(last_event alert_resolved)"
+scrape
+grep -q 'alert="udp-burst"' "$TMP/out" && bad "a removed alert still has samples" || ok
+wait "$BPID"
+BPID=
+
+kill -TERM "$DPID"
+wait "$DPID" && ok || bad "daemon exit after SIGTERM"
+DPID=
+echo "alert_test: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
