@@ -2,6 +2,7 @@
 // (symbols where the field has a name for the value), and/or chains flattened, minimal parentheses.
 #include "dump.hpp"
 
+#include "limits.hpp"
 #include "values.hpp"
 
 namespace weir {
@@ -104,6 +105,7 @@ void print(const Program& prog, const Expr& e, std::string& out) {
             out += "payload[" + std::to_string(e.offset) + ":" + std::to_string(e.bytes.size()) + "] " +
                    cmp_text(e.op) + " " + hex(e.bytes.data(), e.bytes.size());
             return;
+        case Expr::Kind::Limit: out += limit_text(e.limit); return;
     }
 }
 
