@@ -89,6 +89,8 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_MAP_CLS_NODES "weir_cls_nodes"
 #define WEIR_MAP_CLS_REFS  "weir_cls_refs"
 #define WEIR_MAP_CLS_BOXES "weir_cls_boxes"
+#define WEIR_MAP_LIMITS    "weir_limits"
+#define WEIR_MAP_CLOCK     "weir_clock"
 
 /* Slots of weir_stats. */
 #define WEIR_STAT_DEFAULT   0u /* the policy default decided */
@@ -163,5 +165,49 @@ struct weir_cls_span {
     __u64 lo;
     __u64 hi;
 };
+
+/* Rate limits (`over RATE [burst N] [per KEY] [size N]`, compiler/limits.hpp): one LRU hash,
+ * shared by every limit of the policy, keyed by the limit's id (a hash of its rule name and key
+ * fields, so a limit that keeps both keeps its buckets across hot swaps) and the key fields'
+ * values. max_entries: set by the loader (the sum of the limits' sizes plus per-CPU slack).
+ *   weir_limits  LRU_HASH  struct weir_limit_key -> struct weir_limit_state
+ *   weir_clock   ARRAY     key 0 -> __u64 ns: when non-zero, the time limits see instead of
+ *                bpf_ktime_get_ns() (`weir test` freezes it; never set on a live program)
+ *
+ * The bucket is kept as GCRA state: one "theoretical arrival time" `tat` in fixed-point ns
+ * (ns << WEIR_LIMIT_FP_SHIFT). A packet of cost c (1, or its length for byte rates) costs
+ * inc = c * interval, interval = the time one unit of rate takes to refill; tau = burst *
+ * interval. It is admitted (not over) when max(tat, now) + inc - now <= tau, and then tat
+ * becomes max(tat, now) + inc: equivalent to a token bucket of `burst` tokens refilled at `rate`,
+ * with tokens = (tau - (tat - now)) / interval. A key never seen (or evicted) has a full bucket.
+ * Over-limit packets only read the state; admitted ones update it with a 64-bit compare-and-swap
+ * (no lost updates across CPUs, no lock). Time differences are compared signed, so the wrap of
+ * now << 10 (after 208 days of uptime) is harmless. */
+#define WEIR_LIMIT_FP_SHIFT 10u
+#define WEIR_LIMIT_KEY_WORDS 6u
+#define WEIR_LIMIT_CAS_TRIES 8
+/* The clock `weir test` freezes limits at (ns): all probes of a test block arrive at once. */
+#define WEIR_LIMIT_TEST_CLOCK_NS 1000000000000ull
+
+struct weir_limit_key {
+    __u32 limit;                      /* the limit's id */
+    __u32 tag;                        /* bit i: key field i (ip.src/ip.dst) holds an IPv6 address */
+    __u64 w[WEIR_LIMIT_KEY_WORDS];    /* key field values, host order; IPv6: high word first */
+};
+struct weir_limit_state {
+    __u64 tat; /* fixed-point ns */
+};
+
+/* One GCRA step: 1 if the packet is over the limit (state unchanged), else 0 and *next the new
+ * tat. Shared by the datapath and the interpreter. */
+static inline int weir_limit_step(__u64 tat, __u64 now, __u64 inc, __u64 tau, __u64 *next)
+{
+    __u64 base = (__s64)(tat - now) > 0 ? tat : now;
+    __u64 n = base + inc;
+    if ((__s64)(n - now) > (__s64)tau)
+        return 1;
+    *next = n;
+    return 0;
+}
 
 #endif

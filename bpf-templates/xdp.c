@@ -72,6 +72,53 @@ WEIR_CLS_MAP(weir_cls_nodes, __u64);
 WEIR_CLS_MAP(weir_cls_refs, struct weir_cls_ref);
 WEIR_CLS_MAP(weir_cls_boxes, struct weir_cls_span);
 
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 1); /* the loader sets the capacity */
+    __type(key, struct weir_limit_key);
+    __type(value, struct weir_limit_state);
+} weir_limits SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} weir_clock SEC(".maps");
+
+/* Rate limits (weir_abi.h): 1 if the packet is over the limit `key->limit` (cost inc, burst
+ * tau, fixed-point ns), called by generated code for `over` atoms, last in their conjunction so
+ * that only packets the rest of the rule matched take tokens. */
+__attribute__((always_inline)) int weir_limit_over(struct weir_limit_key *key, __u64 inc, __u64 tau)
+{
+    __u32 zero = 0;
+    __u64 *frozen = bpf_map_lookup_elem(&weir_clock, &zero);
+    __u64 now = (frozen && *frozen) ? *frozen : bpf_ktime_get_ns();
+    __u64 next = 0;
+    now <<= WEIR_LIMIT_FP_SHIFT;
+
+    struct weir_limit_state *s = bpf_map_lookup_elem(&weir_limits, key);
+    if (!s) {
+        /* A new key: a full bucket. If another CPU created it meanwhile, take its state. */
+        if (weir_limit_step(now, now, inc, tau, &next))
+            return 1;
+        struct weir_limit_state fresh = {.tat = next};
+        if (bpf_map_update_elem(&weir_limits, key, &fresh, BPF_NOEXIST) == 0)
+            return 0;
+        s = bpf_map_lookup_elem(&weir_limits, key);
+        if (!s)
+            return 0;
+    }
+    for (int i = 0; i < WEIR_LIMIT_CAS_TRIES; i++) {
+        __u64 tat = *(volatile __u64 *)&s->tat;
+        if (weir_limit_step(tat, now, inc, tau, &next))
+            return 1; /* over: read only, no write */
+        if (__sync_val_compare_and_swap(&s->tat, tat, next) == tat)
+            return 0;
+    }
+    return 1; /* lost the race WEIR_LIMIT_CAS_TRIES times: count it as over (never over-admit) */
+}
+
 /* Classifier reads, called by generated code (always-inline, like the set lookups below).
  * A missing entry reads as an empty leaf / a box that matches nothing. */
 __attribute__((always_inline)) __u64 weir_cls_node(__u32 i)

@@ -169,10 +169,10 @@ ProbeOutcome run_in_kernel(LoadedPolicy& lp, const Probe& probe) {
     return out;
 }
 
-ProbeOutcome run_in_interp(const Program& prog, const Policy& pol, const Probe& probe) {
+ProbeOutcome run_in_interp(const Program& prog, const Policy& pol, const Probe& probe, LimitState& limits) {
     ProbeOutcome out;
     out.probe = &probe;
-    ProbeRun r = run_probe(prog, pol, probe);
+    ProbeRun r = run_probe(prog, pol, probe, &limits);
     if (!r.error.empty()) {
         out.error = r.error;
         return out;
@@ -252,9 +252,17 @@ int run_tests(const TestArgs& a, const CommonOptions& o, const ModeChoice& mode)
                 if (!lp) setup_error = f.load_error[t.policy];
             }
             bool ok = setup_error.empty();
+            // Rate limits: each test block starts with full buckets, its probes all arrive at
+            // WEIR_LIMIT_TEST_CLOCK_NS (docs/language.md "Rate limits"), in both modes.
+            LimitState limits;
+            if (lp && ok)
+                if (auto st = lp->reset_limits(WEIR_LIMIT_TEST_CLOCK_NS); !st) {
+                    setup_error = "cannot reset the rate-limit table: " + st.error().message;
+                    ok = false;
+                }
             if (ok)
                 for (const Probe& p : t.probes) {
-                    outcomes.push_back(lp ? run_in_kernel(*lp, p) : run_in_interp(prog, pol, p));
+                    outcomes.push_back(lp ? run_in_kernel(*lp, p) : run_in_interp(prog, pol, p, limits));
                     ok = ok && outcomes.back().passed;
                 }
             (ok ? passed : failed) += 1;
@@ -360,11 +368,14 @@ bool read_capture(const std::string& path, Capture& cap) {
     return true;
 }
 
+// Rate limits in a replay: the whole capture arrives at one instant (WEIR_LIMIT_TEST_CLOCK_NS)
+// with full buckets, in both modes, so the two agree.
 void replay_interp(const Program& prog, const Capture& cap, Replay& r) {
+    LimitState limits;
     for (const auto& frame : cap.frames) {
         weir_pkt pkt{};
         weir_parse(frame.data(), frame.data() + frame.size(), &pkt);
-        Decision d = evaluate(prog, *r.pol, pkt, frame, "");
+        Decision d = evaluate(prog, *r.pol, pkt, frame, "", &limits);
         std::uint64_t len = frame.size();
         for (int c : d.counted) r.rules.at(c).add(len);
         if (d.rule >= 0) r.rules.at(d.rule).add(len);
@@ -375,6 +386,8 @@ void replay_interp(const Program& prog, const Capture& cap, Replay& r) {
 }
 
 void replay_kernel(LoadedPolicy& lp, const Capture& cap, Replay& r) {
+    if (auto st = lp.reset_limits(WEIR_LIMIT_TEST_CLOCK_NS); !st)
+        std::cerr << "weir test: cannot reset the rate-limit table: " << st.error().message << "\n";
     for (const auto& frame : cap.frames) {
         // Only the counters matter here: no need for the last decision (lp.run()).
         auto run = bpf::test_run(lp.program_fd(), frame);

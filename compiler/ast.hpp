@@ -64,6 +64,15 @@ inline const char* cmp_text(CmpOp op) {
     return "==";
 }
 
+// `over RATE [burst AMOUNT] [per FIELD | per (FIELD, ...)] [size N]`, texts as written.
+struct Limit {
+    Value rate;                  // "2000/s", "10mbytes/s" (kind Int)
+    std::optional<Value> burst;  // "4000", "64kbytes"
+    std::vector<Name> key;       // fields after `per`
+    bool tuple = false;          // the key was written in parentheses
+    std::optional<Value> size;   // Int
+};
+
 struct Expr {
     enum class Kind {
         And,      // kids (>= 2)
@@ -74,6 +83,7 @@ struct Expr {
         NotIn,    // field not in set
         Test,     // bare boolean field: tcp.flags.syn
         Payload,  // payload[offset:length] op bytes   (op is Eq or Ne)
+        Over,     // over RATE [burst N] [per KEY] [size N]   (rate limit)
     };
     Kind kind = Kind::Compare;
     SourceRange range;
@@ -84,6 +94,7 @@ struct Expr {
     SetRef set;           // In / NotIn
     Value offset, length; // Payload: Int values
     Value bytes;          // Payload: String or Int (0x… hex)
+    Limit limit;          // Over
     bool parens = false;  // written inside parentheses (informational; fmt re-derives)
 };
 

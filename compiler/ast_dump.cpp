@@ -114,6 +114,15 @@ private:
                          value(e.length) + " " + value(e.bytes),
                      e.range);
                 break;
+            case K::Over: {
+                std::string t = "over " + e.limit.rate.text;
+                if (e.limit.burst) t += " burst " + e.limit.burst->text;
+                for (const auto& k : e.limit.key) t += " per " + k.text;
+                if (e.limit.tuple) t += " (tuple)";
+                if (e.limit.size) t += " size " + e.limit.size->text;
+                open(t, e.range);
+                break;
+            }
         }
         close();
     }

@@ -79,6 +79,7 @@ namespace {
 // (resolved at load time) and payload matches keep a rule out of the classifier.
 bool boxable_atoms(const Expr& e) {
     if (e.kind == Expr::Kind::Payload) return false;
+    if (e.kind == Expr::Kind::Limit) return false;  // stateful: evaluated in rule order, never boxed
     if (e.kind == Expr::Kind::In && e.set >= 0) return false;
     if ((e.kind == Expr::Kind::Compare || e.kind == Expr::Kind::In || e.kind == Expr::Kind::Test) &&
         field(e.field).type == FieldType::Iface)

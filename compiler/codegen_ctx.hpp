@@ -8,6 +8,7 @@
 //   codegen_fields.cpp   conditions: and/or/not as branches, field loads, compare and test atoms
 //   codegen_sets.cpp     `in` / `not in`: inline compare chains and set-table lookups
 //   codegen_payload.cpp  payload[OFF:LEN] == / != BYTES, bounds-checked for the verifier
+//   codegen_limit.cpp    `over`: rate-limit key on the stack, weir_limit_over (xdp.c)
 //   codegen_cls.cpp      classifier groups: dimension values, tree walk, leaf boxes
 //
 // Conditions are emitted as control flow: emit_cond(e, T, F) ends the current block with
@@ -110,6 +111,10 @@ void emit_in(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
 
 // codegen_payload.cpp
 void emit_payload(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
+
+// codegen_limit.cpp: `over ...`, a call to the template's weir_limit_over with the key built on
+// the stack; false when a key field's header is missing.
+void emit_limit(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f);
 
 // codegen_cls.cpp: a classifier group's lookup; continues in a new block when no rule of the
 // group matches (a match returns the decision).

@@ -180,6 +180,7 @@ void emit_cond(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f) 
         case Expr::Kind::Test: c.at(e.range); emit_test(c, e, t, f); return;
         case Expr::Kind::In: c.at(e.range); emit_in(c, e, t, f); return;
         case Expr::Kind::Payload: c.at(e.range); emit_payload(c, e, t, f); return;
+        case Expr::Kind::Limit: c.at(e.range); emit_limit(c, e, t, f); return;
     }
     c.b.CreateBr(f);
 }

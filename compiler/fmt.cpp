@@ -247,6 +247,18 @@ void put_expr(const Speller& sp, const ast::Expr& e, Pieces& out, Ctx ctx) {
         out.text(cmp_text(e.op));
         out.text(" " + sp.value(e.bytes));
         break;
+    case K::Over: {
+        const ast::Limit& l = e.limit;
+        out.text("over " + l.rate.text);
+        if (l.burst) out.text(" burst " + l.burst->text);
+        if (!l.key.empty()) {
+            std::string key;
+            for (std::size_t i = 0; i < l.key.size(); ++i) key += (i ? ", " : "") + l.key[i].text;
+            out.text(" per " + (l.tuple ? "(" + key + ")" : key));
+        }
+        if (l.size) out.text(" size " + l.size->text);
+        break;
+    }
     }
     if (paren) out.text(")");
 }

@@ -188,12 +188,35 @@ struct payload_match : seq<kw_payload, not_at<one<'.'>>, ws, must<payload_open>,
                            must<payload_offset>, ws, must<payload_colon>, ws, must<payload_length>,
                            ws, must<payload_close>, ws, must<payload_op>, ws, must<payload_bytes>> {};
 
+// over RATE [burst AMOUNT] [per KEY] [size N]: a rate limit (docs/language.md "Rate limits").
+// RATE: COUNT/s, COUNT/m, or bytes: Nbytes/s, Nkbytes/s, Nmbytes/s, Ngbytes/s (also /m).
+struct kw_over : keyword<TAO_PEGTL_STRING("over")> {};
+struct kw_burst : keyword<TAO_PEGTL_STRING("burst")> {};
+struct kw_per : keyword<TAO_PEGTL_STRING("per")> {};
+struct kw_size : keyword<TAO_PEGTL_STRING("size")> {};
+struct byte_unit : seq<opt<one<'k', 'm', 'g'>>, TAO_PEGTL_STRING("bytes")> {};
+struct limit_amount : seq<plus<digit>, opt<byte_unit>> {};
+struct limit_rate : seq<limit_amount, one<'/'>, one<'s', 'm'>, not_at<name_rest>> {};
+struct limit_burst_value : seq<limit_amount, not_at<name_rest>> {};
+struct limit_burst : seq<kw_burst, ws, must<limit_burst_value>> {};
+struct limit_key_field : field {};
+struct limit_key_next : field {};
+struct limit_key_close : one<')'> {};
+struct limit_key_tuple : seq<one<'('>, ws, must<limit_key_field>, star<ws, one<','>, ws, must<limit_key_next>>,
+                             ws, must<limit_key_close>> {};
+struct limit_key : sor<limit_key_tuple, limit_key_field> {};
+struct limit_per : seq<kw_per, ws, must<limit_key>> {};
+struct limit_size_value : int_lit {};
+struct limit_size : seq<kw_size, ws, must<limit_size_value>> {};
+struct over_match : seq<kw_over, not_at<one<'.'>>, ws, must<limit_rate>, opt<ws, limit_burst>, opt<ws, limit_per>,
+                        opt<ws, limit_size>> {};
+
 struct paren_inner;
 struct paren_open : one<'('> {};
 struct paren_close : one<')'> {};
 struct paren_expr : seq<paren_open, ws, must<paren_inner>, ws, must<paren_close>> {};
 
-struct primary : sor<paren_expr, payload_match, field_expr> {};
+struct primary : sor<paren_expr, payload_match, over_match, field_expr> {};
 struct not_operand;
 struct not_expr : seq<kw_not, ws, must<not_operand>> {};
 struct unary : sor<not_expr, primary> {};

@@ -156,16 +156,16 @@ std::optional<u128> field_value(FieldId id, const weir_pkt& pkt) {
 }
 
 bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt, std::span<const std::uint8_t> frame,
-             std::string_view iface) {
+             std::string_view iface, LimitState* limits) {
     switch (e.kind) {
         case Expr::Kind::True: return true;
         case Expr::Kind::And:
             return std::all_of(e.kids.begin(), e.kids.end(),
-                               [&](const Expr& k) { return matches(prog, k, pkt, frame, iface); });
+                               [&](const Expr& k) { return matches(prog, k, pkt, frame, iface, limits); });
         case Expr::Kind::Or:
             return std::any_of(e.kids.begin(), e.kids.end(),
-                               [&](const Expr& k) { return matches(prog, k, pkt, frame, iface); });
-        case Expr::Kind::Not: return e.kids.empty() || !matches(prog, e.kids.front(), pkt, frame, iface);
+                               [&](const Expr& k) { return matches(prog, k, pkt, frame, iface, limits); });
+        case Expr::Kind::Not: return e.kids.empty() || !matches(prog, e.kids.front(), pkt, frame, iface, limits);
         case Expr::Kind::Compare: return compare(e, pkt, iface);
         case Expr::Kind::In: return member(prog, e, pkt, iface);
         case Expr::Kind::Test: {
@@ -173,16 +173,17 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt, std::span<
             return v && *v != 0;
         }
         case Expr::Kind::Payload: return payload_match(e, pkt, frame);
+        case Expr::Kind::Limit: return limit_over(e.limit, pkt, limits);
     }
     return false;
 }
 
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
-                  std::span<const std::uint8_t> frame, std::string_view iface) {
+                  std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits) {
     Decision d;
     for (std::size_t i = 0; i < policy.rules.size(); ++i) {
         const Rule& r = policy.rules[i];
-        if (!matches(prog, r.cond, pkt, frame, iface)) continue;
+        if (!matches(prog, r.cond, pkt, frame, iface, limits)) continue;
         if (!r.action.terminal()) {
             d.counted.push_back(static_cast<int>(i));
             continue;
@@ -203,7 +204,7 @@ bool meets_expectation(const Probe& probe, const Decision& d) {
     return true;
 }
 
-ProbeRun run_probe(const Program& prog, const Policy& policy, const Probe& probe) {
+ProbeRun run_probe(const Program& prog, const Policy& policy, const Probe& probe, LimitState* limits) {
     ProbeRun run;
     BuiltPacket built = build_packet(probe.packet);
     if (!built.ok()) {
@@ -213,7 +214,7 @@ ProbeRun run_probe(const Program& prog, const Policy& policy, const Probe& probe
     run.frame = std::move(built.bytes);
     const std::uint8_t* data = run.frame.data();
     weir_parse(data, data + run.frame.size(), &run.pkt);
-    run.decision = evaluate(prog, policy, run.pkt, run.frame, probe.packet.iface);
+    run.decision = evaluate(prog, policy, run.pkt, run.frame, probe.packet.iface, limits);
     run.passed = meets_expectation(probe, run.decision);
     return run;
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "limits.hpp"
 #include "policy.hpp"
 #include "weir_pkt.h"
 
@@ -27,14 +28,15 @@ struct Decision {
 std::optional<u128> field_value(FieldId id, const weir_pkt& pkt);
 
 // Whether `e` holds for the packet. `frame` is the whole frame (payload matches read it at
-// pkt.payload_off); `iface` is the name pkt.iface compares with.
+// pkt.payload_off); `iface` is the name pkt.iface compares with. `limits`: the rate-limit
+// buckets `over` atoms read and take tokens from (nullptr: every bucket is full).
 bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt,
-             std::span<const std::uint8_t> frame, std::string_view iface);
+             std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits = nullptr);
 
 // Runs the policy's rules in order: matching `count` rules are collected, the first matching
 // terminal rule decides, the policy's default otherwise.
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
-                  std::span<const std::uint8_t> frame, std::string_view iface);
+                  std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits = nullptr);
 
 // One `packet ... expect ...` of a test block, run: built (packet.hpp), parsed with the kernel
 // program's own parser (bpf-templates/parse.h), evaluated.
@@ -45,7 +47,8 @@ struct ProbeRun {
     Decision decision;
     bool passed = false;              // the verdict (and `by`, if given) are as expected
 };
-ProbeRun run_probe(const Program& prog, const Policy& policy, const Probe& probe);
+// `limits`: the buckets of the probe's test block (one LimitState per block, probes in order).
+ProbeRun run_probe(const Program& prog, const Policy& policy, const Probe& probe, LimitState* limits = nullptr);
 
 // Whether a decision satisfies a probe's `expect VERDICT [by RULE|default]`.
 bool meets_expectation(const Probe& probe, const Decision& d);

@@ -186,6 +186,7 @@ struct Conflict {
 };
 
 std::string_view lit_field_name(const Lit& l) {
+    if (l.atom && l.atom->kind == Expr::Kind::Limit) return "over";
     return l.atom && l.atom->kind == Expr::Kind::Payload ? std::string_view("payload") : field(l.field).name;
 }
 

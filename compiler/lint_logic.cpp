@@ -400,7 +400,8 @@ bool Space::build(const Expr& e, bool neg, SourceRange not_range, Dnf& out) {
         case Expr::Kind::Compare:
         case Expr::Kind::In:
         case Expr::Kind::Test:
-        case Expr::Kind::Payload: {
+        case Expr::Kind::Payload:
+        case Expr::Kind::Limit: {
             lits_.push_back(make_lit(e, neg, not_range.valid() ? not_range : e.range));
             Conj c;
             c.lits.push_back(static_cast<int>(lits_.size() - 1));
@@ -433,7 +434,7 @@ Lit Space::make_lit(const Expr& e, bool neg, SourceRange range) {
 // The values (of the canonical field) for which the atom is true; nullopt when lint treats the
 // atom as an opaque boolean.
 std::optional<FieldSet> Space::value_set(const Expr& e) const {
-    if (e.kind == Expr::Kind::Payload) return std::nullopt;
+    if (e.kind == Expr::Kind::Payload || e.kind == Expr::Kind::Limit) return std::nullopt;
     const FieldDef& def = field(e.field);
     FieldId canon = canonical(e.field);
     unsigned mask = allowed_variants(e.field);
@@ -521,6 +522,8 @@ int Space::var_id(const Expr& e) {
     if (e.kind == Expr::Kind::Compare) key_element(k, e.value);
     if (e.kind == Expr::Kind::In && e.set < 0)
         for (const auto& x : e.elems) key_element(k, x);
+    // Every `over` is its own state: never the same boolean as another atom.
+    if (e.kind == Expr::Kind::Limit) k += "limit@" + std::to_string(reinterpret_cast<std::uintptr_t>(&e));
     if (e.kind == Expr::Kind::Payload) {
         k += std::to_string(e.offset) + "|";
         for (auto byte : e.bytes) k += hex128(byte) + ",";

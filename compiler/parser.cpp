@@ -49,7 +49,8 @@ inline constexpr bool is_node =
            gr::paren_open, gr::payload_match, gr::payload_offset, gr::payload_length,
            gr::field_expr, gr::field, gr::cmp_tail, gr::in_tail, gr::not_in_tail, gr::in_set,
            gr::named_set_ref, gr::set_ref_name, gr::op_eq, gr::op_ne, gr::op_lt, gr::op_le,
-           gr::op_gt, gr::op_ge,
+           gr::op_gt, gr::op_ge, gr::over_match, gr::limit_rate, gr::limit_burst_value,
+           gr::limit_key_tuple, gr::limit_key_field, gr::limit_key_next, gr::limit_size_value,
            // tests
            gr::test_decl, gr::test_policy, gr::test_open, gr::probe, gr::first_probe,
            gr::packet_stmt, gr::packet_flow, gr::packet_hex, gr::packet_proto, gr::endpoint_src,
@@ -101,7 +102,7 @@ WEIR_SYNTAX_MESSAGE(policy_close, "expected a rule (NAME: ACTION [if CONDITION])
 WEIR_SYNTAX_MESSAGE(rule_colon, "expected ':' after rule name '{rule}'");
 WEIR_SYNTAX_MESSAGE(action, "expected an action (pass, drop, tx, count, redirect \"IFACE\") after '{rule}:'");
 WEIR_SYNTAX_MESSAGE(redirect_target, "expected an interface name in quotes after 'redirect' (redirect \"eth1\")");
-WEIR_SYNTAX_MESSAGE(reserved_limit, "'limit' is reserved for rate limits and not supported yet");
+WEIR_SYNTAX_MESSAGE(reserved_limit, "'limit' is not an action: a rate limit is a condition, e.g. 'drop if tcp.dport == 443 and over 100/s'");
 WEIR_SYNTAX_MESSAGE(reserved_log, "'log' is reserved for packet logging and not supported yet");
 // conditions
 WEIR_SYNTAX_MESSAGE(condition, "expected a condition after 'if'");
@@ -120,6 +121,13 @@ WEIR_SYNTAX_MESSAGE(payload_length, "expected a length (an integer) after ':' in
 WEIR_SYNTAX_MESSAGE(payload_close, "expected ']' after the payload length");
 WEIR_SYNTAX_MESSAGE(payload_op, "expected '==' or '!=' after 'payload[...]'");
 WEIR_SYNTAX_MESSAGE(payload_bytes, "expected a string or 0x hex bytes after '{prev}'");
+WEIR_SYNTAX_MESSAGE(limit_rate, "expected a rate after 'over' (N/s or N/m packets; Nbytes/s, Nkbytes/s, Nmbytes/s or Ngbytes/s)");
+WEIR_SYNTAX_MESSAGE(limit_burst_value, "expected an amount after 'burst' (packets: N; bytes: Nbytes, Nkbytes, Nmbytes)");
+WEIR_SYNTAX_MESSAGE(limit_key, "expected a field or '(FIELD, ...)' after 'per'");
+WEIR_SYNTAX_MESSAGE(limit_key_field, "expected a field after '('");
+WEIR_SYNTAX_MESSAGE(limit_key_next, "expected a field after ','");
+WEIR_SYNTAX_MESSAGE(limit_key_close, "expected ',' or ')' after '{prev}'");
+WEIR_SYNTAX_MESSAGE(limit_size_value, "expected a number of table entries after 'size'");
 // tests
 WEIR_SYNTAX_MESSAGE(test_name, "expected a test name in quotes after 'test'");
 WEIR_SYNTAX_MESSAGE(test_policy, "expected a policy name after 'policy'");
@@ -615,6 +623,22 @@ public:
                 else if (k.is<gr::payload_length>()) e.length = value(k);
                 else if (is_op(k)) e.op = op(k);
                 else if (is_literal(k)) e.bytes = value(k);
+            }
+        } else if (n.is<gr::over_match>()) {
+            e.kind = K::Over;
+            for (const auto& k : n.kids) {
+                ast::Value v;
+                v.kind = ast::Value::Kind::Int;
+                v.range = range(k);
+                v.text = text(k);
+                if (k.is<gr::limit_rate>()) e.limit.rate = v;
+                else if (k.is<gr::limit_burst_value>()) e.limit.burst = v;
+                else if (k.is<gr::limit_size_value>()) e.limit.size = v;
+                else if (k.is<gr::limit_key_field>()) e.limit.key.push_back(name(k));
+                else if (k.is<gr::limit_key_tuple>()) {
+                    e.limit.tuple = true;
+                    for (const auto& f : k.kids) e.limit.key.push_back(name(f));
+                }
             }
         } else {  // field_expr
             const Node& f = n.kids.at(0);

@@ -47,6 +47,23 @@ struct SetDef {
 
 using Cmp = ast::CmpOp;  // the same operators as written
 
+// A rate limit, `over RATE [burst N] [per KEY] [size N]` (compiler/limits.hpp, docs/language.md
+// "Rate limits"): a token bucket of `burst` units refilled at `amount` units per `period_s`
+// seconds; units are packets, or bytes (pkt.len) when `bytes`. The atom is true when the packet
+// finds the bucket without enough tokens; evaluated last in its rule, so only packets that match
+// the rest of the rule take tokens.
+struct LimitSpec {
+    bool bytes = false;
+    std::uint64_t amount = 0;      // units per period
+    std::uint32_t period_s = 1;    // 1 (`/s`) or 60 (`/m`)
+    std::uint64_t burst = 0;       // units (default: one second of rate, at least 1)
+    std::vector<FieldId> key;      // empty: one bucket for all packets
+    std::uint32_t size = 1;        // table entries this limit may hold (1 when global)
+    std::uint32_t id = 0;          // limit_id(): stable across swaps for the same rule name and key
+    std::uint64_t interval = 0;    // fixed-point ns (<< WEIR_LIMIT_FP_SHIFT) to refill one unit
+    std::uint64_t tau = 0;         // burst * interval
+};
+
 struct Expr {
     enum class Kind : std::uint8_t {
         True,     // always (also: a rule without `if`)
@@ -55,6 +72,7 @@ struct Expr {
         In,       // field in elements (inline) or in set `set`
         Test,     // bare boolean field
         Payload,  // payload[offset : bytes.size()] == / != bytes
+        Limit,    // over RATE ... (limit)
     };
     Kind kind = Kind::True;
     std::vector<Expr> kids;
@@ -66,6 +84,7 @@ struct Expr {
     std::vector<Element> elems;     // In (inline)
     std::uint16_t offset = 0;       // Payload
     std::vector<std::uint8_t> bytes;// Payload
+    LimitSpec limit;                // Limit
     SourceRange range;
 };
 

@@ -710,6 +710,7 @@ Expr Checker::check_expr(const ast::Expr& e, Policy& pol) {
         case EK::In:
         case EK::NotIn: return check_in(e, pol);
         case EK::Payload: return check_payload(e);
+        case EK::Over: return check_over(e, current_rule_);
     }
     return {};
 }
@@ -762,7 +763,9 @@ void Checker::check_policy(const ast::Policy& p, Policy& out) {
         }
         if (r.cond) {
             rule.has_cond = true;
+            current_rule_ = r.name.text;
             rule.cond = check_expr(*r.cond, out);
+            place_limit(rule);
         } else {
             rule.cond.kind = Expr::Kind::True;
             rule.cond.range = r.range;

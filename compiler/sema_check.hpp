@@ -57,6 +57,9 @@ private:
     Expr check_compare(const ast::Expr& e);
     Expr check_in(const ast::Expr& e, Policy& pol);
     Expr check_payload(const ast::Expr& e);
+    // sema_limit.cpp
+    Expr check_over(const ast::Expr& e, const std::string& rule);
+    void place_limit(Rule& r);
     const FieldDef* lookup_field(const ast::Name& n);
     int lookup_const(const std::string& name, SourceRange use);
 
@@ -87,6 +90,7 @@ private:
     std::map<std::string, SourceRange> alert_names_;
     std::vector<int> const_stack_;     // consts being expanded (cycle detection)
     std::vector<SourceRange> uses_;    // where each const on the stack was used
+    std::string current_rule_;         // the rule whose condition is being checked
 };
 
 }  // namespace weir::sema_detail

@@ -20,6 +20,7 @@
 
 #include "codegen.hpp"
 #include "interp.hpp"
+#include "limits.hpp"
 #include "loaded_policy.hpp"
 #include "packet.hpp"
 #include "weir_abi.h"
@@ -460,6 +461,9 @@ LoadOutcome load(const LoadOptions& o) {
     std::size_t skipped = 0;
     for (const TestCase& t : c.program.tests) {
         if (t.policy != pidx) continue;
+        // Rate limits: every test block starts with full buckets at a frozen clock (as in `weir test`).
+        if (auto st = priv->reset_limits(WEIR_LIMIT_TEST_CLOCK_NS); !st)
+            return fail(Problem::Environment, "self-test", st.error().message);
         for (const Probe& probe : t.probes) {
             BuiltPacket built = build_packet(probe.packet);
             std::uint32_t in_if = 0;
@@ -523,6 +527,13 @@ LoadOutcome load(const LoadOptions& o) {
     const bool grow = !swap || needed > cur_capacity;
     next.rule_capacity = grow ? rule_capacity_for(pol.rules.size(), needed) : cur_capacity;
 
+    // Rate-limit buckets are kept (pinned weir_limits) unless the policy's limits need more
+    // entries than the pinned table has: then a bigger, empty table replaces it.
+    bool limits_grow = false;
+    if (swap && pinned.map(WEIR_MAP_LIMITS) >= 0 && limit_entries(pol) > 0) {
+        auto cap = pins::map_max_entries(pinned.map(WEIR_MAP_LIMITS));
+        limits_grow = cap && *cap < limit_entries(pol);
+    }
     auto live_options = [&]() {
         KernelLoadOptions lo;
         lo.object_name = pol.name;
@@ -531,7 +542,8 @@ LoadOutcome load(const LoadOptions& o) {
         if (swap) {
             lo.fill_sets = false;
             for (const auto& [name, fd] : pinned.maps)
-                if (!(grow && name == WEIR_MAP_RULES)) lo.reuse_maps.emplace_back(name, fd.get());
+                if (!(grow && name == WEIR_MAP_RULES) && !(name == WEIR_MAP_LIMITS && limits_grow))
+                    lo.reuse_maps.emplace_back(name, fd.get());
         }
         return lo;
     };

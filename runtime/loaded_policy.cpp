@@ -10,8 +10,10 @@
 #include <cstring>
 #include <map>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "limits.hpp"
 #include "verifier_log.hpp"
 #include "weir_abi.h"
 
@@ -128,6 +130,15 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
         if (auto st = obj->set_max_entries(cls_maps[i], static_cast<std::uint32_t>(std::max<std::size_t>(1, cls_sizes[i])));
             !st)
             return failed("size the classifier tables", st.error());
+    // Rate-limit table: the limits' sizes plus slack for the kernel's per-CPU LRU batches.
+    {
+        auto cpus = bpf::possible_cpus();
+        std::uint64_t n = limit_entries(pol);
+        if (n) n += std::uint64_t{kLimitSlackPerCpu} * (cpus ? *cpus : 1);
+        n = std::clamp<std::uint64_t>(n, 1, UINT32_MAX);
+        if (auto st = obj->set_max_entries(WEIR_MAP_LIMITS, static_cast<std::uint32_t>(n)); !st)
+            return failed("size the rate-limit table", st.error());
+    }
     // Shared maps (after sizing: reuse takes the existing map's definition).
     std::uint32_t reused_rule_slots = 0;
     for (const auto& [name, fd] : opts.reuse_maps) {
@@ -270,6 +281,20 @@ bpf::Status LoadedPolicy::reset_counters() const {
     for (std::uint32_t i = 0; i < WEIR_STAT_SLOTS; ++i)
         if (auto s = bpf::zero_percpu(stats_fd_, i, sizeof(weir_counter)); !s) return s;
     return bpf::ok();
+}
+
+bpf::Status LoadedPolicy::reset_limits(std::uint64_t frozen_ns) const {
+    auto limits = obj_.map_fd(WEIR_MAP_LIMITS);
+    auto clock = obj_.map_fd(WEIR_MAP_CLOCK);
+    if (!limits) return limits.error();
+    if (!clock) return clock.error();
+    // Delete every key (the next key is looked up from the start each time: deleting while
+    // walking would skip keys).
+    weir_limit_key key{};
+    while (bpf_map_get_next_key(*limits, nullptr, &key) == 0)
+        if (bpf_map_delete_elem(*limits, &key) != 0)
+            return bpf::Error{std::string("empty the rate-limit table: ") + std::strerror(errno), {}, -errno};
+    return bpf::update(*clock, 0u, frozen_ns);
 }
 
 bpf::Result<PolicyRun> LoadedPolicy::run(std::span<const std::uint8_t> frame,

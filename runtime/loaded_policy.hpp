@@ -97,6 +97,10 @@ public:
     bpf::Result<bpf::Counter> stat_counter(std::uint32_t stat) const;
     // Zeroes every counter (every slot of weir_rules, also those of no rule of this policy).
     bpf::Status reset_counters() const;
+    // Rate limits: empties weir_limits (every bucket full again) and sets the clock limits see
+    // (weir_clock; 0: the real clock). `weir test` and the attach self-test freeze it at
+    // WEIR_LIMIT_TEST_CLOCK_NS before each test block, as the interpreter does.
+    bpf::Status reset_limits(std::uint64_t frozen_ns) const;
 
     // Runs one frame (at least 14 bytes) with BPF_PROG_TEST_RUN; `ingress_ifindex` (0: none)
     // is the interface it arrives on, which must exist. Counters count it. PolicyRun::rule is

@@ -653,7 +653,7 @@ TEST_CASE("limit and log are reserved actions") {
     Parsed l("policy p default pass {\n  r: limit 10/s\n}\n");
     REQUIRE(l.diags.list().size() == 1);
     CHECK(l.diags.list()[0].code == "reserved");
-    CHECK(l.error() == "2:6: 'limit' is reserved for rate limits and not supported yet");
+    CHECK(l.error() == "2:6: 'limit' is not an action: a rate limit is a condition, e.g. 'drop if tcp.dport == 443 and over 100/s'");
     CHECK(l.error_token() == "limit");
 
     Parsed g("policy p default pass { r: log if ip.frag }");
