@@ -34,6 +34,13 @@
  *                  policy default decisions, malformed packets, errors.
  *   weir_redirect  ARRAY         key rule index     -> __u32 ifindex
  *                  target of each `redirect` rule (0: unset). max_entries = number of rules.
+ *   weir_log_ring  RINGBUF       struct weir_log_record per sampled `log` match
+ *                  written at the end of weir_xdp, when the verdict is known: a `log` rule that
+ *                  matches calls weir_log(pkt, slot, pkt->len, sample, snap), which counts it
+ *                  like a `count` rule and, on every sample-th match on this CPU (the rule's
+ *                  per-CPU packet counter modulo sample), queues it in the weir_pkt. A full
+ *                  ring never blocks: the record is counted in WEIR_STAT_RING_DROPS.
+ *                  max_entries = ring bytes (WEIR_LOG_RING_BYTES unless the loader says).
  *   weir_last      PERCPU_ARRAY  key 0              -> struct weir_last
  *                  the last decision taken on each CPU. `weir test` zeroes it, runs one packet
  *                  with BPF_PROG_TEST_RUN and reads the CPU slot whose `runs` is non-zero to
@@ -80,6 +87,7 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_MAP_STATS    "weir_stats"
 #define WEIR_MAP_REDIRECT "weir_redirect"
 #define WEIR_MAP_LAST     "weir_last"
+#define WEIR_MAP_LOG      "weir_log_ring"
 #define WEIR_PROG_XDP     "weir_xdp"
 #define WEIR_MAP_SET_V4    "weir_set_v4"
 #define WEIR_MAP_SET_V6    "weir_set_v6"
@@ -96,6 +104,7 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_STAT_DEFAULT   0u /* the policy default decided */
 #define WEIR_STAT_MALFORMED 1u /* parsing stopped at a truncated or invalid header */
 #define WEIR_STAT_ERROR     2u /* bad decision or redirect without a target: XDP_ABORTED */
+#define WEIR_STAT_RING_DROPS 3u /* `log` records lost: ring full (or > WEIR_LOG_PER_PACKET) */
 #define WEIR_STAT_SLOTS     4u
 
 #define WEIR_VERDICT_SLOTS  8u /* weir_verdicts is indexed by WEIR_ACT_* */
@@ -110,6 +119,22 @@ struct weir_last {
     __u32 action;    /* the XDP action returned (after redirect/error handling) */
     __u32 malformed; /* weir_pkt.malformed of that packet */
     __u32 runs;      /* packets seen on this CPU since the slot was last zeroed */
+};
+
+/* `log` records (weir_log ring). Fixed size: bpf_ringbuf_reserve needs a constant size; the
+ * snap length is at most WEIR_LOG_SNAP_MAX. Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC). */
+#define WEIR_LOG_SNAP_MAX   256u
+#define WEIR_LOG_RING_BYTES (256u * 1024u) /* default ring size: a power of 2, >= a page */
+
+struct weir_log_record {
+    __u64 time_ns;    /* bpf_ktime_get_ns() when the verdict was taken */
+    __u32 rule;       /* counter slot of the `log` rule */
+    __u32 decided_by; /* counter slot of the deciding rule, WEIR_RULE_DEFAULT for the default */
+    __u32 action;     /* the XDP action returned for the packet (WEIR_ACT_*) */
+    __u32 ifindex;    /* receiving interface */
+    __u32 len;        /* frame length (all fragments of a multi-buffer frame) */
+    __u32 cap_len;    /* bytes of the frame in data[] */
+    __u8 data[WEIR_LOG_SNAP_MAX];
 };
 
 /* Set tables (see compiler/plan.hpp): one LPM trie per key width, shared by every set of that

@@ -23,6 +23,9 @@
 #define WEIR_H_IP    (WEIR_H_IP4 | WEIR_H_IP6)
 #define WEIR_H_L4    (WEIR_H_TCP | WEIR_H_UDP)
 
+/* `log` rules one packet can have sampled (more are counted as lost, WEIR_STAT_RING_DROPS). */
+#define WEIR_LOG_PER_PACKET 4
+
 struct weir_pkt {
     __u32 present;        /* WEIR_H_* bits */
     __u32 malformed;      /* non-zero: parsing stopped at a truncated or invalid header */
@@ -54,6 +57,12 @@ struct weir_pkt {
     __u16 udp_len;
     __u16 payload_off;    /* offset of the L4 payload from the start of the frame */
     __u16 payload_len;    /* bytes of L4 payload present in the frame */
+    /* Not packet fields: the `log` rules that sampled this packet, in rule order (counter slot,
+     * snap length). weir_log (xdp.c) appends, weir_xdp writes one ring record per entry once
+     * the verdict is known. Zeroed by weir_parse like everything else. */
+    __u32 log_count;
+    __u32 log_rule[WEIR_LOG_PER_PACKET];
+    __u16 log_snap[WEIR_LOG_PER_PACKET];
 };
 
 #endif

@@ -44,6 +44,11 @@ struct {
     __type(value, struct weir_last);
 } weir_last SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, WEIR_LOG_RING_BYTES); /* the loader may resize it */
+} weir_log_ring SEC(".maps");
+
 #define WEIR_SET_MAP(NAME, KEY)                 \
     struct {                                    \
         __uint(type, BPF_MAP_TYPE_LPM_TRIE);    \
@@ -209,6 +214,61 @@ __attribute__((always_inline)) void weir_count(__u32 rule, __u32 bytes)
     weir_add(&weir_rules, rule, bytes);
 }
 
+/* Called by generated code for every matching `log` rule: counts it as weir_count does and,
+ * on every sample-th match on this CPU, queues (rule, snap) in the packet for weir_log_flush. */
+__attribute__((always_inline)) void weir_log(struct weir_pkt *pkt, __u32 rule, __u32 bytes, __u32 sample,
+                                             __u32 snap)
+{
+    struct weir_counter *c = bpf_map_lookup_elem(&weir_rules, &rule);
+    if (!c)
+        return;
+    c->packets += 1;
+    c->bytes += bytes;
+    if (sample > 1 && c->packets % sample != 0)
+        return;
+    __u32 i = pkt->log_count;
+    if (i >= WEIR_LOG_PER_PACKET) {
+        weir_add(&weir_stats, WEIR_STAT_RING_DROPS, bytes);
+        return;
+    }
+    pkt->log_rule[i] = rule;
+    pkt->log_snap[i] = (__u16)snap;
+    pkt->log_count = i + 1;
+}
+
+/* One ring record per queued `log` match, now that the verdict is known. Never waits: a full
+ * ring costs the record (counted), not the packet. */
+static __always_inline void weir_log_flush(struct xdp_md *ctx, struct weir_pkt *pkt, __u32 rule, __u32 action)
+{
+    __u32 n = pkt->log_count;
+    __u32 len = (__u32)bpf_xdp_get_buff_len(ctx);
+    __u64 now = bpf_ktime_get_ns();
+    for (__u32 i = 0; i < WEIR_LOG_PER_PACKET; i++) {
+        if (i >= n)
+            break;
+        struct weir_log_record *r = bpf_ringbuf_reserve(&weir_log_ring, sizeof(*r), 0);
+        if (!r) {
+            weir_add(&weir_stats, WEIR_STAT_RING_DROPS, len);
+            continue;
+        }
+        __u32 cap = pkt->log_snap[i];
+        if (cap > len)
+            cap = len;
+        if (cap > WEIR_LOG_SNAP_MAX)
+            cap = WEIR_LOG_SNAP_MAX;
+        r->time_ns = now;
+        r->rule = pkt->log_rule[i];
+        r->decided_by = rule;
+        r->action = action;
+        r->ifindex = ctx->ingress_ifindex;
+        r->len = len;
+        if (cap == 0 || bpf_xdp_load_bytes(ctx, 0, r->data, cap) != 0)
+            cap = 0;
+        r->cap_len = cap;
+        bpf_ringbuf_submit(r, 0);
+    }
+}
+
 /* The action for a decision: redirect looks up its interface, anything unknown aborts. */
 static __always_inline __u32 weir_act(__u32 rule, __u32 action)
 {
@@ -262,6 +322,8 @@ int weir_xdp(struct xdp_md *ctx)
     if (action == WEIR_ACT_ABORTED)
         weir_add(&weir_stats, WEIR_STAT_ERROR, pkt.len);
     weir_add(&weir_verdicts, action, pkt.len);
+    if (pkt.log_count)
+        weir_log_flush(ctx, &pkt, rule, action);
 
     __u32 zero = 0;
     struct weir_last *last = bpf_map_lookup_elem(&weir_last, &zero);

@@ -336,6 +336,7 @@ std::map<std::string, std::string> actions(const std::vector<std::string>& files
             case Action::Kind::Redirect: out[r.name] = "redirect"; break;
             case Action::Kind::Tx: out[r.name] = "tx"; break;
             case Action::Kind::Count: out[r.name] = "count"; break;
+            case Action::Kind::Log: out[r.name] = "log"; break;
             }
         }
         out["(default)"] = verdict_name(c->program.policies[0].default_verdict);

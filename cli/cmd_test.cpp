@@ -482,11 +482,7 @@ int run_pcap(const TestArgs& a, const CommonOptions& o, const ModeChoice& mode) 
             for (std::size_t i = 0; i < r.rules.size(); ++i) {
                 const Rule& rule = r.pol->rules[i];
                 rules.push_back({{"rule", rule.name},
-                                 {"action", rule.action.kind == Action::Kind::Count ? "count"
-                                            : rule.action.kind == Action::Kind::Pass ? "pass"
-                                            : rule.action.kind == Action::Kind::Drop ? "drop"
-                                            : rule.action.kind == Action::Kind::Tx ? "tx"
-                                                                                   : "redirect"},
+                                 {"action", action_name(rule.action.kind)},
                                  {"packets", r.rules[i].packets},
                                  {"bytes", r.rules[i].bytes}});
             }

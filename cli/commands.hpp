@@ -5,6 +5,7 @@
 // API (include/weir/weir.hpp) only; check, compile, fmt, test and fields use the compiler's
 // stages directly (--emit, the interpreter, test runs).
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,10 @@
 #include "driver.hpp"
 #include "plan.hpp"
 #include "weir/weir.hpp"
+
+namespace weir::events {
+struct Record;  // runtime/events.hpp
+}
 
 namespace weir::cli {
 
@@ -147,6 +152,26 @@ struct StatsArgs {
     unsigned count = 0;  // hidden test hook: stop --watch after this many rounds (0: never)
 };
 int cmd_stats(const StatsArgs& a);
+
+// Records of `log` rules (runtime/events.hpp, docs/cli.md): followed from the pinned ring.
+struct FollowArgs {
+    std::string dev;
+    std::string rule;        // only this `log` rule
+    std::uint64_t count = 0; // stop after this many records (0: never)
+    double timeout = 0;      // stop after this many seconds (0: never); exit 1 if count not reached
+    bool backlog = false;    // also records queued before the ring was opened
+};
+// Opens the ring, prints "weir CMD: reading ..." to stderr, hands each record to `fn` until
+// count / timeout / SIGINT. Returns the exit code.
+int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn);
+struct EventsArgs : FollowArgs {
+    bool json = false;
+};
+int cmd_events(const EventsArgs& a);
+struct CaptureArgs : FollowArgs {
+    std::string output;  // -w FILE.pcap
+};
+int cmd_capture(const CaptureArgs& a);
 
 // Keeps configured policies enforcing, reloads them on file changes, serves metrics
 // (runtime/daemon.hpp, docs/deploy.md).

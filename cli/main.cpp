@@ -119,6 +119,24 @@ int main(int argc, char** argv) {
     stats_cmd->add_option("--count", stats_args.count, "test hook: stop --watch after this many rounds")
         ->group("");  // hidden
 
+    // Records of `log` rules (cmd_events.cpp, cmd_capture.cpp).
+    auto follow_options = [](CLI::App* c, FollowArgs& f) {
+        c->add_option("--dev", f.dev, "interface")->required();
+        c->add_option("--rule", f.rule, "only records of this log rule");
+        c->add_option("-c,--count", f.count, "stop after COUNT records");
+        c->add_option("--timeout", f.timeout, "stop after SECONDS (exit 1 if --count was not reached)")
+            ->check(CLI::PositiveNumber);
+        c->add_flag("--backlog", f.backlog, "also records queued before the command started");
+    };
+    EventsArgs events_args;
+    auto* events_cmd = app.add_subcommand("events", "print the packets logged by `log` rules");
+    follow_options(events_cmd, events_args);
+    events_cmd->add_flag("--json", events_args.json, "one JSON object per line");
+    CaptureArgs capture_args;
+    auto* capture_cmd = app.add_subcommand("capture", "write the packets logged by `log` rules to a pcap file");
+    follow_options(capture_cmd, capture_args);
+    capture_cmd->add_option("-w,--write", capture_args.output, "pcap file to write")->required();
+
     DaemonArgs daemon_args;
     auto* daemon = app.add_subcommand("daemon", "enforce configured policies, reload them on change, serve metrics");
     daemon->add_option("--config", daemon_args.config, "JSON config: interfaces and policy files")->required();
@@ -144,5 +162,7 @@ int main(int argc, char** argv) {
     if (set_cmd->parsed()) return cmd_set(set_args, common);
     if (stats_cmd->parsed()) return cmd_stats(stats_args);
     if (daemon->parsed()) return cmd_daemon(daemon_args);
+    if (events_cmd->parsed()) return cmd_events(events_args);
+    if (capture_cmd->parsed()) return cmd_capture(capture_args);
     return kExitUsage;
 }

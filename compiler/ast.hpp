@@ -98,10 +98,18 @@ struct Expr {
     bool parens = false;  // written inside parentheses (informational; fmt re-derives)
 };
 
+// One option of `log`: `sample NUM/VALUE` or `snap VALUE` (Int values, checked by sema).
+struct LogOption {
+    Value num;    // sample: the numerator (must be 1)
+    Value value;  // sample: N; snap: the byte count
+    SourceRange range;
+};
+
 struct Action {
     enum class Kind { Pass, Drop, Redirect, Tx, Count, Limit, Log };
     Kind kind = Kind::Pass;
     Value target;  // Redirect: String interface name
+    std::vector<LogOption> log_sample, log_snap;  // Log: as written (sema refuses repeats)
     SourceRange range;
 };
 

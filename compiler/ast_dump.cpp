@@ -147,6 +147,12 @@ private:
             static const char* kinds[] = {"pass", "drop", "redirect", "tx", "count", "limit", "log"};
             std::string act = kinds[static_cast<int>(r.action.kind)];
             if (r.action.kind == ast::Action::Kind::Redirect) act = "(redirect " + value(r.action.target) + ")";
+            if (r.action.kind == ast::Action::Kind::Log && (!r.action.log_sample.empty() || !r.action.log_snap.empty())) {
+                act = "(log";
+                for (const auto& o : r.action.log_sample) act += " sample " + value(o.num) + "/" + value(o.value);
+                for (const auto& o : r.action.log_snap) act += " snap " + value(o.value);
+                act += ")";
+            }
             open("rule " + r.name.text + " " + act, r.range);
             if (r.cond) expr(*r.cond);
             close();

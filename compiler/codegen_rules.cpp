@@ -1,12 +1,15 @@
 // The skeleton of weir_match (weir_abi.h): the planned rules in order; a matching `count` rule
 // calls the template's weir_count(slot, pkt->len) and goes on, the first matching terminal rule
 // returns weir_decision(slot, action) (slot: the rule's counter slot, PlannedRule::slot), and the policy default returns
-// weir_decision(WEIR_RULE_DEFAULT, default action). Each rule's code carries the rule's location.
+// weir_decision(WEIR_RULE_DEFAULT, default action). A matching `log` rule calls
+// weir_log(pkt, slot, pkt->len, sample, snap) and goes on. Each rule's code carries the rule's location.
 #include "codegen_ctx.hpp"
 #include "field_access.hpp"
 #include "weir_abi.h"
 
 namespace weir::cg {
+
+static_assert(kLogSnapMax == WEIR_LOG_SNAP_MAX, "the checker's snap bound is the ring record's");
 
 namespace {
 
@@ -29,6 +32,7 @@ void emit_rules(Ctx& c) {
     c.b.SetInsertPoint(c.block("entry"));
     const Policy& pol = c.plan.pol();
     llvm::Function* count = c.mod.getFunction("weir_count");
+    llvm::Function* log = c.mod.getFunction("weir_log");
     bool unverifiable_found = c.opts.unverifiable_rule.empty();
 
     for (const PlannedRule& pr : c.plan.rules) {
@@ -58,6 +62,16 @@ void emit_rules(Ctx& c) {
         c.at(r.range);
         if (pr.terminal) {
             c.b.CreateRet(decision(c, index, pr.action));
+        } else if (r.action.kind == Action::Kind::Log) {
+            if (!log || log->arg_size() != 5) {
+                c.fail(r.range, "internal: the template lacks weir_log(pkt, rule, bytes, sample, snap)");
+            } else {
+                llvm::FunctionType* ft = log->getFunctionType();
+                llvm::Value* len = c.b.CreateZExtOrTrunc(load_field(c, FieldId::PktLen).lo, ft->getParamType(2));
+                c.b.CreateCall(log, {c.pkt, c.b.getInt32(index), len, c.b.getInt32(r.action.log_sample),
+                                     c.b.getInt32(r.action.log_snap)});
+            }
+            c.b.CreateBr(next);
         } else if (!count || count->arg_size() != 2) {
             c.fail(r.range, "internal: the template lacks weir_count(rule, bytes)");
             c.b.CreateBr(next);

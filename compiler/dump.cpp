@@ -117,6 +117,8 @@ std::string action_text(const Action& a) {
         case Action::Kind::Drop: return "drop";
         case Action::Kind::Tx: return "tx";
         case Action::Kind::Count: return "count";
+        case Action::Kind::Log:
+            return "log sample 1/" + std::to_string(a.log_sample) + " snap " + std::to_string(a.log_snap);
         case Action::Kind::Redirect: return "redirect " + quote_string(a.ifname);
     }
     return "pass";

@@ -52,6 +52,8 @@ struct kw_count : keyword<TAO_PEGTL_STRING("count")> {};
 struct kw_redirect : keyword<TAO_PEGTL_STRING("redirect")> {};
 struct kw_limit : keyword<TAO_PEGTL_STRING("limit")> {};
 struct kw_log : keyword<TAO_PEGTL_STRING("log")> {};
+struct kw_sample : keyword<TAO_PEGTL_STRING("sample")> {};
+struct kw_snap : keyword<TAO_PEGTL_STRING("snap")> {};
 struct kw_test : keyword<TAO_PEGTL_STRING("test")> {};
 struct kw_packet : keyword<TAO_PEGTL_STRING("packet")> {};
 struct kw_expect : keyword<TAO_PEGTL_STRING("expect")> {};
@@ -232,8 +234,17 @@ struct paren_inner : expr {};
 struct redirect_target : str_lit {};
 struct redirect_action : seq<kw_redirect, ws, must<redirect_target>> {};
 struct reserved_limit : seq<kw_limit, raise<reserved_limit>> {};
-struct reserved_log : seq<kw_log, raise<reserved_log>> {};
-struct action : sor<kw_pass, kw_drop, kw_tx, kw_count, redirect_action, reserved_limit, reserved_log> {};
+// log [sample 1/N] [snap BYTES] (options in any order; the checker refuses a repeated one).
+// `sample:` / `snap:` after a bare `log` is the next rule's name, not an option.
+struct log_opt_guard : not_at<ws, one<':'>> {};
+struct log_sample_num : int_lit {};
+struct log_sample_slash : one<'/'> {};
+struct log_sample_den : int_lit {};
+struct log_sample : seq<kw_sample, log_opt_guard, ws, must<log_sample_num>, ws, must<log_sample_slash>, ws, must<log_sample_den>> {};
+struct log_snap_len : int_lit {};
+struct log_snap : seq<kw_snap, log_opt_guard, ws, must<log_snap_len>> {};
+struct log_action : seq<kw_log, star<ws, sor<log_sample, log_snap>>> {};
+struct action : sor<kw_pass, kw_drop, kw_tx, kw_count, redirect_action, reserved_limit, log_action> {};
 
 struct rule_name : name_token {};
 struct rule_colon : one<':'> {};

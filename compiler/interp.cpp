@@ -130,7 +130,8 @@ Verdict verdict_of(const Action& a) {
         case Action::Kind::Drop: return Verdict::Drop;
         case Action::Kind::Redirect: return Verdict::Redirect;
         case Action::Kind::Tx: return Verdict::Tx;
-        case Action::Kind::Count: break;
+        case Action::Kind::Count:
+        case Action::Kind::Log: break;
     }
     return Verdict::Pass;
 }

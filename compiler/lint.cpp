@@ -394,10 +394,11 @@ void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
     const Rule& rule = policy.rules[i];
     const RuleFacts& rf = facts[i];
     const bool count = !rule.action.terminal();
+    const std::string verb = rule.action.kind == Action::Kind::Log ? "log" : "count";
     const std::string what =
-        count ? "rule '" + rule.name + "' can never count: " : "rule '" + rule.name + "' can never match: ";
+        count ? "rule '" + rule.name + "' can never " + verb + ": " : "rule '" + rule.name + "' can never match: ";
     const std::string tail =
-        count ? " decides every packet it would count" : " matches every packet it would";
+        count ? " decides every packet it would " + verb : " matches every packet it would";
 
     auto intersects = [&](const RuleFacts& e) {
         for (const auto& a : *rf.dnf)

@@ -44,6 +44,8 @@ inline constexpr bool is_node =
            gr::include_decl, gr::const_decl, gr::const_name, gr::set_decl, gr::set_name,
            gr::set_type, gr::set_file, gr::policy_decl, gr::policy_name, gr::policy_default,
            gr::policy_open, gr::rule_decl, gr::rule_name, gr::action, gr::redirect_action,
+           gr::log_action, gr::log_sample, gr::log_sample_num, gr::log_sample_den, gr::log_snap,
+           gr::log_snap_len,
            // conditions
            gr::condition, gr::paren_inner, gr::conj, gr::or_rhs, gr::not_expr, gr::paren_expr,
            gr::paren_open, gr::payload_match, gr::payload_offset, gr::payload_length,
@@ -100,10 +102,13 @@ WEIR_SYNTAX_MESSAGE(policy_default, "expected 'pass' or 'drop' after 'default'")
 WEIR_SYNTAX_MESSAGE(policy_open, "expected '{' to open policy '{policy}'");
 WEIR_SYNTAX_MESSAGE(policy_close, "expected a rule (NAME: ACTION [if CONDITION]) or '}' to close policy '{policy}'");
 WEIR_SYNTAX_MESSAGE(rule_colon, "expected ':' after rule name '{rule}'");
-WEIR_SYNTAX_MESSAGE(action, "expected an action (pass, drop, tx, count, redirect \"IFACE\") after '{rule}:'");
+WEIR_SYNTAX_MESSAGE(action, "expected an action (pass, drop, tx, count, log, redirect \"IFACE\") after '{rule}:'");
 WEIR_SYNTAX_MESSAGE(redirect_target, "expected an interface name in quotes after 'redirect' (redirect \"eth1\")");
 WEIR_SYNTAX_MESSAGE(reserved_limit, "'limit' is not an action: a rate limit is a condition, e.g. 'drop if tcp.dport == 443 and over 100/s'");
-WEIR_SYNTAX_MESSAGE(reserved_log, "'log' is reserved for packet logging and not supported yet");
+WEIR_SYNTAX_MESSAGE(log_sample_num, "expected '1/N' after 'sample' (log sample 1/100: one matching packet in 100)");
+WEIR_SYNTAX_MESSAGE(log_sample_slash, "expected '/' in 'sample 1/N' (log sample 1/100)");
+WEIR_SYNTAX_MESSAGE(log_sample_den, "expected N after 'sample 1/' (log sample 1/100)");
+WEIR_SYNTAX_MESSAGE(log_snap_len, "expected a byte count after 'snap' (log snap 128)");
 // conditions
 WEIR_SYNTAX_MESSAGE(condition, "expected a condition after 'if'");
 WEIR_SYNTAX_MESSAGE(or_rhs, "expected a condition after 'or'");
@@ -170,7 +175,7 @@ WEIR_SYNTAX_MESSAGE(alert_message, "expected the alert's message in quotes after
 // Rules that raise<> themselves when they match (instead of failing inside must<>).
 template <typename R>
 inline constexpr bool raises_on_match =
-    one_of<R, gr::bad_address, gr::bad_assign, gr::reserved_limit, gr::reserved_log>;
+    one_of<R, gr::bad_address, gr::bad_assign, gr::reserved_limit>;
 
 // ---------------------------------------------------------------------------------------------
 // Parse state and control.
@@ -398,9 +403,9 @@ SyntaxError make_error(const State& st, std::uint32_t at) {
         while (e.end < t.size() && (is_hex(t[e.end]) || t[e.end] == ':' || t[e.end] == '.' || t[e.end] == '/' ||
                                     is_name_char(t[e.end])))
             ++e.end;
-    } else if constexpr (one_of<Rule, gr::reserved_limit, gr::reserved_log>) {
+    } else if constexpr (one_of<Rule, gr::reserved_limit>) {
         e.code = "reserved";
-        e.end = pos + (std::is_same_v<Rule, gr::reserved_limit> ? 5 : 3);
+        e.end = pos + 5;
     } else if constexpr (std::is_same_v<Rule, gr::bad_assign>) {
         e.end = pos + 1;
     } else if constexpr (std::is_same_v<Rule, gr::rule_colon>) {
@@ -671,6 +676,23 @@ public:
         else if (word.starts_with("drop")) r.action.kind = K::Drop;
         else if (word.starts_with("tx")) r.action.kind = K::Tx;
         else if (word.starts_with("count")) r.action.kind = K::Count;
+        if (const Node* lg = find<gr::log_action>(a)) {
+            r.action.kind = K::Log;
+            for (const Node& k : lg->kids) {
+                if (k.is<gr::log_sample>()) {
+                    ast::LogOption o;
+                    o.range = range(k);
+                    if (const Node* v = find<gr::log_sample_num>(k)) o.num = value(*v);
+                    if (const Node* v = find<gr::log_sample_den>(k)) o.value = value(*v);
+                    r.action.log_sample.push_back(o);
+                } else if (k.is<gr::log_snap>()) {
+                    ast::LogOption o;
+                    o.range = range(k);
+                    if (const Node* v = find<gr::log_snap_len>(k)) o.value = value(*v);
+                    r.action.log_snap.push_back(o);
+                }
+            }
+        }
         if (const Node* red = find<gr::redirect_action>(a)) {
             r.action.kind = K::Redirect;
             r.action.target = first_value(*red);

@@ -134,7 +134,8 @@ private:
             case Action::Kind::Drop: return WEIR_ACT_DROP;
             case Action::Kind::Tx: return WEIR_ACT_TX;
             case Action::Kind::Redirect: return WEIR_ACT_REDIRECT;
-            case Action::Kind::Count: return 0;
+            case Action::Kind::Count:
+            case Action::Kind::Log: return 0;
         }
         return 0;
     }

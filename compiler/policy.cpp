@@ -44,6 +44,18 @@ const char* alert_source_name(Alert::Source s) {
     return "rule";
 }
 
+const char* action_name(Action::Kind k) {
+    switch (k) {
+        case Action::Kind::Pass: return "pass";
+        case Action::Kind::Drop: return "drop";
+        case Action::Kind::Redirect: return "redirect";
+        case Action::Kind::Tx: return "tx";
+        case Action::Kind::Count: return "count";
+        case Action::Kind::Log: return "log";
+    }
+    return "pass";
+}
+
 int Policy::rule_index(const std::string& n) const {
     for (std::size_t i = 0; i < rules.size(); ++i)
         if (rules[i].name == n) return static_cast<int>(i);

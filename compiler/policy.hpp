@@ -90,13 +90,26 @@ struct Expr {
 
 enum class Verdict : std::uint8_t { Pass, Drop, Redirect, Tx };
 
+// `log`: defaults and bounds (docs/language.md). The snap length bounds the fixed-size ring
+// record (weir_abi.h WEIR_LOG_SNAP_MAX, 256 bytes: Ethernet + VLANs + IPv6 + extension headers +
+// TCP with options and the start of the payload fit, and a 256 KiB ring still holds ~900 records).
+inline constexpr std::uint32_t kLogSampleDefault = 1;
+inline constexpr std::uint32_t kLogSampleMax = 1000000000;
+inline constexpr std::uint32_t kLogSnapDefault = 128;
+inline constexpr std::uint32_t kLogSnapMax = 256;
+
 struct Action {
-    enum class Kind : std::uint8_t { Pass, Drop, Redirect, Tx, Count };
+    enum class Kind : std::uint8_t { Pass, Drop, Redirect, Tx, Count, Log };
     Kind kind = Kind::Pass;
     std::string ifname;  // Redirect
     SourceRange range;
-    bool terminal() const { return kind != Kind::Count; }
+    // Log: every `log_sample`-th matching packet (per CPU) is logged with its first `log_snap` bytes.
+    std::uint32_t log_sample = kLogSampleDefault;
+    std::uint32_t log_snap = kLogSnapDefault;
+    bool terminal() const { return kind != Kind::Count && kind != Kind::Log; }
 };
+// "pass", "drop", "redirect", "tx", "count", "log": the action's keyword.
+const char* action_name(Action::Kind k);
 
 struct Rule {
     std::string name;

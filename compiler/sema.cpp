@@ -753,11 +753,10 @@ void Checker::check_policy(const ast::Policy& p, Policy& out) {
                                  r.action.target.range.valid() ? r.action.target.range : r.action.range, problem);
                 break;
             }
+            case AK::Log: check_log(r.action, rule.action, diags_); break;
             case AK::Limit:
-            case AK::Log:
                 diags_.error("reserved-action", r.action.range,
-                             std::string("'") + (r.action.kind == AK::Limit ? "limit" : "log") +
-                                 "' is reserved for a later version and not supported yet");
+                             "'limit' is reserved for a later version and not supported yet");
                 rule.action.kind = Action::Kind::Count;
                 break;
         }

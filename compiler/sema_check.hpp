@@ -34,6 +34,9 @@ std::string iface_problem(std::string_view name);
 // Hex digits (optional 0x, spaces allowed when `spaces`) -> bytes; nullopt + message on error.
 std::optional<std::vector<std::uint8_t>> hex_bytes(std::string_view text, bool spaces, std::string& problem);
 
+// `log` options (sema_log.cpp): sets out.kind = Log and its sample/snap, or reports errors.
+void check_log(const ast::Action& a, Action& out, Diagnostics& diags);
+
 class Checker {
 public:
     Checker(SourceManager& sm, Diagnostics& diags) : sm_(sm), diags_(diags) {}

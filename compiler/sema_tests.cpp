@@ -47,7 +47,8 @@ std::optional<Verdict> action_verdict(Action::Kind k) {
         case Action::Kind::Drop: return Verdict::Drop;
         case Action::Kind::Tx: return Verdict::Tx;
         case Action::Kind::Redirect: return Verdict::Redirect;
-        case Action::Kind::Count: return std::nullopt;
+        case Action::Kind::Count:
+        case Action::Kind::Log: return std::nullopt;
     }
     return std::nullopt;
 }

@@ -120,6 +120,7 @@ void copy_shared(const From& f, To& t) {
     t.default_decisions = counter(f.default_decisions);
     t.malformed = counter(f.malformed);
     t.errors = counter(f.errors);
+    t.log_drops = counter(f.log_drops);
 }
 
 Counters counters_of(const stats::Snapshot& s) {

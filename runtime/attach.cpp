@@ -103,11 +103,7 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
     for (const PlannedRule& pr : plan.rules) next.slots[pol.rules.at(pr.rule).name] = pr.slot;
     next.rules.clear();
     for (const Rule& r : pol.rules)  // policy order, for `weir stats`
-        next.rules.push_back({r.name, r.action.kind == Action::Kind::Count ? "count"
-                                          : r.action.kind == Action::Kind::Pass ? "pass"
-                                          : r.action.kind == Action::Kind::Drop ? "drop"
-                                          : r.action.kind == Action::Kind::Tx   ? "tx"
-                                                                                : "redirect"});
+        next.rules.push_back({r.name, action_name(r.action.kind)});
     next.default_verdict = verdict_name(pol.default_verdict);
 
     next.sets.clear();

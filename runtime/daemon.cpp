@@ -314,6 +314,8 @@ void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& if
     for (const auto& c : counters) w.sample("weir_malformed_packets_total", {{"interface", c.ifname}}, c.malformed.packets);
     w.family("weir_error_packets_total", "counter", "Packets that hit an internal error path.");
     for (const auto& c : counters) w.sample("weir_error_packets_total", {{"interface", c.ifname}}, c.errors.packets);
+    w.family("weir_log_ring_drops_total", "counter", "Log records lost because the log ring was full.");
+    for (const auto& c : counters) w.sample("weir_log_ring_drops_total", {{"interface", c.ifname}}, c.log_drops.packets);
 }
 
 // --- events ----------------------------------------------------------------------------------

@@ -139,6 +139,9 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
         if (auto st = obj->set_max_entries(WEIR_MAP_LIMITS, static_cast<std::uint32_t>(n)); !st)
             return failed("size the rate-limit table", st.error());
     }
+    if (opts.log_ring_bytes)
+        if (auto st = obj->set_max_entries(WEIR_MAP_LOG, opts.log_ring_bytes); !st)
+            return failed("size the log ring", st.error());
     // Shared maps (after sizing: reuse takes the existing map's definition).
     std::uint32_t reused_rule_slots = 0;
     for (const auto& [name, fd] : opts.reuse_maps) {

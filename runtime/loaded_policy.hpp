@@ -47,6 +47,9 @@ struct KernelLoadOptions {
     std::uint32_t set_capacity = 0;
     // Fill the set tables from the plan. False: the caller fills them (e.g. reused tables).
     bool fill_sets = true;
+    // Bytes of the `log` ring (weir_log): a power of 2 and a multiple of the page size; 0: the
+    // template's WEIR_LOG_RING_BYTES. A reused ring keeps its size.
+    std::uint32_t log_ring_bytes = 0;
 };
 
 struct LoadStats {

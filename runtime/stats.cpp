@@ -77,6 +77,7 @@ Failure read_one(const std::string& ifname, Snapshot& s, bool& skip) {
     if (Failure f = counter(stats, WEIR_STAT_DEFAULT, s.default_decisions)) return f;
     if (Failure f = counter(stats, WEIR_STAT_MALFORMED, s.malformed)) return f;
     if (Failure f = counter(stats, WEIR_STAT_ERROR, s.errors)) return f;
+    if (Failure f = counter(stats, WEIR_STAT_RING_DROPS, s.log_drops)) return f;
     return {};
 }
 
@@ -203,7 +204,9 @@ std::string format_table(const std::vector<Snapshot>& now, const std::vector<Sna
             }
             if (a != WEIR_ACT_ABORTED) os << ",";
         }
-        os << "\n  malformed " << s.malformed.packets << ", errors " << s.errors.packets << "\n";
+        os << "\n  malformed " << s.malformed.packets << ", errors " << s.errors.packets;
+        if (s.log_drops.packets) os << ", log records lost " << s.log_drops.packets;
+        os << "\n";
     }
     return os.str();
 }
@@ -246,7 +249,8 @@ std::string to_json(const Snapshot& s, const Snapshot* b, int indent) {
                 {"default", def},
                 {"verdicts", verdicts},
                 {"malformed", counter(s.malformed, b ? &b->malformed : nullptr)},
-                {"errors", counter(s.errors, b ? &b->errors : nullptr)}};
+                {"errors", counter(s.errors, b ? &b->errors : nullptr)},
+                {"log_drops", counter(s.log_drops, b ? &b->log_drops : nullptr)}};
     if (b) out["interval"] = secs;
     return out.dump(indent, ' ', false, json::error_handler_t::replace);
 }

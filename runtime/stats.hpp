@@ -40,6 +40,7 @@ struct Snapshot {
     bpf::Counter default_decisions;  // WEIR_STAT_DEFAULT
     bpf::Counter malformed;          // WEIR_STAT_MALFORMED
     bpf::Counter errors;             // WEIR_STAT_ERROR
+    bpf::Counter log_drops;          // WEIR_STAT_RING_DROPS: `log` records lost (ring full)
     std::array<bpf::Counter, WEIR_VERDICT_SLOTS> verdicts{};  // by WEIR_ACT_*
 };
 

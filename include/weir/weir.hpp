@@ -222,6 +222,7 @@ struct Counters {
     Counter default_decisions;           // packets no rule decided
     Counter malformed;                   // packets the parser rejected
     Counter errors;
+    Counter log_drops;                   // `log` records lost because the ring was full
     std::map<std::string, Counter> verdicts;  // "aborted", "drop", "pass", "tx", "redirect"
     const Counter* rule(const std::string& name) const;  // null: no such rule
 };

@@ -650,3 +650,14 @@ TEST_CASE("round trip: the formatted file checks to the same program") {
     MESSAGE("round trips compared: " << compared << " (" << disk << " files from the tree)");
     CHECK(compared >= 6);
 }
+
+TEST_CASE("log options: canonical order, values as written, idempotent") {
+    const std::string out = fmt("policy p default pass { a: log snap 0x40 sample 1/100 if tcp.dport == 80\n"
+                                "b: log\n c: log snap 256 }\n");
+    CHECK(out == "policy p default pass {\n"
+                 "    a: log sample 1/100 snap 0x40 if tcp.dport == 80\n"
+                 "    b: log\n"
+                 "    c: log snap 256\n"
+                 "}\n");
+    CHECK(fmt(out) == out);
+}

@@ -918,3 +918,20 @@ TEST_CASE("source: every example's test blocks pass") {
         for (const auto& f : o.failures) FAIL_CHECK(f);
     }
 }
+
+TEST_CASE("evaluate: a log rule counts and goes on like count, whatever its sample") {
+    weir_pkt p = full_pkt();  // TCP 443
+    Program prog;
+    Policy pol = policy({
+        rule("l1", Action::Kind::Log, eq(F::TcpDport, 443)),
+        rule("l2", Action::Kind::Log),
+        rule("web", Action::Kind::Drop, eq(F::TcpDport, 443)),
+    });
+    pol.rules[0].action.log_sample = 1000;  // sampling is the datapath's: no effect here
+    for (int i = 0; i < 3; ++i) {
+        Decision d = evaluate(prog, pol, p, {}, "eth0");
+        CHECK(d.verdict == Verdict::Drop);
+        CHECK(d.rule == 2);
+        CHECK(d.counted == std::vector<int>{0, 1});
+    }
+}

@@ -556,7 +556,7 @@ TEST_CASE("syntax errors: one diagnostic, plain words, exact position") {
     };
     const Case cases[] = {
         {"policy edge default pass {\n    ssh: if tcp.dport == 22\n}\n",
-         "2:10: expected an action (pass, drop, tx, count, redirect \"IFACE\") after 'ssh:'", "if"},
+         "2:10: expected an action (pass, drop, tx, count, log, redirect \"IFACE\") after 'ssh:'", "if"},
         {"policy edge default pass {\n    ssh: drop if tcp.dport ==\n}\n", "3:1: expected a value after '=='", "}"},
         {"policy edge default pass {\n    ssh: drop if tcp.dport == 22\n",
          "2:33: expected '}' to close policy 'edge' before the end of the file", ""},
@@ -649,16 +649,36 @@ TEST_CASE("syntax error notes point at the opening bracket") {
     CHECK(t.diags.list()[0].notes.at(0).message == "test \"x\" starts here");
 }
 
-TEST_CASE("limit and log are reserved actions") {
+TEST_CASE("limit is a reserved action") {
     Parsed l("policy p default pass {\n  r: limit 10/s\n}\n");
     REQUIRE(l.diags.list().size() == 1);
     CHECK(l.diags.list()[0].code == "reserved");
     CHECK(l.error() == "2:6: 'limit' is not an action: a rate limit is a condition, e.g. 'drop if tcp.dport == 443 and over 100/s'");
     CHECK(l.error_token() == "limit");
 
-    Parsed g("policy p default pass { r: log if ip.frag }");
-    REQUIRE(g.diags.list().size() == 1);
-    CHECK(g.diags.list()[0].code == "reserved");
-    CHECK(g.error() == "1:28: 'log' is reserved for packet logging and not supported yet");
-    CHECK(g.error_token() == "log");
+}
+
+TEST_CASE("log: options in any order, as written; `sample:` after a bare log is a rule") {
+    Parsed p("policy p default pass {\n  a: log if ip.frag\n  b: log snap 64 sample 1/10 if tcp.dport == 80\n"
+             "  c: log\n  sample: count\n  snap: pass\n}\n");
+    REQUIRE(p.file);
+    REQUIRE(p.diags.list().empty());
+    const auto& rules = std::get<ast::Policy>(p.decl(0)).rules;
+    REQUIRE(rules.size() == 5);
+    CHECK(rules[0].action.kind == ast::Action::Kind::Log);
+    CHECK(rules[0].action.log_sample.empty());
+    CHECK(rules[0].cond.has_value());
+    REQUIRE(rules[1].action.log_sample.size() == 1);
+    CHECK(rules[1].action.log_sample[0].num.text == "1");
+    CHECK(rules[1].action.log_sample[0].value.text == "10");
+    REQUIRE(rules[1].action.log_snap.size() == 1);
+    CHECK(rules[1].action.log_snap[0].value.text == "64");
+    CHECK(rules[2].action.kind == ast::Action::Kind::Log);
+    CHECK(rules[3].name.text == "sample");
+    CHECK(rules[4].name.text == "snap");
+
+    Parsed slash("policy p default pass { r: log sample 1 10 }");
+    CHECK(slash.error() == "1:41: expected '/' in 'sample 1/N' (log sample 1/100)");
+    Parsed snap("policy p default pass { r: log snap if ip.frag }");
+    CHECK(snap.error() == "1:37: expected a byte count after 'snap' (log snap 128)");
 }
