@@ -29,31 +29,9 @@ constexpr std::uint64_t kMaxForMs = 7ull * 24 * 3600 * 1000;  // a week
 }  // namespace
 
 int Checker::alert_policy(const ast::Alert& a, FileId file) {
-    if (a.policy) {
-        int p = prog_.find_policy(a.policy->text);
-        if (p < 0) {
-            std::vector<std::string> cands;
-            for (const auto& pol : prog_.policies) cands.push_back(pol.name);
-            diags_.error("unknown-policy", a.policy->range,
-                         "unknown policy '" + a.policy->text + "'" + did_you_mean(a.policy->text, cands));
-        }
-        return p;
-    }
-    std::vector<int> here;
-    for (std::size_t i = 0; i < prog_.policies.size(); ++i)
-        if (prog_.policies[i].name_range.file == file) here.push_back(static_cast<int>(i));
-    if (here.size() == 1) return here.front();
-    std::string names;
-    for (int i : here) names += (names.empty() ? "" : ", ") + prog_.policies[i].name;
-    std::string msg = here.empty()
-                          ? "alert '" + a.name.text + "' names no policy and its file declares none; write `alert " +
-                                a.name.text + " on POLICY when ...`"
-                          : "alert '" + a.name.text + "' names no policy and its file declares " +
-                                std::to_string(here.size()) + " (" + names + "); write `on POLICY` after the alert name";
-    auto& d = diags_.error("ambiguous-alert-policy", a.name.range, msg);
-    for (int i : here)
-        d.notes.push_back({prog_.policies[i].name_range, "policy '" + prog_.policies[i].name + "' is declared here"});
-    return -1;
+    return owner_policy(a.policy, a.name.range, file,
+                        {"alert '" + a.name.text + "'", "`alert " + a.name.text + " on POLICY when ...`",
+                         "`on POLICY` after the alert name", "ambiguous-alert-policy"});
 }
 
 void Checker::check_alert(const ast::Alert& a, FileId file) {

@@ -73,6 +73,14 @@ private:
 
     // alerts (sema_alerts.cpp)
     void check_alert(const ast::Alert& a, FileId file);
+    // The policy a test or an alert belongs to: the one it names, or its file's only policy;
+    // -1 after an error. `what` names it in messages, `hint_none` / `hint_many` say how to name a
+    // policy when its file has none / several, `code` is that error's code.
+    struct OwnerWords {
+        std::string what, hint_none, hint_many;
+        const char* code;
+    };
+    int owner_policy(const std::optional<ast::Name>& named, SourceRange at, FileId file, const OwnerWords& w);
     int alert_policy(const ast::Alert& a, FileId file);
 
     // tests (sema_tests.cpp)

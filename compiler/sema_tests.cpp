@@ -71,14 +71,15 @@ std::optional<std::uint64_t> Checker::option_number(const ast::Value& v, std::st
     return static_cast<std::uint64_t>(e->lo);
 }
 
-int Checker::test_policy(const ast::Test& t, FileId file) {
-    if (t.policy) {
-        int p = prog_.find_policy(t.policy->text);
+int Checker::owner_policy(const std::optional<ast::Name>& named, SourceRange at, FileId file,
+                          const OwnerWords& w) {
+    if (named) {
+        int p = prog_.find_policy(named->text);
         if (p < 0) {
             std::vector<std::string> cands;
             for (const auto& pol : prog_.policies) cands.push_back(pol.name);
-            diags_.error("unknown-policy", t.policy->range,
-                         "unknown policy '" + t.policy->text + "'" + did_you_mean(t.policy->text, cands));
+            diags_.error("unknown-policy", named->range,
+                         "unknown policy '" + named->text + "'" + did_you_mean(named->text, cands));
         }
         return p;
     }
@@ -88,16 +89,20 @@ int Checker::test_policy(const ast::Test& t, FileId file) {
     if (here.size() == 1) return here.front();
     std::string names;
     for (int i : here) names += (names.empty() ? "" : ", ") + prog_.policies[i].name;
-    std::string quoted = quote_string(t.name.text);
-    std::string msg = here.empty() ? "test " + quoted + " names no policy and its file declares none; write `test " +
-                                         quoted + " policy NAME { ... }`"
-                                   : "test " + quoted + " names no policy and its file declares " +
-                                         std::to_string(here.size()) + " (" + names +
-                                         "); write `policy NAME` after the test name";
-    auto& d = diags_.error("ambiguous-test-policy", t.name.range, msg);
+    std::string msg = here.empty() ? w.what + " names no policy and its file declares none; write " + w.hint_none
+                                   : w.what + " names no policy and its file declares " +
+                                         std::to_string(here.size()) + " (" + names + "); write " + w.hint_many;
+    auto& d = diags_.error(w.code, at, msg);
     for (int i : here)
         d.notes.push_back({prog_.policies[i].name_range, "policy '" + prog_.policies[i].name + "' is declared here"});
     return -1;
+}
+
+int Checker::test_policy(const ast::Test& t, FileId file) {
+    std::string quoted = quote_string(t.name.text);
+    return owner_policy(t.policy, t.name.range, file,
+                        {"test " + quoted, "`test " + quoted + " policy NAME { ... }`",
+                         "`policy NAME` after the test name", "ambiguous-test-policy"});
 }
 
 void Checker::check_packet(const ast::Packet& p, PacketSpec& spec) {

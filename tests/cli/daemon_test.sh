@@ -18,32 +18,10 @@ if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/
 fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TMP=$(mktemp -d)
-export WEIR_PIN_ROOT=/sys/fs/bpf/weir-daemon-$$ WEIR_RUN_DIR=$TMP/run
-NS=wdn$$ DEV=wd$$a PEER=wd$$b
-S=$(($$ % 200 + 20))
-HOST_IP=198.19.$S.1 PEER_IP=198.19.$S.2
 DPID=
-cleanup() {
-    [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-    "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
-    ip link del "$DEV" 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
-    rm -rf "$WEIR_PIN_ROOT" "$TMP"
-}
-trap cleanup EXIT
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-ip netns add "$NS" || exit 1
-ip link add "$DEV" type veth peer name "$PEER" netns "$NS" || exit 1
-sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
-ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
-ip addr add "$HOST_IP/24" dev "$DEV" && ip link set "$DEV" up
-ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER" && ip -n "$NS" link set "$PEER" up
-ip neigh replace "$PEER_IP" lladdr "$(ip -n "$NS" -br link show "$PEER" | awk '{print $3}')" dev "$DEV" nud permanent
-ip -n "$NS" neigh replace "$HOST_IP" lladdr "$(ip -br link show "$DEV" | awk '{print $3}')" dev "$PEER" nud permanent
+extra_cleanup() { [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; }
+peer_in_netns daemon 198.19
 passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 # probes N: N UDP datagrams (to port 9999, 18 bytes of payload: 60-byte frames) from the
 # namespace into $DEV, with bash's /dev/udp (no ping or netcat needed).
 probes() {

@@ -35,3 +35,38 @@ veth_under_test() {
     ip link add "$DEV" type veth peer name "$PEER" || exit 1
     ip link set "$DEV" up && ip link set "$PEER" up
 }
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# peer_in_netns TAG NET: the device under test DEV (root namespace) and its veth peer PEER in a
+# private namespace NS (names from TAG and the pid), HOST_IP / PEER_IP = NET.S.1 / NET.S.2 (S from
+# the pid; NET is 198.18 or 198.19), IPv6 off, static neighbours both ways; private
+# WEIR_PIN_ROOT and WEIR_RUN_DIR (the caller creates $TMP). On exit: the caller's
+# `extra_cleanup` if it defines one (e.g. killing a daemon), weir's policy on DEV unloaded, the
+# pair, the namespace, the pins and $TMP removed.
+peer_in_netns() {
+    local tag=$1 net=$2
+    export WEIR_PIN_ROOT=/sys/fs/bpf/weir-$tag-$$ WEIR_RUN_DIR=$TMP/run
+    NS=w${tag:0:1}n$$ DEV=w${tag:0:1}$$a PEER=w${tag:0:1}$$b
+    local s=$(($$ % 200 + 20))
+    HOST_IP=$net.$s.1 PEER_IP=$net.$s.2
+    trap '_peer_cleanup' EXIT
+    mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+    ip netns add "$NS" || exit 1
+    ip link add "$DEV" type veth peer name "$PEER" netns "$NS" || exit 1
+    sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
+    ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
+    ip addr add "$HOST_IP/24" dev "$DEV" && ip link set "$DEV" up
+    ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER" && ip -n "$NS" link set "$PEER" up
+    ip neigh replace "$PEER_IP" lladdr "$(ip -n "$NS" -br link show "$PEER" | awk '{print $3}')" dev "$DEV" nud permanent
+    ip -n "$NS" neigh replace "$HOST_IP" lladdr "$(ip -br link show "$DEV" | awk '{print $3}')" dev "$PEER" nud permanent
+}
+
+_peer_cleanup() {
+    declare -F extra_cleanup >/dev/null && extra_cleanup
+    "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
+    ip link del "$DEV" 2>/dev/null
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "$WEIR_PIN_ROOT" "$TMP"
+}

@@ -17,6 +17,7 @@
 #include "driver.hpp"
 #include "limits.hpp"
 #include "loaded_policy.hpp"
+#include "compiled_policy.hpp"
 #include "packet.hpp"
 #include "plan.hpp"
 #include "weir_abi.h"
@@ -25,30 +26,12 @@ using namespace weir;
 
 namespace {
 
-struct Compiled {
-    std::unique_ptr<Compilation> c;
-    Plan plan;
-    std::vector<std::uint8_t> elf;
-};
+using Compiled = test::CompiledPolicy;
 
-Compiled compile(const std::string& text) {
-    Compiled out;
-    out.c = compile_source("limits.weir", text, CheckOptions{});
-    REQUIRE_MESSAGE(out.c->ok(), render_text(out.c->sources, out.c->diags));
-    out.plan = plan_policy(out.c->program, 0);
-    CodegenResult r = codegen(out.plan, out.c->sources, EmitKind::Obj, CodegenOptions{});
-    REQUIRE_MESSAGE(r.ok(), r.error);
-    out.elf = std::move(r.bytes);
-    return out;
-}
+Compiled compile(const std::string& text) { return test::compile_policy(text, "limits.weir"); }
 
 std::unique_ptr<LoadedPolicy> load(const Compiled& c, std::vector<std::pair<std::string, int>> reuse = {}) {
-    Diagnostics diags;
-    KernelLoadOptions lo;
-    lo.reuse_maps = std::move(reuse);
-    auto lp = LoadedPolicy::load(c.plan, c.c->sources, c.elf, diags, lo);
-    REQUIRE_MESSAGE(lp, render_text(c.c->sources, diags));
-    return lp;
+    return test::load_policy(c, std::move(reuse));
 }
 
 std::vector<std::uint8_t> tcp(std::uint32_t src, std::uint16_t dport) {
