@@ -8,22 +8,14 @@
 # reload that removes the alert -> alert_resolved with reason "removed" and no more samples.
 # Usage: alert_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
-WEIR=$1
-ROOT=$2
-cd "$ROOT"
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
-    echo "SKIP: needs root, iproute2 and python3"
-    exit 77
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-TMP=$(mktemp -d)
+begin_live_test "$@"
 DPID= BPID=
 extra_cleanup() {
     [[ -n $BPID ]] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
     [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 }
 peer_in_netns alert 198.18
-passed=0 failed=0
 # burst SECONDS: about 200 UDP datagrams a second to port 9999 for SECONDS, in the background.
 burst() {
     ip netns exec "$NS" bash -c 'end=$((SECONDS + $1))

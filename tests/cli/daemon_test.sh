@@ -9,19 +9,11 @@
 # identical content does not; SIGHUP; SIGTERM leaves the policy pinned; --detach-on-exit unloads.
 # Usage: daemon_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
-WEIR=$1
-ROOT=$2
-cd "$ROOT"
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
-    echo "SKIP: needs root, iproute2 and python3"
-    exit 77
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-TMP=$(mktemp -d)
+begin_live_test "$@"
 DPID=
 extra_cleanup() { [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; }
 peer_in_netns daemon 198.19
-passed=0 failed=0
 # probes N: N UDP datagrams (to port 9999, 18 bytes of payload: 60-byte frames) from the
 # namespace into $DEV, with bash's /dev/udp (no ping or netcat needed).
 probes() {

@@ -8,19 +8,11 @@
 # filters; a swap keeps the pinned ring (a reader opened before the swap keeps reading).
 # Usage: events_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
-WEIR=$1
-ROOT=$2
-cd "$ROOT"
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
-    echo "SKIP: needs root, iproute2 and python3"
-    exit 77
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-TMP=$(mktemp -d)
+begin_live_test "$@"
 RPID=
 extra_cleanup() { [[ -n $RPID ]] && kill -KILL "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null; }
 peer_in_netns events 198.18
-passed=0 failed=0
 
 # probes N PORT: N UDP datagrams (18 bytes of payload: 60-byte frames) from the namespace, sent
 # from CPU 0 (veth runs the receiving XDP program there too: one per-CPU sample counter).

@@ -70,3 +70,18 @@ _peer_cleanup() {
     ip netns del "$NS" 2>/dev/null
     rm -rf "$WEIR_PIN_ROOT" "$TMP"
 }
+
+# begin_live_test WEIR_BINARY REPO_ROOT: the start of an end-to-end script that needs root:
+# WEIR and ROOT set, the working directory the repository, exit 77 (ctest's skip) without root,
+# iproute2 or python3; $TMP created; the check counters at zero.
+begin_live_test() {
+    WEIR=$1
+    ROOT=$2
+    cd "$ROOT" || exit 1
+    if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
+        echo "SKIP: needs root, iproute2 and python3"
+        exit 77
+    fi
+    TMP=$(mktemp -d)
+    passed=0 failed=0
+}

@@ -4,17 +4,9 @@
 # (unknown interface, no policy, not privileged), stats --json and --watch --count.
 # Usage: sets_stats_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
-WEIR=$1
-ROOT=$2
-cd "$ROOT"
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
-    echo "SKIP: needs root, iproute2 and python3"
-    exit 77
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-TMP=$(mktemp -d)
+begin_live_test "$@"
 veth_under_test wz$$a wz$$b
-passed=0 failed=0
 
 expect_no_out() {
     if grep -qF -- "$2" "$TMP/out"; then
