@@ -274,6 +274,15 @@ void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& if
     w.family("weir_policy_loaded_timestamp_seconds", "gauge", "Unix time the running program was loaded.");
     for (const auto& s : statuses)
         w.sample("weir_policy_loaded_timestamp_seconds", {{"interface", s.ifname}}, double(s.loaded_at));
+    w.family("weir_set_elements", "gauge", "Elements of a named set, as `weir set list` shows them.");
+    for (const auto& s : statuses)
+        for (const auto& set : s.sets) {
+            if (set.type.empty()) continue;  // inline sets are part of their rule
+            api::SetEdit list = api::Attachment(s.ifname).edit_set(api::SetOp::List, set.name);
+            if (list.ok())
+                w.sample("weir_set_elements", {{"interface", s.ifname}, {"set", set.name}},
+                         std::uint64_t{list.elements.size()});
+        }
     w.family("weir_set_live_edits", "gauge", "Live set-edit batches since the set table was filled.");
     for (const auto& s : statuses)
         for (const auto& t : s.tables)

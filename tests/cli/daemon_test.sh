@@ -71,7 +71,7 @@ stop_daemon() {  # SIGTERM, expect exit 0
 }
 
 policy() {  # policy NAME [extra rule]
-    printf 'policy %s default pass {\n    probe: count if udp.dport == 9999\n    %s\n}\n' "$1" "${2:-}"
+    printf 'set blocked : ip4 = { 198.19.250.0/24, 198.19.251.7 }\n\npolicy %s default pass {\n    probe: count if udp.dport == 9999\n    blocked: drop if ip.src in @blocked\n    %s\n}\n' "$1" "${2:-}"
 }
 mkdir -p "$TMP/cm"
 policy daemon-a >"$TMP/cm/edge.weir"
@@ -136,6 +136,7 @@ expect_metric "malformed" "weir_malformed_packets_total{interface=\"$DEV\"}" 0
 expect_metric "no reload yet" "weir_daemon_reloads_total{interface=\"$DEV\"}" 0
 expect_metric "no failure yet" "weir_daemon_reload_failures_total{interface=\"$DEV\"}" 0
 expect_metric "enforcing" "weir_policy_enforcing{interface=\"$DEV\"}" 1
+expect_metric "set size" "weir_set_elements{interface=\"$DEV\",set=\"blocked\"}" 2
 grep -q "^weir_policy_info{interface=\"$DEV\",policy=\"daemon-a\",source_hash=\"$(status_field source_hash)\"" "$TMP/out" \
     && ok || bad "policy info with the pinned source hash"
 get /healthz
