@@ -326,6 +326,36 @@ TEST_CASE("hot swap: kept rules keep their counters, kept sets their live conten
     unload_quietly(dev);
 }
 
+// Rate-limit buckets live in the pinned weir_limits table, keyed by an id made from the rule's
+// name and the limit's key (docs/operations.md): a swap that keeps both keeps the bucket.
+TEST_CASE("hot swap: a kept rate limit keeps its bucket, a renamed one starts full") {
+    test::TestNet net;
+    const std::string dev = net.host_if();
+    Dir d;
+    // One token a minute and a burst of 3: the bucket cannot refill during the test.
+    REQUIRE(load(d.write("a.weir", "policy p default pass {\n    lim: drop if tcp.dport == 80 and over 1/m burst 3\n}\n"),
+                 dev)
+                .ok());
+    for (int i = 0; i < 3; ++i) CHECK(run_live(dev, tcp(80)) == WEIR_ACT_PASS);
+    CHECK(run_live(dev, tcp(80)) == WEIR_ACT_DROP);
+
+    auto r = load(d.write("b.weir",
+                          "policy p default pass {\n    telnet: drop if tcp.dport == 23\n"
+                          "    lim: drop if tcp.dport == 80 and over 1/m burst 3\n}\n"),
+                  dev);
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(r.hot_swap);
+    CHECK(run_live(dev, tcp(80)) == WEIR_ACT_DROP);  // still empty: the bucket was kept
+    CHECK(run_live(dev, tcp(23)) == WEIR_ACT_DROP);
+
+    r = load(d.write("c.weir", "policy p default pass {\n    lim2: drop if tcp.dport == 80 and over 1/m burst 3\n}\n"),
+             dev);
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(run_live(dev, tcp(80)) == WEIR_ACT_PASS);  // a new rule name: a new, full bucket
+    CHECK(rule_counter(dev, "lim2").packets == 0);
+    CHECK_FALSE(attach::unload(dev));
+}
+
 TEST_CASE("hot swap: no increment of a kept rule is lost while packets run during the swap") {
     test::TestNet net;
     const std::string dev = net.host_if();
