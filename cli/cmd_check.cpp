@@ -100,7 +100,8 @@ int cmd_check(const CheckArgs& a, const CommonOptions& o) {
             const Program& pr = c->program;
             std::cout << path << ": ok (" << plural(pr.policies.size(), "policy", "policies") << ", "
                       << plural(rules, "rule", "rules") << ", " << plural(pr.sets.size(), "set", "sets")
-                      << ", " << plural(pr.tests.size(), "test", "tests") << ")\n";
+                      << ", " << plural(pr.tests.size(), "test", "tests")
+                      << (pr.alerts.empty() ? "" : ", " + plural(pr.alerts.size(), "alert", "alerts")) << ")\n";
         } else {
             std::cerr << path << ": " << plural(e, "error", "errors") << ", "
                       << plural(w, "warning", "warnings") << "\n";

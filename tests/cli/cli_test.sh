@@ -14,6 +14,9 @@ passed=0 failed=0
 expect_rc "examples and rules check clean" 0 "$WEIR" check --werror examples/*.weir rules/std/*.weir
 expect_out "check prints a summary per file" "examples/edge.weir: ok ("
 expect_rc "examples and rules are formatted" 0 "$WEIR" fmt --check examples/*.weir rules/std/*.weir
+printf 'policy p default pass {\n    ssh: count if tcp.dport == 22\n}\n\nalert ssh-burst when rate(ssh) > 50/s severity warning "SSH burst"\n' >"$TMP/alert.weir"
+expect_rc "a file with an alert checks" 0 "$WEIR" check "$TMP/alert.weir"
+expect_out "the summary counts alerts" "ok (1 policy, 1 rule, 0 sets, 0 tests, 1 alert)"
 
 expect_rc "an error exits 1" 1 "$WEIR" check tests/golden/unknown-field.weir
 expect_out "error rendered with location" "tests/golden/unknown-field.weir:2:18: error: unknown field 'tcp.dprot'"
