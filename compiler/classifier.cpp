@@ -307,7 +307,7 @@ private:
             std::uint64_t desc = build(kids[c], cr, depth + 1);
             t_.nodes[base + c] = desc;
         }
-        return cls_inner(base, static_cast<unsigned>(d), cw, best_k);
+        return cls_inner(base, cw, best_k);
     }
 
     std::pair<std::size_t, std::size_t> child_range(const ClsSpan& s, const Region& r, std::size_t d, unsigned cw,
@@ -362,33 +362,39 @@ bool build_group(ClsGroup& g, const std::vector<RuleBoxes>& rule_boxes, const Cl
         return false;
     };
 
-    // Dimensions: every canonical field some box constrains, most distinct spans first.
+    // Dimensions: every canonical field some box constrains, most distinct spans first, and the
+    // range those spans use (spans that leave the field free do not count).
     std::map<FieldId, std::vector<std::pair<std::uint64_t, std::uint64_t>>> seen;
     for (const auto& rb : rule_boxes)
         for (const auto& box : rb.boxes)
             for (const auto& [canon, sp] : box) seen[canon].emplace_back(sp.lo, sp.hi);
-    std::vector<std::pair<std::size_t, FieldId>> order;
+    struct Candidate {
+        std::size_t distinct;
+        FieldId canon;
+        ClsSpan used;
+    };
+    std::vector<Candidate> order;
     for (auto& [canon, v] : seen) {
         std::sort(v.begin(), v.end());
-        order.emplace_back(static_cast<std::size_t>(std::unique(v.begin(), v.end()) - v.begin()), canon);
+        ClsSpan used{v.front().first, 0};
+        for (const auto& sp : v) used.hi = std::max(used.hi, sp.second);
+        order.push_back({static_cast<std::size_t>(std::unique(v.begin(), v.end()) - v.begin()), canon, used});
     }
-    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.distinct > b.distinct; });
     g.dims.clear();
     g.trees.clear();
-    for (const auto& o : order) g.dims.push_back(make_dim(o.second));
-    if (g.dims.empty()) g.dims.push_back(make_dim(FieldId::PktLen));  // rules without conditions
+    std::vector<ClsSpan> used;
+    std::map<FieldId, std::size_t> index;
+    for (const auto& o : order) {
+        index[o.canon] = g.dims.size();
+        g.dims.push_back(make_dim(o.canon));
+        used.push_back(o.used);
+    }
+    if (g.dims.empty()) {  // rules without conditions
+        g.dims.push_back(make_dim(FieldId::PktLen));
+        used.push_back({0, g.dims[0].absent});
+    }
     const std::size_t nd = g.dims.size();
-
-    // The range the boxes use in each dimension (spans that leave it free do not count).
-    std::vector<ClsSpan> used(nd, ClsSpan{~std::uint64_t{0}, 0});
-    for (const auto& rb : rule_boxes)
-        for (const auto& box : rb.boxes)
-            for (const auto& [canon, sp] : box)
-                for (std::size_t d = 0; d < nd; ++d)
-                    if (g.dims[d].canon == canon) {
-                        used[d].lo = std::min(used[d].lo, sp.lo);
-                        used[d].hi = std::max(used[d].hi, sp.hi);
-                    }
 
     // The boxes, each in the tree of the dimension where it is narrowest.
     std::vector<std::vector<Box>> per_dim(nd);
@@ -396,9 +402,7 @@ bool build_group(ClsGroup& g, const std::vector<RuleBoxes>& rule_boxes, const Cl
         for (const auto& box : rule_boxes[r].boxes) {
             auto at = static_cast<std::uint32_t>(tables.boxes.size());
             for (const auto& dim : g.dims) tables.boxes.push_back({0, dim.absent});
-            for (const auto& [canon, sp] : box)
-                for (std::size_t d = 0; d < nd; ++d)
-                    if (g.dims[d].canon == canon) tables.boxes[at + d] = sp;
+            for (const auto& [canon, sp] : box) tables.boxes[at + index.at(canon)] = sp;
             std::size_t best = 0;
             for (std::size_t d = 1; d < nd; ++d)
                 if (narrowness(tables.boxes[at + d], used[d]) < narrowness(tables.boxes[at + best], used[best]))
@@ -433,8 +437,7 @@ std::optional<std::uint32_t> cls_classify(const ClsGroup& g, const ClsTables& t,
             std::uint64_t idx = (desc & 0xffffffffu) + ((v.at(tree.dim) >> shift) & ((std::uint64_t{1} << k) - 1));
             desc = idx < t.nodes.size() ? t.nodes[idx] : 0;
         }
-        if ((desc >> 48) & 0xff) continue;  // deeper than the walk goes: the generated code finds nothing
-        unsigned count = static_cast<unsigned>(desc >> 32) & 0xff;
+        unsigned count = static_cast<unsigned>(desc >> 32) & 0xff;  // 0 for an inner node: nothing
         std::uint64_t base = desc & 0xffffffffu;
         for (unsigned j = 0; j < count; ++j) {
             const ClsRef& ref = t.refs.at(base + j);

@@ -52,14 +52,14 @@ ClsDim make_dim(FieldId canon);
 // The value of dimension `d` for a parsed packet.
 std::uint64_t dim_value(const ClsDim& d, const weir_pkt& pkt);
 
-// Node descriptor (u64): bits 0-31 base, 32-39 dimension (inner) or box count (leaf), 40-47 shift,
-// 48-55 k (the number of bits cut; 0 = leaf). Inner: child i's descriptor is nodes[base + i], the
-// child of value v is i = (v >> shift) & (2^k - 1). Leaf: refs[base .. base + count).
+// Node descriptor (u64): bits 0-31 base, 32-39 box count (leaf), 40-47 shift, 48-55 k (the number
+// of bits cut; 0 = leaf). Inner: child i's descriptor is nodes[base + i], the child of value v (the
+// tree's dimension, ClsTree::dim) is i = (v >> shift) & (2^k - 1). Leaf: refs[base .. base + count).
 constexpr std::uint64_t cls_leaf(std::uint32_t refs, unsigned count) {
     return std::uint64_t{refs} | (std::uint64_t{count} << 32);
 }
-constexpr std::uint64_t cls_inner(std::uint32_t base, unsigned dim, unsigned shift, unsigned k) {
-    return std::uint64_t{base} | (std::uint64_t{dim} << 32) | (std::uint64_t{shift} << 40) | (std::uint64_t{k} << 48);
+constexpr std::uint64_t cls_inner(std::uint32_t base, unsigned shift, unsigned k) {
+    return std::uint64_t{base} | (std::uint64_t{shift} << 40) | (std::uint64_t{k} << 48);
 }
 
 struct ClsRef {

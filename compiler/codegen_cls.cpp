@@ -102,8 +102,9 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
         c.enter(leaf);
         llvm::PHINode* leaf_desc = c.b.CreatePHI(i64, static_cast<unsigned>(to_leaf.size()), "leaf");
         for (auto& [v, bb] : to_leaf) leaf_desc->addIncoming(v, bb);
-        llvm::Value* count = c.b.CreateSelect(c.b.CreateICmpEQ(byte_at(c, leaf_desc, 48), c.c64(0)),
-                                              byte_at(c, leaf_desc, 32), c.c64(0));
+        // An inner descriptor (a tree deeper than its walk, which the planner never makes) has
+        // count 0: nothing matches.
+        llvm::Value* count = byte_at(c, leaf_desc, 32);
         llvm::Value* base = c.b.CreateTrunc(leaf_desc, i32);
         for (unsigned j = 0; j < tree.max_leaf; ++j) {
             llvm::BasicBlock* entry_j = c.block("cls.box");

@@ -26,14 +26,6 @@ using namespace weir;
 
 namespace {
 
-using Compiled = test::CompiledPolicy;
-
-Compiled compile(const std::string& text) { return test::compile_policy(text, "limits.weir"); }
-
-std::unique_ptr<LoadedPolicy> load(const Compiled& c, std::vector<std::pair<std::string, int>> reuse = {}) {
-    return test::load_policy(c, std::move(reuse));
-}
-
 std::vector<std::uint8_t> tcp(std::uint32_t src, std::uint16_t dport) {
     return Frame().eth().ipv4(src, ip4(198, 18, 0, 2)).tcp(40000, dport, kTcpSyn).bytes();
 }
@@ -52,8 +44,8 @@ constexpr const char* kPolicy = R"(policy p default pass {
 }  // namespace
 
 TEST_CASE("over: the burst passes, then the limit drops; one bucket per key") {
-    Compiled c = compile(kPolicy);
-    auto lp = load(c);
+    test::CompiledPolicy c = test::compile_policy(kPolicy);
+    auto lp = test::load_policy(c);
     REQUIRE(lp->reset_limits(WEIR_LIMIT_TEST_CLOCK_NS));
     const std::uint32_t a = ip4(198, 18, 0, 10), b = ip4(198, 18, 0, 11);
     for (int i = 0; i < 3; ++i) CHECK(rule_of(*lp, tcp(a, 443)) == -1);
@@ -75,8 +67,8 @@ TEST_CASE("over: the burst passes, then the limit drops; one bucket per key") {
 }
 
 TEST_CASE("over: state follows rule name and key across a reload sharing weir_limits") {
-    Compiled c = compile(kPolicy);
-    auto old = load(c);
+    test::CompiledPolicy c = test::compile_policy(kPolicy);
+    auto old = test::load_policy(c);
     REQUIRE(old->reset_limits(WEIR_LIMIT_TEST_CLOCK_NS));
     const std::uint32_t a = ip4(198, 18, 0, 10);
     for (int i = 0; i < 3; ++i) CHECK(rule_of(*old, tcp(a, 443)) == -1);
@@ -84,21 +76,21 @@ TEST_CASE("over: state follows rule name and key across a reload sharing weir_li
     REQUIRE(limits >= 0);
 
     // Another policy, the same rule name and key (a new rule in front, another rate): kept.
-    Compiled kept = compile(R"(policy q default pass {
+    test::CompiledPolicy kept = test::compile_policy(R"(policy q default pass {
     ssh: pass if tcp.dport == 22
     api: drop if tcp.dport == 443 and over 200/s burst 3 per ip.src
 }
 )");
-    auto next = load(kept, {{WEIR_MAP_LIMITS, limits}});
+    auto next = test::load_policy(kept, {{WEIR_MAP_LIMITS, limits}});
     REQUIRE(bpf::update(next->map_fd(WEIR_MAP_CLOCK), 0u, std::uint64_t{WEIR_LIMIT_TEST_CLOCK_NS}));
     CHECK(rule_of(*next, tcp(a, 443)) == 1);  // the bucket emptied by the old program
 
     // The rule renamed: a new limit, a full bucket.
-    Compiled renamed = compile(R"(policy q default pass {
+    test::CompiledPolicy renamed = test::compile_policy(R"(policy q default pass {
     web: drop if tcp.dport == 443 and over 100/s burst 3 per ip.src
 }
 )");
-    auto other = load(renamed, {{WEIR_MAP_LIMITS, limits}});
+    auto other = test::load_policy(renamed, {{WEIR_MAP_LIMITS, limits}});
     REQUIRE(bpf::update(other->map_fd(WEIR_MAP_CLOCK), 0u, std::uint64_t{WEIR_LIMIT_TEST_CLOCK_NS}));
     CHECK(rule_of(*other, tcp(a, 443)) == -1);
 }
@@ -106,11 +98,11 @@ TEST_CASE("over: state follows rule name and key across a reload sharing weir_li
 TEST_CASE("over: no lost updates - two threads on one bucket admit exactly the burst") {
     // A frozen clock: nothing refills, so exactly `burst` packets may pass whatever the
     // interleaving; a racy read-modify-write would admit more.
-    Compiled c = compile(R"(policy p default pass {
+    test::CompiledPolicy c = test::compile_policy(R"(policy p default pass {
     flood: drop if udp.dport == 9 and over 1000/s burst 200000
 }
 )");
-    auto lp = load(c);
+    auto lp = test::load_policy(c);
     REQUIRE(lp->reset_limits(WEIR_LIMIT_TEST_CLOCK_NS));
     REQUIRE(lp->reset_counters());
     auto frame = Frame().eth().ipv4(ip4(198, 18, 0, 1), ip4(198, 18, 0, 2)).udp(1, 9).bytes();

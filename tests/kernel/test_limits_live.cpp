@@ -30,14 +30,6 @@ using weir::test::TestNet;
 
 namespace {
 
-using Compiled = test::CompiledPolicy;
-
-Compiled compile(const std::string& text) { return test::compile_policy(text, "limits.weir"); }
-
-std::unique_ptr<LoadedPolicy> load(const Compiled& c, std::vector<std::pair<std::string, int>> reuse = {}) {
-    return test::load_policy(c, std::move(reuse));
-}
-
 std::vector<std::uint8_t> tcp(std::uint32_t src, std::uint16_t dport) {
     return Frame().eth().ipv4(src, ip4(198, 18, 0, 2)).tcp(40000, dport, kTcpSyn).bytes();
 }
@@ -69,8 +61,8 @@ struct Precision {
 Precision measure(const std::string& policy, const std::vector<std::vector<std::uint8_t>>& frame_list,
                   const TestNet& net, double offered_pps, double seconds, double configured, double burst_total,
                   std::uint32_t per_call) {
-    Compiled c = compile(policy);
-    auto lp = load(c);
+    test::CompiledPolicy c = test::compile_policy(policy);
+    auto lp = test::load_policy(c);
     REQUIRE(lp->reset_limits(0));  // the real clock
     REQUIRE(lp->reset_counters());
     Attached at(net.host_ifindex(), lp->program_fd());
