@@ -23,11 +23,12 @@ struct blank : sor<plus<one<' ', '\t', '\n', '\r', '\f', '\v'>>, comment> {};
 struct ws : star<blank> {};
 
 // ---------------------------------------------------------------------------------------------
-// Names: [A-Za-z_][A-Za-z0-9_-]*. A '-' belongs to a name only if another name character
-// follows, so `$lo-$hi` is a range and `ssh-admin` one name.
+// Names: [A-Za-z_][A-Za-z0-9_-]* not ending in '-'. A run of '-' belongs to a name only if a
+// name character follows it, so `$lo-$hi` is a range, `ssh-admin` one name, and `a- - b` (or
+// `a-- b`) is never ambiguous.
 struct name_first : ranges<'a', 'z', 'A', 'Z', '_'> {};
 struct name_char : ranges<'a', 'z', 'A', 'Z', '0', '9', '_'> {};
-struct name_dash : seq<one<'-'>, at<sor<name_char, one<'-'>>>> {};
+struct name_dash : seq<plus<one<'-'>>, at<name_char>> {};
 struct name_rest : sor<name_char, name_dash> {};
 struct name_token : seq<name_first, star<name_rest>> {};
 

@@ -296,8 +296,10 @@ std::uint32_t token_end(std::string_view t, std::uint32_t p) {
     if (is_name_char(c) || c == '$' || c == '@' || c == ':') {
         while (q < t.size()) {
             char d = t[q];
+            auto dashes_end = q;  // a run of '-' is part of a name only if a name character follows
+            while (dashes_end < t.size() && t[dashes_end] == '-') ++dashes_end;
             bool more = is_name_char(d) || d == '.' || d == '/' ||
-                        (d == '-' && q + 1 < t.size() && is_name_char(t[q + 1])) ||
+                        (d == '-' && dashes_end < t.size() && is_name_char(t[dashes_end])) ||
                         (d == ':' && q + 1 < t.size() && (is_hex(t[q + 1]) || t[q + 1] == ':'));
             if (!more) break;
             ++q;

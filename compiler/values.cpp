@@ -282,7 +282,8 @@ std::optional<ast::Item> element_token(std::string_view text, FileId file, std::
     };
     ast::Item item;
     item.range = range(0, text.size());
-    bool name = !text.empty() && element_name_start(text[0]) &&
+    // As in the grammar, a name never ends in '-': `tcp-` is a dangling range, not a name.
+    bool name = !text.empty() && element_name_start(text[0]) && text.back() != '-' &&
                 std::all_of(text.begin(), text.end(), element_name_char);
     std::size_t dash = name ? std::string_view::npos : text.find('-');
     if (dash == std::string_view::npos) {

@@ -228,6 +228,21 @@ TEST_CASE("the reference policy parses") {
     CHECK(t2.probes[1].expect.by->text == "default");
 }
 
+TEST_CASE("a name holds inner runs of '-', never a trailing one") {
+    Parsed p("const x = { a--b, echo-request - c, $lo-$hi }\n");
+    REQUIRE_MESSAGE(p.file.has_value(), render_text(p.sm, p.diags));
+    const auto& items = std::get<ast::Const>(p.decl(0)).set.items;
+    REQUIRE(items.size() == 3);
+    CHECK(items[0].lo.text == "a--b");
+    CHECK_FALSE(items[0].hi.has_value());
+    CHECK(items[1].lo.text == "echo-request");
+    REQUIRE(items[1].hi.has_value());
+    CHECK(items[1].hi->text == "c");
+    CHECK(items[2].lo.text == "lo");
+    REQUIRE(items[2].hi.has_value());
+    CHECK(items[2].hi->text == "hi");
+}
+
 TEST_CASE("empty files and empty sets") {
     Parsed empty("");
     REQUIRE(empty.file.has_value());
@@ -608,6 +623,9 @@ TEST_CASE("syntax errors: one diagnostic, plain words, exact position") {
         {"const x = 1-", "1:13: expected a value after '-' (a range is written LOW-HIGH), found the end of the file",
          ""},
         {"const x 1", "1:9: expected '=' after 'const x'", "1"},
+        // A name never ends in '-', so neither spelling below is the range `dla- - qinq`.
+        {"const x = { dla-- qinq }", "1:17: expected a value after '-' (a range is written LOW-HIGH)", "-"},
+        {"const x = { dla- - qinq }", "1:18: expected a value after '-' (a range is written LOW-HIGH)", "-"},
         {"policy p default pass {\n  r: pass tcp.dport == 22\n}",
          "2:14: expected ':' after rule name 'tcp'; if 'tcp' starts a condition, write 'if' before it", "."},
         {"set s : ip { 1 }", "1:12: expected '=' after the type of set 's'", "{"},

@@ -206,3 +206,19 @@ TEST_CASE("interface names pack into an element") {
     CHECK(format_element(e, FieldType::Iface, SymbolTable::None) == "\"eth0\"");
     CHECK(quote_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\x01\"");
 }
+
+TEST_CASE("element_token: names and ranges split as the grammar does") {
+    auto name = element_token("echo-request", 0, 0);
+    REQUIRE(name);
+    CHECK(name->lo.kind == ast::Value::Kind::Symbol);
+    CHECK(name->lo.text == "echo-request");
+    CHECK_FALSE(name->hi);
+    auto range = element_token("1000 - 2000", 0, 0);
+    REQUIRE(range);
+    CHECK(range->lo.text == "1000");
+    REQUIRE(range->hi);
+    CHECK(range->hi->text == "2000");
+    // A trailing '-' is a range missing its high end, not a name.
+    CHECK_FALSE(element_token("tcp-", 0, 0));
+    CHECK_FALSE(element_token("-", 0, 0));
+}
