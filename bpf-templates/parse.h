@@ -4,7 +4,7 @@
  *
  * Rules for this file: no BPF helpers, no libc; every read is preceded by a check that the bytes
  * lie before data_end (pointer form `p + n > end`, which is what the verifier tracks); loops have
- * constant bounds and are unrolled; integers are read byte by byte, big-endian.
+ * constant bounds and are unrolled; integers are read big-endian through weir_be16/32/48/64.
  *
  * Decisions beyond the language text:
  * - The frame end bounds everything (IPv4 total length / IPv6 payload length are reported in
@@ -60,14 +60,31 @@
 
 #define WEIR_PARSE_FN static inline __attribute__((always_inline))
 
+/* Big-endian reads of 2 and 4 bytes. In BPF, one load and a byte swap: packet memory needs no
+ * alignment where XDP runs natively (the verifier demands it only on architectures without
+ * efficient unaligned access, or under BPF_F_STRICT_ALIGNMENT, which weir does not set), and the
+ * byte-by-byte form cost ~2 ns per packet more. In C++ (the interpreter), memcpy: the compiler
+ * turns it into the same load without undefined behaviour. */
 WEIR_PARSE_FN __u16 weir_be16(const __u8 *p)
 {
-    return (__u16)(((__u32)p[0] << 8) | (__u32)p[1]);
+#if defined(__bpf__)
+    __u16 v = *(const __u16 *)p;
+#else
+    __u16 v;
+    __builtin_memcpy(&v, p, sizeof v);
+#endif
+    return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? __builtin_bswap16(v) : v;
 }
 
 WEIR_PARSE_FN __u32 weir_be32(const __u8 *p)
 {
-    return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | (__u32)p[3];
+#if defined(__bpf__)
+    __u32 v = *(const __u32 *)p;
+#else
+    __u32 v;
+    __builtin_memcpy(&v, p, sizeof v);
+#endif
+    return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? __builtin_bswap32(v) : v;
 }
 
 WEIR_PARSE_FN __u64 weir_be48(const __u8 *p)

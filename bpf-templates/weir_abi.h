@@ -18,8 +18,9 @@
  * it always-inline: it must be inlined into weir_xdp because it takes packet pointers, which a
  * separately verified (global) BPF function cannot receive.
  *
- * Verifier: weir_xdp fills the weir_pkt in a separately verified global function, so the
- * match code sees every field as an unknown scalar of its width. Payload reads must bound the
+ * Verifier: weir_xdp parses into the weir_pkt inside the per-CPU weir_last value and reads it
+ * back after a compiler barrier, so the match code sees every field as an unknown scalar of its
+ * width (as when the parser was a separately verified function). Payload reads must bound the
  * offset before adding it to data: `data + (pkt->payload_off & WEIR_PAYLOAD_OFF_MASK) + OFF`,
  * then compare `p + LEN > data_end` (and check OFF + LEN <= pkt->payload_len).
  *
@@ -44,12 +45,15 @@
  *   weir_last      PERCPU_ARRAY  key 0              -> struct weir_last
  *                  the last decision taken on each CPU. `weir test` zeroes it, runs one packet
  *                  with BPF_PROG_TEST_RUN and reads the CPU slot whose `runs` is non-zero to
- *                  learn which rule decided.
+ *                  learn which rule decided. Also the program's scratch space: the packet
+ *                  being decided is parsed into its `pkt` (see "Verifier" above).
  */
 #ifndef WEIR_ABI_H
 #define WEIR_ABI_H
 
 #include <linux/types.h>
+
+#include "weir_pkt.h"
 
 /* Actions: the XDP return codes (enum xdp_action in <linux/bpf.h>). */
 #define WEIR_ACT_ABORTED  0u
@@ -119,6 +123,7 @@ struct weir_last {
     __u32 action;    /* the XDP action returned (after redirect/error handling) */
     __u32 malformed; /* weir_pkt.malformed of that packet */
     __u32 runs;      /* packets seen on this CPU since the slot was last zeroed */
+    struct weir_pkt pkt; /* that packet as parsed (weir_xdp parses into it: see xdp.c) */
 };
 
 /* `log` records (weir_log ring). Fixed size: bpf_ringbuf_reserve needs a constant size; the

@@ -7,7 +7,7 @@
 // Optimization is targeted: the template was already optimized by clang at -O2 when it was
 // built, and only weir_xdp changes when weir_match is inlined into it. So opt_level 1 and 2 run
 // the always-inliner, then LLVM's function simplification pipeline on weir_xdp alone, then drop
-// the inlined helpers; the parser (weir_parse_xdp) and the rest of the template are left as
+// the inlined helpers; the parser and the rest of the template are left as
 // clang made them. opt_level 3 runs the full per-module O3 pipeline over everything (slower,
 // no better code for these programs), 0 only inlines. See docs/performance.md.
 #include <llvm/Bitcode/BitcodeReader.h>
