@@ -182,6 +182,8 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt, std::span<
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
                   std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits) {
     Decision d;
+    // The table holds what the kernel's holds for this policy (limits.hpp, LimitState).
+    if (limits && limits->capacity == 0) limits->capacity = limit_entries(policy);
     for (std::size_t i = 0; i < policy.rules.size(); ++i) {
         const Rule& r = policy.rules[i];
         if (!matches(prog, r.cond, pkt, frame, iface, limits)) continue;

@@ -87,11 +87,33 @@ bool limit_over(const LimitSpec& l, const weir_pkt& pkt, LimitState* state) {
     const std::uint64_t now = (state ? state->now_ns : WEIR_LIMIT_TEST_CLOCK_NS) << WEIR_LIMIT_FP_SHIFT;
     __u64 next = 0;
     if (!state) return weir_limit_step(now, now, inc, l.tau, &next) != 0;
-    auto it = state->tat.find(key);
-    std::uint64_t tat = it == state->tat.end() ? now : it->second;
+    // A new key that is over at once (cost above the burst) is not stored, as in the datapath.
+    const std::uint64_t tat = state->touch(key).value_or(now);
     if (weir_limit_step(tat, now, inc, l.tau, &next)) return true;
-    state->tat[key] = next;
+    state->store(key, next);
     return false;
+}
+
+std::optional<std::uint64_t> LimitState::touch(const Key& key) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    uses_.splice(uses_.begin(), uses_, it->second.use);
+    return it->second.tat;
+}
+
+void LimitState::store(const Key& key, std::uint64_t tat) {
+    if (auto it = entries_.find(key); it != entries_.end()) {
+        it->second.tat = tat;
+        uses_.splice(uses_.begin(), uses_, it->second.use);
+        return;
+    }
+    if (capacity && entries_.size() >= capacity) {
+        entries_.erase(uses_.back());
+        uses_.pop_back();
+        ++evictions_;
+    }
+    uses_.push_front(key);
+    entries_.emplace(key, Entry{tat, uses_.begin()});
 }
 
 }  // namespace weir

@@ -3,6 +3,7 @@
 // "Rate limits"; datapath state: bpf-templates/weir_abi.h (weir_limits, GCRA).
 #pragma once
 #include <cstdint>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,11 +35,39 @@ std::string limit_text(const LimitSpec& l);
 
 // The interpreter's limit table: one GCRA state per (limit, key), the same arithmetic as the
 // datapath (weir_limit_step). `now_ns` is the time every packet is evaluated at: test blocks
-// use WEIR_LIMIT_TEST_CLOCK_NS, so all probes of a block arrive at the same instant. Unbounded
-// (no LRU eviction): test blocks hold far fewer keys than any table.
-struct LimitState {
+// use WEIR_LIMIT_TEST_CLOCK_NS, so all probes of a block arrive at the same instant.
+//
+// Like the kernel's table it is one LRU shared by all limits of the policy and holds at most
+// `capacity` keys: the sum of the limits' sizes (limit_entries; evaluate() sets it from the
+// policy when it is 0). Every packet that reads a key's bucket (admitted or over) makes it the
+// most recently used; a new key that finds the table full evicts the least recently used key
+// (of any limit), and a key that comes back starts with a full bucket (docs/language.md "Rate
+// limits"). The kernel's LRU keeps its spare entries per CPU and picks victims approximately
+// (kLimitSlackPerCpu); this table is the exact statement of the rule.
+class LimitState {
+public:
+    using Key = std::vector<std::uint64_t>;  // {limit id, v6 tag bits, key words...}
+
     std::uint64_t now_ns = WEIR_LIMIT_TEST_CLOCK_NS;
-    std::map<std::vector<std::uint64_t>, std::uint64_t> tat;  // {id, tag, words...} -> tat
+    std::uint64_t capacity = 0;  // keys the table holds; 0: not set (unbounded)
+
+    // The key's tat, and the key becomes the most recently used; nullopt if not in the table.
+    std::optional<std::uint64_t> touch(const Key& key);
+    // Stores the key's tat (most recently used), evicting the least recently used key first if
+    // the key is new and the table is full.
+    void store(const Key& key, std::uint64_t tat);
+    bool contains(const Key& key) const { return entries_.count(key) != 0; }
+    std::size_t size() const { return entries_.size(); }
+    std::uint64_t evictions() const { return evictions_; }
+
+private:
+    struct Entry {
+        std::uint64_t tat;
+        std::list<Key>::iterator use;  // its place in uses_
+    };
+    std::map<Key, Entry> entries_;
+    std::list<Key> uses_;  // front: most recently used
+    std::uint64_t evictions_ = 0;
 };
 
 // Whether the packet is over the limit, updating `state` as the datapath would (no state: every

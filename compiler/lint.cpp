@@ -3,8 +3,9 @@
 #include "lint.hpp"
 
 #include <algorithm>
-#include <iterator>
 #include <array>
+#include <cstdio>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -257,7 +258,12 @@ public:
 
     void run() {
         lint_sets();
-        for (const auto& p : program_.policies) lint_policy(p);
+        dead_.resize(program_.policies.size());
+        for (std::size_t k = 0; k < program_.policies.size(); ++k) {
+            dead_[k].rule.assign(program_.policies[k].rules.size(), nullptr);
+            lint_policy(program_.policies[k], dead_[k]);
+        }
+        for (const Alert& a : program_.alerts) lint_alert(a);
     }
 
 private:
@@ -272,14 +278,28 @@ private:
     static SourceRange rule_loc(const Rule& r) { return r.name_range.valid() ? r.name_range : r.range; }
     static SourceRange cond_loc(const Rule& r) { return r.cond.range.valid() ? r.cond.range : rule_loc(r); }
 
+    // What the rule warnings proved about a policy's counters: the alerts read it (a rule that
+    // can never match has a counter that never moves). Only what a warning reported is here.
+    struct DeadCounters {
+        std::vector<const char*> rule;        // per rule: the code of the warning that proved it, or nullptr
+        std::optional<std::size_t> decider;   // a terminal rule that decides every packet (no default)
+    };
+    // Why an alert's counter provably stays at 0, with the notes that show it.
+    struct Zero {
+        std::string why;
+        std::vector<DiagNote> notes;
+    };
+
     void lint_sets();
-    void lint_policy(const Policy& policy);
+    void lint_policy(const Policy& policy, DeadCounters& dead);
+    void lint_alert(const Alert& a);
+    std::optional<Zero> stays_zero(const Alert& a);
     bool always_true(const RuleFacts& f);
     bool covers(const Box& a, const std::vector<const Box*>& bs);
     bool covers_all(const RuleFacts& r, const std::vector<const Box*>& bs);
-    void check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts,
+    bool check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts,
                         const std::vector<std::size_t>& earlier);
-    void report_contradiction(const Rule& rule, Space& space);
+    const char* report_contradiction(const Rule& rule, Space& space);
     void report_unreachable(const Policy& policy, std::size_t decider);
 
     const Program& program_;
@@ -287,6 +307,7 @@ private:
     Diagnostics& diags_;
     long budget_ = 0;  // left for the current policy
     long comparisons_ = kLintComparisons;  // earlier rules the shadow analysis may look at, per policy
+    std::vector<DeadCounters> dead_;       // per policy
 };
 
 void Linter::lint_sets() {
@@ -341,7 +362,7 @@ bool Linter::always_true(const RuleFacts& f) {
     return f.usable() && covers(Box{}, f.boxes);
 }
 
-void Linter::lint_policy(const Policy& policy) {
+void Linter::lint_policy(const Policy& policy, DeadCounters& dead) {
     budget_ = kPolicyBudget;
     Space space(program_);
     std::vector<RuleFacts> facts(policy.rules.size());
@@ -361,6 +382,8 @@ void Linter::lint_policy(const Policy& policy) {
         if (policy.rules[i].action.terminal() && always_true(facts[i])) {
             end = i + 1;
             if (end < policy.rules.size()) report_unreachable(policy, i);
+            dead.decider = i;
+            for (std::size_t j = end; j < policy.rules.size(); ++j) dead.rule[j] = "unreachable-rule";
             break;
         }
     }
@@ -370,7 +393,7 @@ void Linter::lint_policy(const Policy& policy) {
     for (std::size_t i = 0; i < end; ++i) {
         if (!facts[i].usable()) continue;
         if (facts[i].never()) {
-            report_contradiction(policy.rules[i], space);
+            dead.rule[i] = report_contradiction(policy.rules[i], space);
             continue;
         }
         if (pairs <= 0) continue;  // contradictions are still reported: they cost nothing
@@ -385,11 +408,13 @@ void Linter::lint_policy(const Policy& policy) {
                         {}});
             continue;
         }
-        check_shadowed(policy, i, facts, earlier);
+        if (check_shadowed(policy, i, facts, earlier)) dead.rule[i] = "shadowed-rule";
     }
 }
 
-void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts,
+// Whether rule i can never match (or count) because earlier terminal rules decide its packets;
+// reported when true.
+bool Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vector<RuleFacts>& facts,
                             const std::vector<std::size_t>& earlier) {
     const Rule& rule = policy.rules[i];
     const RuleFacts& rf = facts[i];
@@ -416,18 +441,18 @@ void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
                 diags_.warning("shadowed-rule", rule_loc(rule),
                                what + "rule '" + e.name + "'" + where(rule_loc(e), rule_loc(rule)) + tail);
             d.notes.push_back({rule_loc(e), "'" + e.name + "' matches first here"});
-            return;
+            return true;
         }
         candidates.push_back(j);
     }
-    if (candidates.size() < 2 || candidates.size() > kMaxUnionRules) return;
+    if (candidates.size() < 2 || candidates.size() > kMaxUnionRules) return false;
 
     auto boxes_of = [&](const std::vector<std::size_t>& rules) {
         std::vector<const Box*> bs;
         for (auto j : rules) bs.insert(bs.end(), facts[j].boxes.begin(), facts[j].boxes.end());
         return bs;
     };
-    if (!covers_all(rf, boxes_of(candidates))) return;
+    if (!covers_all(rf, boxes_of(candidates))) return false;
     // Keep only the rules needed, dropping later ones first.
     for (std::size_t k = candidates.size(); k-- > 0 && candidates.size() > 2;) {
         auto fewer = candidates;
@@ -448,6 +473,7 @@ void Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
         const Rule& e = policy.rules[j];
         d.notes.push_back({rule_loc(e), "'" + e.name + "' matches some of those packets first here"});
     }
+    return true;
 }
 
 void Linter::report_unreachable(const Policy& policy, std::size_t decider) {
@@ -465,13 +491,15 @@ void Linter::report_unreachable(const Policy& policy, std::size_t decider) {
                                         : "every packet is decided here"});
 }
 
-void Linter::report_contradiction(const Rule& rule, Space& space) {
+// Reports a rule whose condition is never true; returns the code of the warning that says so
+// ("empty-set" when the empty set's own warning does).
+const char* Linter::report_contradiction(const Rule& rule, Space& space) {
     const std::string what = "rule '" + rule.name + "' can never match: ";
     auto all = space.dnf(rule.cond, /*drop_empty=*/false);
     if (!all || all->empty()) {
         auto& d = diags_.warning("contradiction", cond_loc(rule), what + "no packet satisfies its condition");
         d.notes.push_back({rule_loc(rule), "in rule '" + rule.name + "'"});
-        return;
+        return "contradiction";
     }
     // The first alternative not explained by an empty named set (empty-set says that already).
     std::optional<Conflict> why;
@@ -481,7 +509,7 @@ void Linter::report_contradiction(const Rule& rule, Space& space) {
         why = k;
         break;
     }
-    if (!why) return;
+    if (!why) return "empty-set";
     const Lit* a = why->first >= 0 ? &space.lit(why->first) : nullptr;
     const Lit* b = why->second >= 0 ? &space.lit(why->second) : nullptr;
     const std::string fa = a ? std::string(lit_field_name(*a)) : std::string();
@@ -496,7 +524,7 @@ void Linter::report_contradiction(const Rule& rule, Space& space) {
         } else if (a) {
             d.notes.push_back({a->range, "for example, this condition is never true"});
         }
-        return;
+        return "contradiction";
     }
 
     switch (why->kind) {
@@ -509,34 +537,151 @@ void Linter::report_contradiction(const Rule& rule, Space& space) {
                                                   : what + "no value of " + fa + " satisfies this condition");
             d.notes.push_back(
                 {a->range, empty_inline ? "the empty set is here" : "this condition is never true"});
-            return;
+            return "contradiction";
         }
         case Conflict::Kind::Headers: {
             auto& d = diags_.warning("contradiction", b->range,
                                      what + "no packet has both " + std::string(needed_header(*a)) + " (" +
                                          fa + ") and " + std::string(needed_header(*b)) + " (" + fb + ")");
             d.notes.push_back({a->range, fa + " needs " + std::string(needed_header(*a)) + " here"});
-            return;
+            return "contradiction";
         }
         case Conflict::Kind::Values: {
             std::string msg = fa == fb ? "the two conditions on " + fa + " exclude each other"
                                        : "the conditions on " + fa + " and " + fb + " exclude each other";
             auto& d = diags_.warning("contradiction", b->range, what + msg);
             d.notes.push_back({a->range, "conflicting condition on " + fa + " here"});
-            return;
+            return "contradiction";
         }
         case Conflict::Kind::Negation: {
             auto& d =
                 diags_.warning("contradiction", b->range, what + "it requires a condition and its negation");
             d.notes.push_back({a->range, "the other side is here"});
-            return;
+            return "contradiction";
         }
         case Conflict::Kind::Many: {
             auto& d = diags_.warning("contradiction", cond_loc(rule),
                                      what + "its conditions together exclude every packet");
             if (a) d.notes.push_back({a->range, "the first of the conflicting conditions"});
-            return;
+            return "contradiction";
         }
+    }
+    return "contradiction";
+}
+
+// ---- alerts -----------------------------------------------------------------------------------
+// A rate is (counter now - counter before) / seconds: never negative. So `< 0/s` never holds and
+// `>= 0/s` always does; and a counter that lint proved never moves (its rule can never match,
+// the default is never reached, no rule gives the verdict) has a rate of exactly 0/s.
+
+std::string number_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    return buf;
+}
+
+std::string rate_text(const Alert& a) {
+    return "rate(" + std::string(a.source == Alert::Source::Verdict ? "verdict " : "") + a.counter +
+           (a.bytes ? ", bytes" : "") + ")";
+}
+
+std::string threshold_text(const Alert& a) { return number_text(a.threshold) + (a.bytes ? "bytes/s" : "/s"); }
+
+std::string duration_text(std::uint64_t ms) {
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
+std::optional<Action::Kind> verdict_action(const std::string& v) {
+    if (v == "pass") return Action::Kind::Pass;
+    if (v == "drop") return Action::Kind::Drop;
+    if (v == "tx") return Action::Kind::Tx;
+    if (v == "redirect") return Action::Kind::Redirect;
+    return std::nullopt;  // aborted: any redirect may end so, and errors do
+}
+
+std::optional<Linter::Zero> Linter::stays_zero(const Alert& a) {
+    const Policy& pol = program_.policies[static_cast<std::size_t>(a.policy)];
+    const DeadCounters& dead = dead_[static_cast<std::size_t>(a.policy)];
+    switch (a.source) {
+        case Alert::Source::Rule: {
+            const int i = pol.rule_index(a.counter);
+            if (i < 0 || !dead.rule[static_cast<std::size_t>(i)]) return std::nullopt;
+            const Rule& r = pol.rules[static_cast<std::size_t>(i)];
+            const std::string verb = r.action.terminal() ? "match" : r.action.kind == Action::Kind::Log ? "log" : "count";
+            Zero z{"rule '" + r.name + "'" + where(rule_loc(r), a.rate_range) + " can never " + verb, {}};
+            z.notes.push_back({rule_loc(r), "'" + r.name + "' can never " + verb + " (see " +
+                                                dead.rule[static_cast<std::size_t>(i)] + ")"});
+            return z;
+        }
+        case Alert::Source::Default: {
+            if (!dead.decider) return std::nullopt;
+            const Rule& u = pol.rules[*dead.decider];
+            Zero z{"rule '" + u.name + "'" + where(rule_loc(u), a.rate_range) +
+                       " decides every packet, so the default decides none",
+                   {}};
+            z.notes.push_back({rule_loc(u), "every packet is decided here"});
+            return z;
+        }
+        case Alert::Source::Verdict: {
+            auto kind = verdict_action(a.counter);
+            if (!kind) return std::nullopt;
+            for (std::size_t i = 0; i < pol.rules.size(); ++i)
+                if (pol.rules[i].action.kind == *kind && !dead.rule[i]) return std::nullopt;
+            const bool default_gives = action_name(*kind) == std::string(verdict_name(pol.default_verdict));
+            if (default_gives && !dead.decider) return std::nullopt;
+            std::string why = "policy '" + pol.name + "'" + where(pol.name_range, a.rate_range) + " never gives verdict " +
+                              a.counter + ": no rule that can match has action " + a.counter;
+            why += default_gives ? " and no packet reaches its default" : " and its default is " +
+                                                                              std::string(verdict_name(pol.default_verdict));
+            Zero z{std::move(why), {}};
+            z.notes.push_back({pol.name_range, "policy '" + pol.name + "' is declared here"});
+            if (default_gives) z.notes.push_back({rule_loc(pol.rules[*dead.decider]), "every packet is decided here"});
+            return z;
+        }
+        case Alert::Source::Malformed: return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+void Linter::lint_alert(const Alert& a) {
+    if (a.policy < 0 || static_cast<std::size_t>(a.policy) >= program_.policies.size()) return;
+    const std::string rate = rate_text(a), thr = threshold_text(a);
+    const SourceRange rate_at = a.rate_range.valid() ? a.rate_range : a.name_range;
+    const SourceRange thr_at = a.threshold_range.valid() ? a.threshold_range : a.name_range;
+    const double t = a.threshold;
+    const std::string never = "alert '" + a.name + "' can never fire: ";
+    const std::string always = "alert '" + a.name + "' always fires: ";
+
+    // The comparison alone.
+    if ((a.op == Cmp::Lt && t <= 0) || (a.op == Cmp::Le && t < 0)) {
+        auto& d = diags_.warning("alert-never-fires", thr_at,
+                                 never + rate + " is never below " + (a.op == Cmp::Le ? "or at " : "") + thr);
+        d.notes.push_back({rate_at, "a rate is never negative"});
+    } else if (a.op == Cmp::Ge && t <= 0) {
+        auto& d = diags_.warning("alert-always-fires", thr_at,
+                                 always + rate + " is always at least " + thr + "; write '> " + thr +
+                                     "' to fire on any traffic");
+        d.notes.push_back({rate_at, "a rate is never negative"});
+    } else if (auto z = stays_zero(a)) {
+        // A counter that never moves: the rate is 0/s at every evaluation.
+        const bool holds_at_zero = (a.op == Cmp::Lt && t > 0) || a.op == Cmp::Le || (a.op == Cmp::Ge && t <= 0);
+        const char* op_words = a.op == Cmp::Gt ? "above" : a.op == Cmp::Ge ? "at or above" : a.op == Cmp::Lt ? "below" : "at or below";
+        auto& d = holds_at_zero
+                      ? diags_.warning("alert-always-fires", rate_at,
+                                       always + z->why + ", so " + rate + " stays at 0/s, always " + op_words + " " + thr)
+                      : diags_.warning("alert-never-fires", rate_at,
+                                       never + z->why + ", so " + rate + " stays at 0/s, never " + op_words + " " + thr);
+        for (auto& n : z->notes) d.notes.push_back(std::move(n));
+    }
+
+    // `for` below the evaluation interval.
+    if (a.for_ms > 0 && a.for_ms < kAlertEvaluationMs) {
+        const std::string interval = duration_text(kAlertEvaluationMs);
+        auto& d = diags_.warning("alert-for-below-interval", a.for_range.valid() ? a.for_range : a.name_range,
+                                 "'for " + duration_text(a.for_ms) + "' is shorter than the daemon's evaluation interval (" +
+                                     interval + "): alert '" + a.name + "' acts as with 'for " + interval + "'");
+        d.notes.push_back({a.name_range, "the daemon evaluates alerts once every " + interval +
+                                             ": the condition must hold at two evaluations in a row"});
     }
 }
 

@@ -1,10 +1,18 @@
 // Stage 2b: warnings over a checked program (shadowed rules, unreachable rules, contradictions,
-// empty sets). Every warning carries a note pointing at the other location involved.
+// empty sets; alerts that can never fire or always fire). Every warning carries a note pointing
+// at the other location involved.
 #pragma once
+#include <cstdint>
+
 #include "diagnostics.hpp"
 #include "policy.hpp"
 
 namespace weir {
+
+// How often `weir daemon` evaluates alerts (runtime/daemon.hpp kTickInterval, checked equal in
+// tests/unit/test_runtime_alerts.cpp): a `for` below it acts as one interval
+// (`alert-for-below-interval`).
+inline constexpr std::uint64_t kAlertEvaluationMs = 1000;
 
 // The shadow analysis finds the earlier rules that may share packets with a rule through an index
 // (lint.cpp, CandidateIndex) and looks at no more than `comparisons` of them per policy, all

@@ -186,6 +186,9 @@ struct Alert {
     std::string message;
     SourceRange range;
     SourceRange name_range;
+    SourceRange rate_range;       // rate( ... )
+    SourceRange threshold_range;  // "10mbytes/s"
+    SourceRange for_range;        // the duration after `for` (invalid without `for`)
 };
 
 const char* severity_name(Alert::Severity s);        // "info", "warning", "critical"

@@ -39,6 +39,9 @@ void Checker::check_alert(const ast::Alert& a, FileId file) {
     out.name = a.name.text;
     out.range = a.range;
     out.name_range = a.name.range;
+    out.rate_range = a.rate_range;
+    out.threshold_range = a.threshold_range;
+    if (a.duration) out.for_range = a.duration->range;
     bool ok = true;
 
     if (auto [it, fresh] = alert_names_.try_emplace(a.name.text, a.name.range); !fresh) {

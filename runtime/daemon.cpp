@@ -22,6 +22,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -448,8 +449,15 @@ private:
 
 // --- the daemon ------------------------------------------------------------------------------
 
+std::chrono::seconds retry_delay(unsigned attempt) {
+    std::chrono::seconds d = kRetryFirst;
+    for (unsigned k = 1; k < attempt && d < kRetryMax; ++k) d *= 2;
+    return std::min(d, kRetryMax);
+}
+
 Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
-    : config_(std::move(config)), options_(options), events_(events), stats_(config_.bindings.size()) {
+    : config_(std::move(config)), options_(options), events_(events), stats_(config_.bindings.size()),
+      retry_(config_.bindings.size()) {
     started_ = now_unix();
     metrics_.add("daemon", [this](MetricsWriter& w) {
         std::vector<BindingStats> st;
@@ -479,6 +487,15 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
         for (std::size_t i = 0; i < st.size(); ++i)
             w.sample("weir_daemon_last_reload_success", {{"interface", config_.bindings[i].interface}},
                      std::uint64_t{st[i].last_ok});
+        w.family("weir_daemon_retries_total", "counter",
+                 "Attempts the daemon made on its own after an environment failure (backoff 1 s doubling to 60 s).");
+        for (std::size_t i = 0; i < st.size(); ++i)
+            w.sample("weir_daemon_retries_total", {{"interface", config_.bindings[i].interface}}, st[i].retries);
+        w.family("weir_daemon_retry_backoff_seconds", "gauge",
+                 "The wait before the retry now scheduled after an environment failure (0: none scheduled).");
+        for (std::size_t i = 0; i < st.size(); ++i)
+            w.sample("weir_daemon_retry_backoff_seconds", {{"interface", config_.bindings[i].interface}},
+                     st[i].retry_in_s);
     });
     metrics_.add("policies", [this](MetricsWriter& w) {
         std::vector<std::string> ifnames;
@@ -497,17 +514,36 @@ Daemon::~Daemon() = default;
 api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     const Binding& b = config_.bindings[i];
     nlohmann::ordered_json base = {{"interface", b.interface}, {"file", b.file}, {"reason", reason}};
+    if (reason == "retry") base["attempt"] = retry_[i].attempts;
     api::Attachment att(b.interface);
     api::Result<api::Status> st = att.status();
     const bool pinned = st.ok() && !st->policy.empty();
 
+    // An environment failure is retried with backoff; anything else ends the retries.
+    auto schedule = [&](bool environment) -> std::optional<std::chrono::seconds> {
+        Retry& r = retry_[i];
+        std::optional<std::chrono::seconds> delay;
+        if (environment && !options_.once) {
+            delay = retry_delay(++r.attempts);
+            r.due_set = true;
+            r.due = Clock::now() + *delay;
+        } else {
+            r = Retry{};
+        }
+        std::lock_guard lock(mu_);
+        stats_[i].retry_in_s = delay ? double(delay->count()) : 0;
+        return delay;
+    };
     auto failed = [&](api::Error e, const std::string& diagnostics) {
+        auto delay = schedule(e.kind == api::ErrorKind::Environment);
         nlohmann::ordered_json f = base;
         f["step"] = e.step;
         f["kind"] = kind_text(e.kind);
         f["message"] = e.message;
         if (!diagnostics.empty()) f["diagnostics"] = diagnostics;
         f["running"] = pinned ? nlohmann::ordered_json(st->policy) : nlohmann::ordered_json(nullptr);
+        // Seconds until the daemon tries again by itself; null: it waits for a change or SIGHUP.
+        f["retry_in_s"] = delay ? nlohmann::ordered_json(delay->count()) : nlohmann::ordered_json(nullptr);
         events_.emit("reload_failed", f);
         std::lock_guard lock(mu_);
         stats_[i].failures++;
@@ -547,6 +583,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
             stats_[i].last_ok = true;
             if (reason == "start" || stats_[i].last_reload == 0) stats_[i].last_reload = now_unix();
         }
+        schedule(false);
         nlohmann::ordered_json f = base;
         f["policy"] = name;
         f["prog_id"] = st->prog_id;
@@ -573,6 +610,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     f["total_ms"] = ms(r.total_time());
     if (r.hot_swap) f["swap_ms"] = ms(r.swap_time());
     if (!r.notes.empty()) f["notes"] = r.notes;
+    schedule(false);
     {
         std::lock_guard lock(mu_);
         stats_[i].reloads++;
@@ -655,7 +693,18 @@ int Daemon::serve_and_watch() {
         if (now >= next_tick) {
             watcher.arm();
             for (auto& hook : tick_hooks_) hook();
-            next_tick = now + std::chrono::seconds(1);
+            next_tick = now + kTickInterval;
+        }
+        // Due retries of environment failures (a pending change reconciles anyway: it waits).
+        for (std::size_t i = 0; i < retry_.size(); ++i) {
+            if (!retry_[i].due_set || now < retry_[i].due || pending.count(i)) continue;
+            retry_[i].due_set = false;
+            {
+                std::lock_guard lock(mu_);
+                stats_[i].retries++;
+            }
+            watcher.arm();
+            reconcile(i, "retry");
         }
         // Due reloads: quiet for `debounce`, or waiting for max_wait already.
         for (auto it = pending.begin(); it != pending.end();) {
@@ -670,6 +719,8 @@ int Daemon::serve_and_watch() {
         }
         auto deadline = next_tick;
         for (const auto& [i, t] : pending) deadline = std::min({deadline, t.second + debounce, t.first + max_wait});
+        for (std::size_t i = 0; i < retry_.size(); ++i)
+            if (retry_[i].due_set && !pending.count(i)) deadline = std::min(deadline, retry_[i].due);
         int timeout = static_cast<int>(
             std::max<long long>(0, std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count()));
         pollfd fds[2] = {{watcher.fd(), POLLIN, 0}, {sfd, POLLIN, 0}};

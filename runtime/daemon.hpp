@@ -124,9 +124,25 @@ struct DaemonOptions {
 // What the daemon itself did on one binding (weir_daemon_* metrics).
 struct BindingStats {
     std::uint64_t reloads = 0, failures = 0;  // loads / hot swaps done, attempts that failed
+    std::uint64_t retries = 0;                // attempts made by the retry timer
     std::int64_t last_reload = 0;             // unix time: last load, swap or adoption
-    bool last_ok = false;                     // the last attempt (start, change, SIGHUP) succeeded
+    bool last_ok = false;                     // the last attempt (start, change, SIGHUP, retry) succeeded
+    double retry_in_s = 0;                    // the backoff of the retry now scheduled (0: none)
 };
+
+// How often the main loop runs its tick hooks (alert evaluation; lint.hpp's kAlertEvaluationMs
+// says the same to `weir check`).
+inline constexpr std::chrono::seconds kTickInterval{1};
+
+// Retries of a binding whose last attempt failed for an environment reason (api::ErrorKind::
+// Environment: the interface does not exist yet, bpffs, permissions...): the first after
+// kRetryFirst, each next one after twice the previous, at most kRetryMax apart, until an attempt
+// succeeds or fails for a policy reason (those wait for a file change or SIGHUP). A file change
+// or SIGHUP in between is an attempt too: its outcome decides the next step.
+inline constexpr std::chrono::seconds kRetryFirst{1};
+inline constexpr std::chrono::seconds kRetryMax{60};
+// The wait before retry number `attempt` (1, 2, ...): 1 s, 2 s, 4 s, ... 32 s, 60 s, 60 s, ...
+std::chrono::seconds retry_delay(unsigned attempt);
 
 class Daemon {
 public:
@@ -144,10 +160,18 @@ public:
     int run();
 
     // One binding: compile, compare with the pinned state, adopt or load. `reason`: "start",
-    // "change", "sighup". Returns the failure (kind None: success or unchanged).
+    // "change", "sighup", "retry". Returns the failure (kind None: success or unchanged). An
+    // environment failure schedules a retry (kRetryFirst ... kRetryMax, not with `once`); a
+    // success or a policy failure cancels the one scheduled.
     api::Error reconcile(std::size_t i, const std::string& reason);
 
 private:
+    struct Retry {
+        unsigned attempts = 0;  // retries scheduled since the last success or policy failure
+        bool due_set = false;
+        std::chrono::steady_clock::time_point due{};
+    };
+
     int serve_and_watch();
     void stop_and_leave();
 
@@ -158,6 +182,7 @@ private:
     std::vector<std::function<void()>> tick_hooks_;
     mutable std::mutex mu_;  // stats_
     std::vector<BindingStats> stats_;
+    std::vector<Retry> retry_;  // per binding; main loop only
     std::int64_t started_ = 0;
     std::atomic<std::int64_t> heartbeat_{0};  // steady seconds of the last main-loop round
     std::unique_ptr<AlertMonitor> alerts_;    // the policies' alerts, evaluated every tick

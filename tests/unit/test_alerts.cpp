@@ -215,3 +215,136 @@ TEST_CASE("fmt: alerts are one canonical line, long ones break; the round trip c
     REQUIRE(b->ok());
     CHECK(dump(a->program) == dump(b->program));
 }
+
+// ---- lint: alerts that can never fire or always fire (compiler/lint.cpp) ----------------------
+
+namespace {
+
+struct Warn {
+    std::string code, at, message;
+    std::vector<std::string> notes;  // "TEXT: message" for each note
+};
+
+std::vector<Warn> alert_warnings(const std::string& text) {
+    auto c = compile_source("alerts.weir", text, CheckOptions{});
+    REQUIRE_MESSAGE(c->ok(), first_error(*c));
+    std::vector<Warn> out;
+    for (const auto& d : c->diags.list()) {
+        if (d.severity != Severity::Warning || d.code.rfind("alert-", 0) != 0) continue;
+        Warn w{d.code, std::string(c->sources.text(d.range)), d.message, {}};
+        for (const auto& n : d.notes)
+            w.notes.push_back(std::string(n.range.valid() ? c->sources.text(n.range) : "") + ": " + n.message);
+        out.push_back(std::move(w));
+    }
+    return out;
+}
+
+const char* kLintPolicy =
+    "policy edge default pass {\n"
+    "    web:    pass if tcp.dport in { 80, 443 }\n"
+    "    https:  drop if tcp.dport == 443\n"        // shadowed by web
+    "    odd:    drop if udp.dport == 1 and udp.dport == 2\n"  // contradiction
+    "    seen:   count if ip.proto == udp\n"
+    "    other:  drop if udp.dport == 53\n"
+    "}\n";
+
+}  // namespace
+
+TEST_CASE("lint: a rate is never negative") {
+    auto w = alert_warnings(std::string(kLintPolicy) +
+                            "alert a when rate(web) < 0/s for 10s severity info \"m\"\n"
+                            "alert b when rate(web, bytes) >= 0bytes/s severity info \"m\"\n"
+                            "alert c when rate(web) <= 0/s for 1m severity info \"no web traffic\"\n"
+                            "alert d when rate(web) > 0/s severity info \"any web traffic\"\n");
+    REQUIRE(w.size() == 2);  // c and d are meaningful: silence, any traffic
+    CHECK(w[0].code == "alert-never-fires");
+    CHECK(w[0].at == "0/s");
+    CHECK(w[0].message == "alert 'a' can never fire: rate(web) is never below 0/s");
+    CHECK(w[0].notes == std::vector<std::string>{"rate(web): a rate is never negative"});
+    CHECK(w[1].code == "alert-always-fires");
+    CHECK(w[1].at == "0bytes/s");
+    CHECK(w[1].message ==
+          "alert 'b' always fires: rate(web, bytes) is always at least 0bytes/s; write '> 0bytes/s' to fire on any traffic");
+}
+
+TEST_CASE("lint: alerts over a counter that lint proves never moves") {
+    auto w = alert_warnings(std::string(kLintPolicy) +
+                            "alert a when rate(https) > 10/s severity warning \"m\"\n"
+                            "alert b when rate(https) < 1/s for 5m severity info \"m\"\n"
+                            "alert c when rate(odd, bytes) >= 1kbytes/s severity info \"m\"\n"
+                            "alert d when rate(verdict tx) > 1/s severity info \"m\"\n"
+                            "alert e when rate(verdict drop) > 1/s severity info \"m\"\n"
+                            "alert f when rate(default) > 1/s severity info \"m\"\n"
+                            "alert g when rate(seen) > 1/s severity info \"m\"\n");
+    // a, b: https is shadowed by web; c: odd is a contradiction; d: no rule gives tx.
+    // e (drops by other), f (the default is reachable), g (seen counts UDP) are quiet.
+    REQUIRE(w.size() == 4);
+    CHECK(w[0].code == "alert-never-fires");
+    CHECK(w[0].at == "rate(https)");
+    CHECK(w[0].message == "alert 'a' can never fire: rule 'https' (line 3) can never match, so rate(https) stays "
+                          "at 0/s, never above 10/s");
+    CHECK(w[0].notes == std::vector<std::string>{"https: 'https' can never match (see shadowed-rule)"});
+    CHECK(w[1].code == "alert-always-fires");
+    CHECK(w[1].message == "alert 'b' always fires: rule 'https' (line 3) can never match, so rate(https) stays "
+                          "at 0/s, always below 1/s");
+    CHECK(w[2].code == "alert-never-fires");
+    CHECK(w[2].at == "rate(odd, bytes)");
+    CHECK(w[2].notes == std::vector<std::string>{"odd: 'odd' can never match (see contradiction)"});
+    CHECK(w[3].code == "alert-never-fires");
+    CHECK(w[3].message == "alert 'd' can never fire: policy 'edge' (line 1) never gives verdict tx: no rule that "
+                          "can match has action tx and its default is pass, so rate(verdict tx) stays at 0/s, never "
+                          "above 1/s");
+    CHECK(w[3].notes == std::vector<std::string>{"edge: policy 'edge' is declared here"});
+}
+
+TEST_CASE("lint: an unconditional rule leaves the default and the rules after it at 0/s") {
+    auto w = alert_warnings("policy p default drop {\n"
+                            "    ok:    pass if tcp.dport == 22\n"
+                            "    all:   pass\n"
+                            "    late:  drop if udp.dport == 53\n"
+                            "}\n"
+                            "alert a when rate(default) > 1/s severity info \"m\"\n"
+                            "alert b when rate(late) <= 5/s severity info \"m\"\n"
+                            "alert c when rate(verdict drop) > 1/s severity info \"m\"\n"
+                            "alert d when rate(verdict pass) > 1/s severity info \"m\"\n");
+    REQUIRE(w.size() == 3);
+    CHECK(w[0].message == "alert 'a' can never fire: rule 'all' (line 3) decides every packet, so the default "
+                          "decides none, so rate(default) stays at 0/s, never above 1/s");
+    CHECK(w[0].notes == std::vector<std::string>{"all: every packet is decided here"});
+    CHECK(w[1].code == "alert-always-fires");
+    CHECK(w[1].notes == std::vector<std::string>{"late: 'late' can never match (see unreachable-rule)"});
+    // The default is drop but no packet reaches it, and the only drop rule is unreachable.
+    CHECK(w[2].message == "alert 'c' can never fire: policy 'p' (line 1) never gives verdict drop: no rule that "
+                          "can match has action drop and no packet reaches its default, so rate(verdict drop) "
+                          "stays at 0/s, never above 1/s");
+    CHECK(w[2].notes == std::vector<std::string>{"p: policy 'p' is declared here", "all: every packet is decided here"});
+}
+
+TEST_CASE("lint: what lint did not prove stays quiet") {
+    // Rules lint cannot decide (a limit may or may not be over), aborted and malformed totals.
+    auto w = alert_warnings("policy p default pass {\n"
+                            "    fl: drop if tcp.dport == 443 and over 10/s\n"
+                            "    rd: redirect \"veth9\" if udp.dport == 9\n"
+                            "}\n"
+                            "alert a when rate(fl) > 1/s severity info \"m\"\n"
+                            "alert b when rate(verdict aborted) > 0/s severity info \"m\"\n"
+                            "alert c when rate(malformed) > 0/s severity info \"m\"\n"
+                            "alert d when rate(verdict redirect) > 0/s severity info \"m\"\n");
+    CHECK(w.empty());
+}
+
+TEST_CASE("lint: a `for` shorter than the daemon's evaluation interval") {
+    auto w = alert_warnings(std::string(kLintPolicy) +
+                            "alert a when rate(web) > 10/s for 500ms severity info \"m\"\n"
+                            "alert b when rate(web) > 10/s for 1s severity info \"m\"\n"
+                            "alert c when rate(web) > 10/s for 1500ms severity info \"m\"\n"
+                            "alert d when rate(web) > 10/s severity info \"m\"\n");
+    REQUIRE(w.size() == 1);
+    CHECK(w[0].code == "alert-for-below-interval");
+    CHECK(w[0].at == "500ms");
+    CHECK(w[0].message ==
+          "'for 500ms' is shorter than the daemon's evaluation interval (1s): alert 'a' acts as with 'for 1s'");
+    CHECK(w[0].notes == std::vector<std::string>{
+                            "a: the daemon evaluates alerts once every 1s: the condition must hold at two "
+                            "evaluations in a row"});
+}

@@ -133,6 +133,48 @@ TEST_CASE("over in the interpreter: burst, then over; no token when the rest fai
     CHECK(evaluate(prog, pol, parsed(f), f, "").rule == -1);
 }
 
+TEST_CASE("over in the interpreter: the table holds the sizes and evicts the least recently used key") {
+    auto c = check(R"(policy p default pass {
+    g: drop if udp.dport == 9 and over 1/s burst 1
+    a: drop if tcp.dport == 443 and over 1/s burst 1 per ip.src size 2
+}
+)");
+    const Program& prog = c->program;
+    const Policy& pol = prog.policies[0];
+    LimitState st;
+    auto run = [&](std::uint32_t src) {
+        auto f = tcp4(src, 443);
+        return evaluate(prog, pol, parsed(f), f, "", &st).rule;
+    };
+    const std::uint32_t x = ip4(198, 18, 0, 1), y = ip4(198, 18, 0, 2), z = ip4(198, 18, 0, 3);
+    CHECK(run(x) == -1);
+    CHECK(st.capacity == 3);   // size 2 + the global limit's one bucket
+    CHECK(run(y) == -1);
+    CHECK(run(x) == 1);        // over: reading x's bucket makes x the most recently used
+    auto u = Frame().eth().ipv4(x, y).udp(1, 9).bytes();
+    CHECK(evaluate(prog, pol, parsed(u), u, "", &st).rule == -1);  // the global bucket: 3 keys, full
+    CHECK(st.size() == 3);
+    CHECK(st.evictions() == 0);
+    CHECK(run(z) == -1);       // a new key in a full table evicts y, the least recently used
+    CHECK(st.size() == 3);
+    CHECK(st.evictions() == 1);
+    CHECK(run(x) == 1);        // x was kept: still over
+    CHECK(run(y) == -1);       // y was forgotten: back with a full bucket (evicting the global one)
+    CHECK(st.evictions() == 2);
+    CHECK(evaluate(prog, pol, parsed(u), u, "", &st).rule == -1);  // so the global bucket is full again (evicts z)
+    CHECK(st.evictions() == 3);
+    CHECK(run(x) == 1);        // x, used all along, was never evicted
+    // The same packets without a capacity (as before eviction existed): nothing is forgotten.
+    LimitState all;
+    all.capacity = 1u << 20;
+    for (std::uint32_t src : {x, y, x, z}) {
+        auto f = tcp4(src, 443);
+        evaluate(prog, pol, parsed(f), f, "", &all);
+    }
+    auto f = tcp4(y, 443);
+    CHECK(evaluate(prog, pol, parsed(f), f, "", &all).rule == 1);
+}
+
 TEST_CASE("over in the interpreter: IPv6 keys, missing key headers, byte costs") {
     auto c = check(R"(policy p default pass {
     u: drop if udp.dport == 53 and over 1/s burst 1 per (ip.src, udp.sport)

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include "alerts.hpp"
+#include "daemon.hpp"
+#include "lint.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;
@@ -178,4 +180,13 @@ TEST_CASE("reloads: a kept alert keeps its state, a removed or changed firing on
     CHECK(ev[0].alert.name == "new");
     CHECK(e.set_alerts({}, t0 + 3000ms).size() == 2);  // kept + new resolve as removed
     CHECK(e.empty());
+}
+
+TEST_CASE("the daemon evaluates alerts as often as `weir check` assumes; its retry backoff") {
+    CHECK(std::chrono::duration_cast<std::chrono::milliseconds>(weir::daemon::kTickInterval).count() ==
+          static_cast<long long>(weir::kAlertEvaluationMs));
+    using std::chrono::seconds;
+    const seconds want[] = {seconds(1), seconds(2), seconds(4), seconds(8), seconds(16), seconds(32), seconds(60), seconds(60)};
+    for (unsigned k = 0; k < std::size(want); ++k) CHECK(weir::daemon::retry_delay(k + 1) == want[k]);
+    CHECK(weir::daemon::retry_delay(1000) == seconds(60));
 }
