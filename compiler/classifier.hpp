@@ -98,7 +98,7 @@ struct ClsParams {
     std::size_t min_rules = 16;   // fewer consecutive boxable rules stay straight-line code
     unsigned max_dims = 8;
     unsigned leaf_size = 4;       // a node with at most this many boxes is a leaf
-    unsigned max_leaf = 32;       // a group with a larger leaf in some tree is split in two
+    unsigned max_leaf = 64;       // a group with a larger leaf in some tree is split in two
     unsigned space_factor = 4;    // cut budget: child entries + children <= factor * boxes
     unsigned max_cut_bits = 16;
     unsigned max_depth = 12;

@@ -118,7 +118,10 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
             c.b.CreateCondBr(c.b.CreateICmpULT(order, load_best()), check_j, tree_done);
             c.enter(check_j);
             llvm::Value* box = c.b.CreateTrunc(r, i32);
-            for (std::size_t d = 0; d < nd; ++d) {
+            // The tree's own dimension last: the walk already brought the packet to a cell of
+            // it that the leaf's boxes overlap, so it is the least likely to reject.
+            for (std::size_t n = 0; n < nd; ++n) {
+                const std::size_t d = n + 1 < nd ? (n < tree.dim ? n : n + 1) : tree.dim;
                 llvm::Value* hit =
                     c.b.CreateCall(in, {c.b.CreateAdd(box, c.b.getInt32(static_cast<std::uint32_t>(d))), dim(d)});
                 llvm::BasicBlock* more = c.block("cls.dim");

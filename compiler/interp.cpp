@@ -1,3 +1,4 @@
+#include <thread>
 #include "interp.hpp"
 
 #include <algorithm>
@@ -182,8 +183,9 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt, std::span<
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
                   std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits) {
     Decision d;
-    // The table holds what the kernel's holds for this policy (limits.hpp, LimitState).
-    if (limits && limits->capacity == 0) limits->capacity = limit_entries(policy);
+    // The table holds what the kernel's holds for this policy here (limits.hpp, LimitState).
+    if (limits && limits->capacity == 0)
+        limits->capacity = limit_table_capacity(policy, std::thread::hardware_concurrency());
     for (std::size_t i = 0; i < policy.rules.size(); ++i) {
         const Rule& r = policy.rules[i];
         if (!matches(prog, r.cond, pkt, frame, iface, limits)) continue;

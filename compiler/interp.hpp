@@ -35,7 +35,7 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt,
 
 // Runs the policy's rules in order: matching `count` rules are collected, the first matching
 // terminal rule decides, the policy's default otherwise.
-// `limits`: its capacity is set to the policy's limit_entries() when it is 0.
+// `limits`: its capacity is set to limit_table_capacity() for this machine's CPUs when it is 0.
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
                   std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits = nullptr);
 

@@ -44,6 +44,11 @@ std::uint64_t limit_entries(const Policy& pol) {
     return n;
 }
 
+std::uint64_t limit_table_capacity(const Policy& pol, unsigned cpus) {
+    std::uint64_t n = limit_entries(pol);
+    return n ? n + std::uint64_t{kLimitSlackPerCpu} * std::max(1u, cpus) : 0;
+}
+
 std::string limit_text(const LimitSpec& l) {
     std::string s = "over " + amount(l.amount, l.bytes) + (l.period_s == 60 ? "/m" : "/s") + " burst " +
                     amount(l.burst, l.bytes);

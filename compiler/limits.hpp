@@ -30,6 +30,10 @@ std::uint32_t limit_id(const std::string& rule, const std::vector<FieldId>& key)
 std::vector<const Expr*> policy_limits(const Policy& pol);
 // The entries the policy's limits may hold together (sum of their sizes); 0 without limits.
 std::uint64_t limit_entries(const Policy& pol);
+// The rate-limit table's real capacity on a machine with `cpus` possible CPUs: limit_entries
+// plus kLimitSlackPerCpu per CPU (0 without limits). The loader sizes the kernel's table with it
+// and the interpreter its own, so both forget keys only past the same count.
+std::uint64_t limit_table_capacity(const Policy& pol, unsigned cpus);
 // `over 2000/s burst 4000 per ip.src size 65536`: canonical text (dump, --emit checked).
 std::string limit_text(const LimitSpec& l);
 
@@ -38,12 +42,12 @@ std::string limit_text(const LimitSpec& l);
 // use WEIR_LIMIT_TEST_CLOCK_NS, so all probes of a block arrive at the same instant.
 //
 // Like the kernel's table it is one LRU shared by all limits of the policy and holds at most
-// `capacity` keys: the sum of the limits' sizes (limit_entries; evaluate() sets it from the
-// policy when it is 0). Every packet that reads a key's bucket (admitted or over) makes it the
+// `capacity` keys (evaluate() sets it, when it is 0, to limit_table_capacity() for this
+// machine's CPUs: the capacity the kernel's table has here). Every packet that reads a key's bucket (admitted or over) makes it the
 // most recently used; a new key that finds the table full evicts the least recently used key
 // (of any limit), and a key that comes back starts with a full bucket (docs/language.md "Rate
-// limits"). The kernel's LRU keeps its spare entries per CPU and picks victims approximately
-// (kLimitSlackPerCpu); this table is the exact statement of the rule.
+// limits"). The kernel's LRU picks its victims only approximately in that order; this table is
+// the exact statement of the rule.
 class LimitState {
 public:
     using Key = std::vector<std::uint64_t>;  // {limit id, v6 tag bits, key words...}

@@ -133,9 +133,7 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     // Rate-limit table: the limits' sizes plus slack for the kernel's per-CPU LRU batches.
     {
         auto cpus = bpf::possible_cpus();
-        std::uint64_t n = limit_entries(pol);
-        if (n) n += std::uint64_t{kLimitSlackPerCpu} * (cpus ? *cpus : 1);
-        n = std::clamp<std::uint64_t>(n, 1, UINT32_MAX);
+        std::uint64_t n = std::clamp<std::uint64_t>(limit_table_capacity(pol, cpus ? *cpus : 1), 1, UINT32_MAX);
         if (auto st = obj->set_max_entries(WEIR_MAP_LIMITS, static_cast<std::uint32_t>(n)); !st)
             return failed("size the rate-limit table", st.error());
     }

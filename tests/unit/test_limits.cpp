@@ -1,6 +1,7 @@
 // Rate limits (`over`, compiler/limits.*, compiler/sema_limit.cpp): parsing, checking (units,
 // defaults, placement: last in its conjunction), `weir fmt` round trip, the canonical dump, and
 // the interpreter's bucket semantics (burst then over, short-circuit, keys, bytes, refill).
+#include <thread>
 #include <doctest/doctest.h>
 
 #include "driver.hpp"
@@ -141,14 +142,23 @@ TEST_CASE("over in the interpreter: the table holds the sizes and evicts the lea
 )");
     const Program& prog = c->program;
     const Policy& pol = prog.policies[0];
+    // By default the table has the kernel's capacity: the sizes (2 + the global limit's one
+    // bucket) plus the per-CPU slack, so a few keys over the sizes are not forgotten.
+    LimitState machine;
+    auto first = tcp4(ip4(198, 18, 0, 1), 443);
+    evaluate(prog, pol, parsed(first), first, "", &machine);
+    CHECK(machine.capacity == limit_table_capacity(pol, std::thread::hardware_concurrency()));
+    CHECK(limit_table_capacity(pol, 2) == 3 + 2 * kLimitSlackPerCpu);
+    // The rule itself, on a table of exactly the sizes.
     LimitState st;
+    st.capacity = 3;
     auto run = [&](std::uint32_t src) {
         auto f = tcp4(src, 443);
         return evaluate(prog, pol, parsed(f), f, "", &st).rule;
     };
     const std::uint32_t x = ip4(198, 18, 0, 1), y = ip4(198, 18, 0, 2), z = ip4(198, 18, 0, 3);
     CHECK(run(x) == -1);
-    CHECK(st.capacity == 3);   // size 2 + the global limit's one bucket
+    CHECK(st.capacity == 3);
     CHECK(run(y) == -1);
     CHECK(run(x) == 1);        // over: reading x's bucket makes x the most recently used
     auto u = Frame().eth().ipv4(x, y).udp(1, 9).bytes();
