@@ -722,6 +722,7 @@ void Checker::check_policy(const ast::Policy& p, Policy& out) {
         diags_.error("invalid-default", p.default_verdict.range,
                      "a policy default is pass or drop, not '" + p.default_verdict.text + "'");
     std::map<std::string, SourceRange> seen;
+    out.rules.reserve(p.rules.size());  // one allocation: a 100k-rule policy doubling its vector costs ~40 MiB
     for (const auto& r : p.rules) {
         Rule rule;
         rule.name = r.name.text;
