@@ -105,21 +105,21 @@ private:
             case K::In:
             case K::NotIn:
                 open(std::string(e.kind == K::In ? "in " : "not-in ") + e.field.text + " " +
-                         setref(e.set),
+                         setref(*e.set),
                      e.range);
                 break;
             case K::Test: open("test " + e.field.text, e.range); break;
             case K::Payload:
-                open(std::string("payload ") + ast::cmp_text(e.op) + " " + value(e.offset) + " " +
-                         value(e.length) + " " + value(e.bytes),
+                open(std::string("payload ") + ast::cmp_text(e.op) + " " + value(e.payload->offset) + " " +
+                         value(e.payload->length) + " " + value(e.payload->bytes),
                      e.range);
                 break;
             case K::Over: {
-                std::string t = "over " + e.limit.rate.text;
-                if (e.limit.burst) t += " burst " + e.limit.burst->text;
-                for (const auto& k : e.limit.key) t += " per " + k.text;
-                if (e.limit.tuple) t += " (tuple)";
-                if (e.limit.size) t += " size " + e.limit.size->text;
+                std::string t = "over " + e.limit->rate.text;
+                if (e.limit->burst) t += " burst " + e.limit->burst->text;
+                for (const auto& k : e.limit->key) t += " per " + k.text;
+                if (e.limit->tuple) t += " (tuple)";
+                if (e.limit->size) t += " size " + e.limit->size->text;
                 open(t, e.range);
                 break;
             }

@@ -240,20 +240,20 @@ void put_expr(const Speller& sp, const ast::Expr& e, Pieces& out, Ctx ctx) {
     case K::NotIn:
         out.text(e.field.text);
         out.text(e.kind == K::In ? " in " : " not in ");
-        switch (e.set.kind) {
-        case ast::SetRef::Kind::Inline: out.set(e.set.items, e.set.range); break;
-        case ast::SetRef::Kind::Const: out.text("$" + e.set.name.text); break;
-        case ast::SetRef::Kind::Named: out.text("@" + e.set.name.text); break;
+        switch (e.set->kind) {
+        case ast::SetRef::Kind::Inline: out.set(e.set->items, e.set->range); break;
+        case ast::SetRef::Kind::Const: out.text("$" + e.set->name.text); break;
+        case ast::SetRef::Kind::Named: out.text("@" + e.set->name.text); break;
         }
         break;
     case K::Test: out.text(e.field.text); break;
     case K::Payload:
-        out.text("payload[" + sp.value(e.offset) + ":" + sp.value(e.length) + "] ");
+        out.text("payload[" + sp.value(e.payload->offset) + ":" + sp.value(e.payload->length) + "] ");
         out.text(cmp_text(e.op));
-        out.text(" " + sp.value(e.bytes));
+        out.text(" " + sp.value(e.payload->bytes));
         break;
     case K::Over: {
-        const ast::Limit& l = e.limit;
+        const ast::Limit& l = *e.limit;
         out.text("over " + l.rate.text);
         if (l.burst) out.text(" burst " + l.burst->text);
         if (!l.key.empty()) {

@@ -626,10 +626,10 @@ public:
         } else if (n.is<gr::payload_match>()) {
             e.kind = K::Payload;
             for (const auto& k : n.kids) {
-                if (k.is<gr::payload_offset>()) e.offset = value(k);
-                else if (k.is<gr::payload_length>()) e.length = value(k);
+                if (k.is<gr::payload_offset>()) e.payload->offset = value(k);
+                else if (k.is<gr::payload_length>()) e.payload->length = value(k);
                 else if (is_op(k)) e.op = op(k);
-                else if (is_literal(k)) e.bytes = value(k);
+                else if (is_literal(k)) e.payload->bytes = value(k);
             }
         } else if (n.is<gr::over_match>()) {
             e.kind = K::Over;
@@ -638,13 +638,13 @@ public:
                 v.kind = ast::Value::Kind::Int;
                 v.range = range(k);
                 v.text = text(k);
-                if (k.is<gr::limit_rate>()) e.limit.rate = v;
-                else if (k.is<gr::limit_burst_value>()) e.limit.burst = v;
-                else if (k.is<gr::limit_size_value>()) e.limit.size = v;
-                else if (k.is<gr::limit_key_field>()) e.limit.key.push_back(name(k));
+                if (k.is<gr::limit_rate>()) e.limit->rate = v;
+                else if (k.is<gr::limit_burst_value>()) e.limit->burst = v;
+                else if (k.is<gr::limit_size_value>()) e.limit->size = v;
+                else if (k.is<gr::limit_key_field>()) e.limit->key.push_back(name(k));
                 else if (k.is<gr::limit_key_tuple>()) {
-                    e.limit.tuple = true;
-                    for (const auto& f : k.kids) e.limit.key.push_back(name(f));
+                    e.limit->tuple = true;
+                    for (const auto& f : k.kids) e.limit->key.push_back(name(f));
                 }
             }
         } else {  // field_expr

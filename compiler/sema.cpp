@@ -587,7 +587,7 @@ Expr Checker::check_in(const ast::Expr& e, Policy& pol) {
     out.kind = Expr::Kind::In;
     out.negated = e.kind == ast::Expr::Kind::NotIn;
     out.field = f->id;
-    const ast::SetRef& s = e.set;
+    const ast::SetRef& s = *e.set;
     if (s.kind == ast::SetRef::Kind::Named) {
         auto it = names_.find(s.name.text);
         if (it == names_.end() || it->second.kind != NameKind::Set) {
@@ -633,20 +633,20 @@ Expr Checker::check_in(const ast::Expr& e, Policy& pol) {
 Expr Checker::check_payload(const ast::Expr& e) {
     Expr out;
     out.range = e.range;
-    auto off = parse_uint(e.offset, kPayloadWindow, "payload offset", diags_);
-    auto len = parse_uint(e.length, kPayloadWindow, "payload length", diags_);
+    auto off = parse_uint(e.payload->offset, kPayloadWindow, "payload offset", diags_);
+    auto len = parse_uint(e.payload->length, kPayloadWindow, "payload length", diags_);
     bool ok = off && len;
     if (len && *len == 0) {
-        diags_.error("payload-bounds", e.length.range, "payload length must be at least 1 byte");
+        diags_.error("payload-bounds", e.payload->length.range, "payload length must be at least 1 byte");
         ok = false;
     } else if (off && len && *off + *len > kPayloadWindow) {
-        diags_.error("payload-bounds", span(e.offset.range, e.length.range),
+        diags_.error("payload-bounds", span(e.payload->offset.range, e.payload->length.range),
                      "payload[" + num(*off) + ":" + num(*len) + "] ends at byte " + num(*off + *len) +
                          ", past the " + num(kPayloadWindow) + "-byte payload window (offset + length <= " +
                          num(kPayloadWindow) + ")");
         ok = false;
     }
-    const ast::Value& b = e.bytes;
+    const ast::Value& b = e.payload->bytes;
     std::vector<std::uint8_t> bytes;
     if (b.kind == K::String) {
         bytes.assign(b.text.begin(), b.text.end());
@@ -666,7 +666,7 @@ Expr Checker::check_payload(const ast::Expr& e) {
     }
     if (len && *len != 0 && bytes.size() != *len) {
         diags_.error("payload-length", b.range,
-                     "payload[" + (off ? num(*off) : e.offset.text) + ":" + num(*len) + "] compares " + num(*len) +
+                     "payload[" + (off ? num(*off) : e.payload->offset.text) + ":" + num(*len) + "] compares " + num(*len) +
                          " byte" + (*len == 1 ? "" : "s") + " but " + shown(b) + " is " + num(bytes.size()) +
                          " byte" + (bytes.size() == 1 ? "" : "s"));
         ok = false;

@@ -47,7 +47,7 @@ constexpr std::uint64_t kMaxFixed = std::uint64_t{1} << 62;
 Expr Checker::check_over(const ast::Expr& e, const std::string& rule) {
     Expr out;
     out.range = e.range;
-    const ast::Limit& in = e.limit;
+    const ast::Limit& in = *e.limit;
     LimitSpec l;
     bool ok = true;
 

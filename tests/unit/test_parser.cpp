@@ -132,9 +132,9 @@ TEST_CASE("the reference policy parses") {
     CHECK(bogons.action.kind == ast::Action::Kind::Drop);
     CHECK(p.text(bogons.range) == "bogons:    drop if ip.src in @bogons");
     CHECK(bogons.cond->kind == EK::In);
-    CHECK(bogons.cond->set.kind == ast::SetRef::Kind::Named);
-    CHECK(bogons.cond->set.name.text == "bogons");
-    CHECK(p.text(bogons.cond->set.range) == "@bogons");
+    CHECK(bogons.cond->set->kind == ast::SetRef::Kind::Named);
+    CHECK(bogons.cond->set->name.text == "bogons");
+    CHECK(p.text(bogons.cond->set->range) == "@bogons");
 
     const auto& ssh = pol.rules[2];
     CHECK(ssh.name.text == "ssh-admin");
@@ -149,8 +149,8 @@ TEST_CASE("the reference policy parses") {
 
     const auto& webr = pol.rules[4];
     REQUIRE(webr.cond->kids.size() == 2);
-    CHECK(webr.cond->kids[0].set.kind == ast::SetRef::Kind::Const);
-    CHECK(webr.cond->kids[0].set.name.text == "web");
+    CHECK(webr.cond->kids[0].set->kind == ast::SetRef::Kind::Const);
+    CHECK(webr.cond->kids[0].set->name.text == "web");
     CHECK(webr.cond->kids[1].kind == EK::Not);
     CHECK(p.text(webr.cond->kids[1].range) == "not tcp.flags.rst");
     CHECK(webr.cond->kids[1].kids.at(0).kind == EK::Test);
@@ -172,13 +172,13 @@ TEST_CASE("the reference policy parses") {
     REQUIRE(http.cond->kids.size() == 2);
     const auto& get = http.cond->kids[0];
     CHECK(get.kind == EK::Payload);
-    CHECK(get.offset.text == "0");
-    CHECK(get.length.text == "4");
-    CHECK(get.bytes.kind == VK::String);
-    CHECK(get.bytes.text == "GET ");
+    CHECK(get.payload->offset.text == "0");
+    CHECK(get.payload->length.text == "4");
+    CHECK(get.payload->bytes.kind == VK::String);
+    CHECK(get.payload->bytes.text == "GET ");
     CHECK(p.text(get.range) == "payload[0:4] == \"GET \"");
-    CHECK(http.cond->kids[1].bytes.kind == VK::Int);
-    CHECK(http.cond->kids[1].bytes.text == "0x504f5354");
+    CHECK(http.cond->kids[1].payload->bytes.kind == VK::Int);
+    CHECK(http.cond->kids[1].payload->bytes.text == "0x504f5354");
 
     const auto& fwd = pol.rules[9];
     CHECK(fwd.action.kind == ast::Action::Kind::Redirect);
@@ -352,24 +352,24 @@ TEST_CASE("'F not in S' is NotIn, 'not F in S' is Not(In)") {
     Cond a("ip.src not in @blocklist");
     CHECK(a.expr().kind == EK::NotIn);
     CHECK(a.expr().field.text == "ip.src");
-    CHECK(a.expr().set.kind == ast::SetRef::Kind::Named);
+    CHECK(a.expr().set->kind == ast::SetRef::Kind::Named);
     CHECK(a.text(a.expr().range) == "ip.src not in @blocklist");
 
     Cond b("not ip.src in { 10.0.0.0/8, 192.168.0.0/16 }");
     REQUIRE(b.expr().kind == EK::Not);
     const auto& in = b.expr().kids.at(0);
     CHECK(in.kind == EK::In);
-    CHECK(in.set.kind == ast::SetRef::Kind::Inline);
-    CHECK(in.set.items.size() == 2);
-    CHECK(b.text(in.set.range) == "{ 10.0.0.0/8, 192.168.0.0/16 }");
+    CHECK(in.set->kind == ast::SetRef::Kind::Inline);
+    CHECK(in.set->items.size() == 2);
+    CHECK(b.text(in.set->range) == "{ 10.0.0.0/8, 192.168.0.0/16 }");
     CHECK(b.text(in.range) == "ip.src in { 10.0.0.0/8, 192.168.0.0/16 }");
 
     Cond c("tcp.dport not in $web");
     CHECK(c.expr().kind == EK::NotIn);
-    CHECK(c.expr().set.kind == ast::SetRef::Kind::Const);
-    CHECK(c.expr().set.name.text == "web");
-    CHECK(c.text(c.expr().set.name.range) == "web");
-    CHECK(c.text(c.expr().set.range) == "$web");
+    CHECK(c.expr().set->kind == ast::SetRef::Kind::Const);
+    CHECK(c.expr().set->name.text == "web");
+    CHECK(c.text(c.expr().set->name.range) == "web");
+    CHECK(c.text(c.expr().set->range) == "$web");
 }
 
 TEST_CASE("comparison operators") {
@@ -489,9 +489,9 @@ TEST_CASE("payload matches") {
     const auto& e = c.expr();
     CHECK(e.kind == EK::Payload);
     CHECK(e.op == ast::CmpOp::Ne);
-    CHECK(c.text(e.offset.range) == "2");
-    CHECK(c.text(e.length.range) == "3");
-    CHECK(e.bytes.kind == VK::Int);
+    CHECK(c.text(e.payload->offset.range) == "2");
+    CHECK(c.text(e.payload->length.range) == "3");
+    CHECK(e.payload->bytes.kind == VK::Int);
     CHECK(c.text(e.range) == "payload [ 2 : 3 ] != 0x474554");
 }
 
