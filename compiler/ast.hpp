@@ -2,12 +2,12 @@
 // Produced by the parser (parser.hpp), consumed by the checker (sema.hpp) and formatter (fmt.hpp).
 // Every node carries its source range. Literal text is kept verbatim; the checker gives it meaning.
 #pragma once
-#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "out_of_line.hpp"
 #include "source.hpp"
 
 namespace weir::ast {
@@ -74,41 +74,6 @@ struct Limit {
     std::optional<Value> size;   // Int
 };
 
-// A part of a node that few nodes have, held out of line so that the common node stays small
-// (a 100,000-rule policy's syntax tree was ~720 bytes per comparison, mostly parts of the
-// rarer kinds). Value semantics: copies copy the part. Reading an absent part gives an empty
-// one; writing through a non-const access creates it.
-template <typename T>
-class OutOfLine {
-public:
-    OutOfLine() = default;
-    OutOfLine(const OutOfLine& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
-    OutOfLine(OutOfLine&&) noexcept = default;
-    OutOfLine& operator=(const OutOfLine& o) {
-        if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
-        return *this;
-    }
-    OutOfLine& operator=(OutOfLine&&) noexcept = default;
-    OutOfLine& operator=(T v) {
-        p_ = std::make_unique<T>(std::move(v));
-        return *this;
-    }
-    const T& operator*() const { return p_ ? *p_ : empty(); }
-    const T* operator->() const { return &**this; }
-    T& operator*() {
-        if (!p_) p_ = std::make_unique<T>();
-        return *p_;
-    }
-    T* operator->() { return &**this; }
-
-private:
-    static const T& empty() {
-        static const T e{};
-        return e;
-    }
-    std::unique_ptr<T> p_;
-};
-
 // payload[offset:length] op bytes
 struct PayloadMatch {
     Value offset, length;  // Int values
@@ -133,9 +98,9 @@ struct Expr {
     Name field;           // Compare / In / NotIn / Test: "tcp.dport" with its range
     CmpOp op = CmpOp::Eq; // Compare / Payload
     Item rhs;             // Compare: value or range (`==` with a range means "within")
-    OutOfLine<SetRef> set;           // In / NotIn
-    OutOfLine<PayloadMatch> payload; // Payload
-    OutOfLine<Limit> limit;          // Over
+    weir::OutOfLine<SetRef> set;           // In / NotIn
+    weir::OutOfLine<PayloadMatch> payload; // Payload
+    weir::OutOfLine<Limit> limit;          // Over
     bool parens = false;  // written inside parentheses (informational; fmt re-derives)
 };
 

@@ -53,7 +53,15 @@ void generate(const Plan& plan, const SourceManager& sources, EmitKind kind, con
     c.data_end->setName("data_end");
 
     const Policy& pol = plan.pol();
-    c.dbg = std::make_unique<cg::Debug>(*m, sources, pol.range.file);
+    // The ranges code is generated for: the policy line, every rule outside a classifier group
+    // and each group's first rule (the group's code carries its location).
+    std::vector<SourceRange> code{pol.range.valid() ? SourceRange{pol.range.file, pol.range.begin, pol.range.begin}
+                                                    : SourceRange{}};
+    for (const PlannedRule& r : plan.rules)
+        if (r.src && (r.group < 0 || plan.groups.at(static_cast<std::size_t>(r.group)).first ==
+                                         static_cast<std::size_t>(&r - plan.rules.data())))
+            code.push_back(r.src->range);
+    c.dbg = std::make_unique<cg::Debug>(*m, sources, pol.range.file, code);
     std::uint32_t line = pol.range.valid() && pol.range.file < sources.size()
                              ? sources.line_col(pol.range.file, pol.range.begin).line
                              : 0;

@@ -35,7 +35,11 @@ namespace weir::cg {
 // Debug info of the generated function (codegen_debug.cpp).
 class Debug {
 public:
-    Debug(llvm::Module& m, const SourceManager& sources, FileId main_file);
+    // `code`: the source ranges code is generated for (rules and groups). Only their lines are
+    // embedded in the debug info (the others are left empty, so line numbers hold): the BPF
+    // backend copies every line of an embedded file into its BTF writer, ~22 MiB for a
+    // 100,000-rule file whose rules are almost all in classifier maps, not code.
+    Debug(llvm::Module& m, const SourceManager& sources, FileId main_file, const std::vector<SourceRange>& code);
     // The DISubprogram of weir_match, attached to `fn`.
     void attach(llvm::Function& fn, std::uint32_t line);
     // The location of the first byte of `r` inside weir_match (line 0 if `r` is invalid).
@@ -48,6 +52,8 @@ private:
     const SourceManager& sources_;
     std::map<FileId, llvm::DIFile*> files_;
     std::map<FileId, llvm::DIScope*> scopes_;  // lexical block files inside weir_match
+    std::map<FileId, std::vector<std::pair<std::uint32_t, std::uint32_t>>> code_lines_;  // [first, last]
+    std::map<FileId, std::string> texts_;  // the embedded texts (the DIFile refers to them)
     llvm::DICompileUnit* cu_ = nullptr;
     llvm::DISubprogram* sp_ = nullptr;
 };

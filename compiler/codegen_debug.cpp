@@ -3,6 +3,8 @@
 // each rule's text and the kernel verifier's log can quote it. Every instruction of a rule has
 // a location at the rule or at the atom it evaluates; after weir_match is inlined into weir_xdp
 // these locations stay, as inlined locations, in the line info of weir_xdp.
+#include <algorithm>
+
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/Support/Path.h>
 
@@ -10,8 +12,12 @@
 
 namespace weir::cg {
 
-Debug::Debug(llvm::Module& m, const SourceManager& sources, FileId main_file)
+Debug::Debug(llvm::Module& m, const SourceManager& sources, FileId main_file, const std::vector<SourceRange>& code)
     : dib_(m), sources_(sources) {
+    for (const SourceRange& r : code)
+        if (r.valid() && r.file < sources_.size())
+            code_lines_[r.file].emplace_back(sources_.line_col(r.file, r.begin).line,
+                                             sources_.line_col(r.file, r.end).line);
     cu_ = dib_.createCompileUnit(llvm::dwarf::DW_LANG_C11, file(main_file), "weir", /*isOptimized=*/true,
                                  /*Flags=*/"", /*RV=*/0);
 }
@@ -20,10 +26,28 @@ llvm::DIFile* Debug::file(FileId id) {
     auto it = files_.find(id);
     if (it != files_.end()) return it->second;
     std::string path = id < sources_.size() ? sources_.file(id).path : std::string("<policy>");
-    std::string text = id < sources_.size() ? sources_.file(id).text : std::string();
+    // The file's text with only the lines code was generated for (see the constructor).
+    std::string& text = texts_[id];
+    if (id < sources_.size()) {
+        auto spans = code_lines_[id];
+        std::sort(spans.begin(), spans.end());
+        const std::string& full = sources_.file(id).text;
+        std::uint32_t line = 1;
+        std::size_t span = 0;
+        for (std::size_t at = 0; at <= full.size();) {
+            std::size_t nl = full.find('\n', at);
+            std::size_t end = nl == std::string::npos ? full.size() : nl;
+            while (span < spans.size() && spans[span].second < line) ++span;
+            if (span < spans.size() && spans[span].first <= line) text.append(full, at, end - at);
+            if (nl == std::string::npos) break;
+            text += '\n';
+            at = nl + 1;
+            ++line;
+        }
+    }
     llvm::StringRef name = llvm::sys::path::filename(path);
     llvm::StringRef dir = llvm::sys::path::parent_path(path);
-    // The DIFile keeps a reference to the string it is given: the metadata uniquer copies it.
+    // The metadata uniquer copies the string; texts_ keeps it alive meanwhile.
     llvm::DIFile* f = dib_.createFile(name, dir, std::nullopt, llvm::StringRef(text));
     files_.emplace(id, f);
     return f;

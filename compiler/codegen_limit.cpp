@@ -13,7 +13,7 @@
 namespace weir::cg {
 
 void emit_limit(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f) {
-    const LimitSpec& l = e.limit;
+    const LimitSpec& l = *e.limit;
     llvm::Function* fn = c.mod.getFunction("weir_limit_over");
     if (!fn || fn->arg_size() != 3) {
         c.fail(e.range, "internal: the template lacks weir_limit_over(key, inc, tau)");

@@ -14,8 +14,7 @@ void run(Compilation& c, FileId root, const CheckOptions& opts) {
         c.diags.sort();
         return;
     }
-    c.program = check(c.sources, c.files, c.diags);
-    if (!opts.keep_ast) std::vector<ast::File>().swap(c.files);
+    c.program = opts.keep_ast ? check(c.sources, c.files, c.diags) : check(c.sources, std::move(c.files), c.diags);
     if (opts.lint && !c.diags.has_errors()) lint(c.program, c.sources, c.diags, opts.lint_comparisons);
     if (opts.werror) c.diags.promote_warnings();
     c.diags.sort();

@@ -107,7 +107,7 @@ void print(const Program& prog, const Expr& e, std::string& out) {
             out += "payload[" + std::to_string(e.offset) + ":" + std::to_string(e.bytes.size()) + "] " +
                    cmp_text(e.op) + " " + hex(e.bytes.data(), e.bytes.size());
             return;
-        case Expr::Kind::Limit: out += limit_text(e.limit); return;
+        case Expr::Kind::Limit: out += limit_text(*e.limit); return;
     }
 }
 

@@ -175,7 +175,7 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt, std::span<
             return v && *v != 0;
         }
         case Expr::Kind::Payload: return payload_match(e, pkt, frame);
-        case Expr::Kind::Limit: return limit_over(e.limit, pkt, limits);
+        case Expr::Kind::Limit: return limit_over(*e.limit, pkt, limits);
     }
     return false;
 }

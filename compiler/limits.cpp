@@ -40,7 +40,7 @@ std::vector<const Expr*> policy_limits(const Policy& pol) {
 
 std::uint64_t limit_entries(const Policy& pol) {
     std::uint64_t n = 0;
-    for (const Expr* e : policy_limits(pol)) n += e->limit.size;
+    for (const Expr* e : policy_limits(pol)) n += e->limit->size;
     return n;
 }
 

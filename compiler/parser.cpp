@@ -466,6 +466,9 @@ SyntaxError make_error(const State& st, std::uint32_t at) {
 
 class Builder {
 public:
+    // Frees a converted node's subtree (decl consumes the parse tree as it converts it).
+    static void release(Node& n) { std::vector<Node>().swap(n.kids); }
+
     Builder(std::string_view text, FileId file) : text_(text), file_(file) {}
 
     SourceRange range(const Node& n) const { return {file_, n.begin, n.end}; }
@@ -766,7 +769,8 @@ public:
         return a;
     }
 
-    ast::Decl decl(const Node& n) const {
+    // Consumes n: each rule's subtree is released once converted.
+    ast::Decl decl(Node& n) const {
         if (n.is<gr::include_decl>()) {
             ast::Include inc;
             inc.range = range(n);
@@ -808,8 +812,11 @@ public:
             // Reserved: growing by doubling, 100k rules of ~1 KiB each peaked at twice their size.
             p.rules.reserve(static_cast<std::size_t>(
                 std::count_if(n.kids.begin(), n.kids.end(), [](const Node& k) { return k.is<gr::rule_decl>(); })));
-            for (const auto& k : n.kids)
-                if (k.is<gr::rule_decl>()) p.rules.push_back(rule(k));
+            for (auto& k : n.kids)
+                if (k.is<gr::rule_decl>()) {
+                    p.rules.push_back(rule(k));
+                    release(k);
+                }
             return p;
         }
         if (n.is<gr::alert_decl>()) return alert(n);
@@ -866,8 +873,13 @@ std::optional<ast::File> parse(const SourceManager& sm, FileId id, Diagnostics& 
 
     ast::File file;
     file.id = id;
+    // The parse tree is consumed as it is converted (Builder::release): a large policy's parse
+    // tree and syntax tree are not both held in full.
     Builder b(text, id);
-    for (const auto& n : st.stack.at(0).kids) file.decls.push_back(b.decl(n));
+    for (auto& n : st.stack.at(0).kids) {
+        file.decls.push_back(b.decl(n));
+        Builder::release(n);
+    }
     for (const auto& [begin, end] : st.comments) {
         ast::Comment c;
         c.text = text.substr(begin, end - begin);

@@ -9,6 +9,7 @@
 
 #include "ast.hpp"
 #include "fields.hpp"
+#include "out_of_line.hpp"
 #include "source.hpp"
 
 namespace weir {
@@ -84,7 +85,7 @@ struct Expr {
     std::vector<Element> elems;     // In (inline)
     std::uint16_t offset = 0;       // Payload
     std::vector<std::uint8_t> bytes;// Payload
-    LimitSpec limit;                // Limit
+    OutOfLine<LimitSpec> limit;     // Limit
     SourceRange range;
 };
 

@@ -715,7 +715,7 @@ Expr Checker::check_expr(const ast::Expr& e, Policy& pol) {
     return {};
 }
 
-void Checker::check_policy(const ast::Policy& p, Policy& out) {
+void Checker::check_policy(const ast::Policy& p, Policy& out, ast::Policy* release) {
     if (p.default_verdict.text == "pass") out.default_verdict = Verdict::Pass;
     else if (p.default_verdict.text == "drop") out.default_verdict = Verdict::Drop;
     else
@@ -723,7 +723,8 @@ void Checker::check_policy(const ast::Policy& p, Policy& out) {
                      "a policy default is pass or drop, not '" + p.default_verdict.text + "'");
     std::map<std::string, SourceRange> seen;
     out.rules.reserve(p.rules.size());  // one allocation: a 100k-rule policy doubling its vector costs ~40 MiB
-    for (const auto& r : p.rules) {
+    for (std::size_t ri = 0; ri < p.rules.size(); ++ri) {
+        const ast::Rule& r = p.rules[ri];
         Rule rule;
         rule.name = r.name.text;
         rule.range = r.range;
@@ -766,6 +767,9 @@ void Checker::check_policy(const ast::Policy& p, Policy& out) {
             current_rule_ = r.name.text;
             rule.cond = check_expr(*r.cond, out);
             place_limit(rule);
+            // Consuming the syntax tree: its condition is not needed again, so the syntax and
+            // checked forms of a large policy are not both held at once.
+            if (release) release->rules[ri].cond.reset();
         } else {
             rule.cond.kind = Expr::Kind::True;
             rule.cond.range = r.range;
@@ -776,7 +780,7 @@ void Checker::check_policy(const ast::Policy& p, Policy& out) {
     out.sets.erase(std::unique(out.sets.begin(), out.sets.end()), out.sets.end());
 }
 
-Program Checker::run(const std::vector<ast::File>& files) {
+Program Checker::run(const std::vector<ast::File>& files, std::vector<ast::File>* owned) {
     for (const auto& f : files) declare(f);
     // Sets and policies in declaration order; duplicates are checked too but not kept.
     for (const auto& f : files) {
@@ -794,15 +798,16 @@ Program Checker::run(const std::vector<ast::File>& files) {
             }
         }
     }
-    for (const auto& f : files) {
-        for (const auto& decl : f.decls) {
-            if (const auto* p = std::get_if<ast::Policy>(&decl)) {
+    for (std::size_t fi = 0; fi < files.size(); ++fi) {
+        for (std::size_t di = 0; di < files[fi].decls.size(); ++di) {
+            if (const auto* p = std::get_if<ast::Policy>(&files[fi].decls[di])) {
                 auto it = names_.find(p->name.text);
+                ast::Policy* release = owned ? std::get_if<ast::Policy>(&(*owned)[fi].decls[di]) : nullptr;
                 if (it->second.range == p->name.range) {
-                    check_policy(*p, prog_.policies[it->second.index]);
+                    check_policy(*p, prog_.policies[it->second.index], release);
                 } else {
                     Policy scratch;
-                    check_policy(*p, scratch);
+                    check_policy(*p, scratch, release);
                 }
             }
         }
@@ -820,7 +825,14 @@ Program Checker::run(const std::vector<ast::File>& files) {
 
 Program check(SourceManager& sm, const std::vector<ast::File>& files, Diagnostics& diags) {
     sema_detail::Checker c(sm, diags);
-    return c.run(files);
+    return c.run(files, nullptr);
+}
+
+Program check(SourceManager& sm, std::vector<ast::File>&& files, Diagnostics& diags) {
+    sema_detail::Checker c(sm, diags);
+    Program p = c.run(files, &files);
+    std::vector<ast::File>().swap(files);
+    return p;
 }
 
 }  // namespace weir

@@ -14,5 +14,8 @@ namespace weir {
 // `set x : t = file "p"` are read relative to the declaring file and added to `sm`, so
 // element errors point into them. The result is meaningful only if no error was added.
 Program check(SourceManager& sm, const std::vector<ast::File>& files, Diagnostics& diags);
+// The same, consuming the syntax trees: each rule's condition is freed once checked and the
+// files are gone afterwards, so a large policy's peak memory is one form of it, not both.
+Program check(SourceManager& sm, std::vector<ast::File>&& files, Diagnostics& diags);
 
 }  // namespace weir

@@ -40,7 +40,9 @@ void check_log(const ast::Action& a, Action& out, Diagnostics& diags);
 class Checker {
 public:
     Checker(SourceManager& sm, Diagnostics& diags) : sm_(sm), diags_(diags) {}
-    Program run(const std::vector<ast::File>& files);
+    // owned (the same files, when the caller gives them up): rule conditions are freed as they
+    // are checked (check(..., files&&)).
+    Program run(const std::vector<ast::File>& files, std::vector<ast::File>* owned);
 
 private:
     enum class NameKind { Const, Set, Policy };
@@ -55,7 +57,7 @@ private:
     bool declare_name(const ast::Name& n, NameKind kind, int index);
     void check_set(const ast::SetDecl& decl, SetDef& out, FileId file);
     void read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, const Domain& d);
-    void check_policy(const ast::Policy& p, Policy& out);
+    void check_policy(const ast::Policy& p, Policy& out, ast::Policy* release = nullptr);
     Expr check_expr(const ast::Expr& e, Policy& pol);
     Expr check_compare(const ast::Expr& e);
     Expr check_in(const ast::Expr& e, Policy& pol);

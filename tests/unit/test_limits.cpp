@@ -29,7 +29,7 @@ const LimitSpec& limit_of(const Compilation& c, int rule) {
     const Expr& e = c.program.policies.at(0).rules.at(rule).cond;
     const Expr& l = e.kind == Expr::Kind::And ? e.kids.back() : e;
     REQUIRE(l.kind == Expr::Kind::Limit);
-    return l.limit;
+    return *l.limit;
 }
 
 weir_pkt parsed(const std::vector<std::uint8_t>& f) {
