@@ -33,7 +33,9 @@ int pick_policy(const Program& prog, const std::string& name, const std::string&
 }  // namespace
 
 int cmd_compile(const CompileArgs& a, const CommonOptions& o) {
-    auto c = compile_file(a.file, check_options(o));
+    CheckOptions opts = check_options(o);
+    opts.keep_ast = a.emit == "ast";  // other stages need only the checked program
+    auto c = compile_file(a.file, opts);
     std::cerr << render_text(c->sources, c->diags, use_color(o.color));
     if (c->io_error) return kExitUsage;
     bool to_stdout = a.output.empty() || a.output == "-";
