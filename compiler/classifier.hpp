@@ -21,7 +21,9 @@
 // Per packet: the dimension values; per tree one array lookup per level, then the leaf's boxes
 // in order up to the first that holds the packet; the lowest rule found over the trees decides
 // (first match). Leaves with the same boxes are shared, and so are sibling subtrees whose boxes
-// all span both siblings; a box that covers a whole block hides every later box there.
+// all span both siblings; a box that covers a whole block hides every later box there. A group
+// of one dimension is built over the disjoint pieces on which one rule matches first instead of
+// the rules' (overlapping) spans.
 //
 // Map layout (bpf-templates/weir_abi.h): weir_cls_nodes[i] is a node descriptor (u64),
 // weir_cls_refs[i] = {box, rule order, decision}, weir_cls_boxes[box + d] = {lo, hi} of
