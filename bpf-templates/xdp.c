@@ -294,7 +294,9 @@ static __always_inline __u32 weir_act(__u32 rule, __u32 action)
  * per-CPU weir_last value, not on the stack, and the match code reads it after a compiler
  * barrier: to the verifier every field it reads is then an unknown scalar, as it was when the
  * parser was a separately verified function, so the parse outcomes (IPv4 TCP, IPv6 UDP, ARP...)
- * reach the match code as one state and it is verified once, not once per outcome. */
+ * reach the match code as one state and it is verified once, not once per outcome. A per-CPU
+ * scratch value is safe: XDP runs with bottom halves disabled (NAPI, generic XDP, and
+ * BPF_PROG_TEST_RUN alike), so two runs never interleave on one CPU. */
 SEC("xdp")
 int weir_xdp(struct xdp_md *ctx)
 {
