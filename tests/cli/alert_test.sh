@@ -25,29 +25,11 @@ burst() {
         done' _ "$1" "$HOST_IP" &
     BPID=$!
 }
-events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
-# wait_event NAME COUNT SECONDS: until the daemon printed COUNT events NAME.
-wait_event() {
-    for _ in $(seq $(($3 * 10))); do
-        [[ $(events "$1") -ge $2 ]] && { ok; return 0; }
-        sleep 0.1
-    done
-    bad "no $2 '$1' events in $3 s; events so far:"
-    sed 's/^/    /' "$TMP/events"
-    return 1
-}
-scrape() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "connect failed" >"$TMP/out"; return 1; }
-    printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-    tr -d '\r' <&3 | sed '1,/^$/d' >"$TMP/out"
-    exec 3>&-
-}
-metric() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
 STATE="weir_alert_state{alert=\"udp-burst\",policy=\"alerts\",interface=\"$DEV\",severity=\"warning\"}"
 VALUE="weir_alert_value{alert=\"udp-burst\",policy=\"alerts\",interface=\"$DEV\"}"
 FIRINGS="weir_alert_firings_total{alert=\"udp-burst\",policy=\"alerts\",interface=\"$DEV\"}"
 expect_state() {
-    scrape
+    get /metrics
     local v
     v=$(metric "$STATE")
     if [[ $v == "$2" ]]; then ok; else bad "$1: weir_alert_state is '$v', wanted $2"; grep alert "$TMP/out" | sed 's/^/    /'; fi
@@ -123,7 +105,7 @@ expect_state "second burst" 2
 policy "" "" >"$TMP/edge.weir.new" && mv "$TMP/edge.weir.new" "$TMP/edge.weir"
 wait_event alert_resolved 2 10
 last_event alert_resolved | grep -q '"reason":"removed"' && ok || bad "removal: $(last_event alert_resolved)"
-scrape
+get /metrics
 grep -q 'alert="udp-burst"' "$TMP/out" && bad "a removed alert still has samples" || ok
 wait "$BPID"
 BPID=

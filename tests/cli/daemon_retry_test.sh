@@ -10,23 +10,10 @@
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 begin_live_test "$@"
-export WEIR_PIN_ROOT=/sys/fs/bpf/weir-retry-$$ WEIR_RUN_DIR=$TMP/run
-NS=wrn$$ DEV=wr$$a PEER=wr$$b
-s=$(($$ % 200 + 20))
-HOST_IP=198.19.$s.1 PEER_IP=198.19.$s.2
 DPID=
-cleanup() {
-    [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-    "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
-    ip link del "$DEV" 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
-    rm -rf "$WEIR_PIN_ROOT" "$TMP"
-}
-trap cleanup EXIT
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-ip netns add "$NS" || exit 1
+extra_cleanup() { [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; }
+peer_in_netns retry 198.19 later  # the veth is created further down, while the daemon runs
 
-events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
 # wait_for SECONDS PYTHON-CONDITION: until some event line `e` (a dict) satisfies the condition.
 wait_for() {
     local t=$1 cond=$2
@@ -44,18 +31,6 @@ PY
     bad "no event with $cond within ${t}s; events:"
     sed 's/^/    /' "$TMP/events"
     return 1
-}
-get() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "connect failed" >"$TMP/out"; return 1; }
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
-    tr -d '\r' <&3 >"$TMP/out"
-    exec 3>&-
-}
-metric() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
-expect_metric() {
-    local v
-    v=$(metric "$2")
-    if [[ $v == "$3" ]]; then ok; else bad "$1: $2 is '$v', wanted $3"; fi
 }
 
 # The policy in a folder of its own: the daemon watches it (events and scrapes go to $TMP).
@@ -80,20 +55,14 @@ expect_metric "next retry in 2 s" "weir_daemon_retry_backoff_seconds{interface=\
 expect_metric "nothing loaded yet" "weir_daemon_reloads_total{interface=\"$DEV\"}" 0
 
 # --- the veth appears: a retry attaches the policy (no file change, no SIGHUP) ---
-ip link add "$DEV" type veth peer name "$PEER" netns "$NS" || exit 1
-sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
-ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
-ip addr add "$HOST_IP/24" dev "$DEV" && ip link set "$DEV" up
-ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER" && ip -n "$NS" link set "$PEER" up
-ip neigh replace "$PEER_IP" lladdr "$(ip -n "$NS" -br link show "$PEER" | awk '{print $3}')" dev "$DEV" nud permanent
-ip -n "$NS" neigh replace "$HOST_IP" lladdr "$(ip -br link show "$DEV" | awk '{print $3}')" dev "$PEER" nud permanent
+peer_veth
 wait_for 20 'e["event"] == "loaded" and e["reason"] == "retry" and e["policy"] == "retry-a"'
 [[ $(grep -c '"reason":"change"' "$TMP/events") -eq 0 ]] && ok || bad "a file change was seen"
 [[ $(stat -c %Y.%N "$TMP/cfg/edge.weir") == "$mtime" ]] && ok || bad "the policy file changed"
 [[ $(events sighup) -eq 0 ]] && ok || bad "a SIGHUP was seen"
 [[ $("$WEIR" status --dev "$DEV" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["policy"])') == retry-a ]] &&
     ok || bad "status does not show retry-a on $DEV"
-ip netns exec "$NS" bash -c 'for ((i = 0; i < 5; i++)); do printf 0123456789abcdefgh >"/dev/udp/$1/9999"; done' _ "$HOST_IP"
+udp_probes 5 9999
 sleep 0.2
 get /metrics
 expect_metric "the attached policy counts" "weir_rule_packets_total{interface=\"$DEV\",policy=\"retry-a\",rule=\"probe\",action=\"count\"}" 5

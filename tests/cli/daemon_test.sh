@@ -14,38 +14,6 @@ begin_live_test "$@"
 DPID=
 extra_cleanup() { [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; }
 peer_in_netns daemon 198.19
-# probes N: N UDP datagrams (to port 9999, 18 bytes of payload: 60-byte frames) from the
-# namespace into $DEV, with bash's /dev/udp (no ping or netcat needed).
-probes() {
-    ip netns exec "$NS" bash -c 'for ((i = 0; i < $1; i++)); do printf 0123456789abcdefgh >"/dev/udp/$2/9999"; done' \
-        _ "$1" "$HOST_IP"
-}
-# events NAME: how many events NAME the running daemon printed so far.
-events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
-# wait_event NAME COUNT: until the daemon printed COUNT events NAME (10 s).
-wait_event() {
-    for _ in $(seq 100); do
-        [[ $(events "$1") -ge $2 ]] && { ok; return 0; }
-        sleep 0.1
-    done
-    bad "no $2 '$1' events; events so far:"
-    sed 's/^/    /' "$TMP/events"
-    return 1
-}
-# get PATH: an HTTP GET on the daemon's port into $TMP/out (bash /dev/tcp; no curl needed).
-get() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "connect failed" >"$TMP/out"; return 1; }
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
-    tr -d '\r' <&3 >"$TMP/out"
-    exec 3>&-
-}
-# metric 'NAME{LABELS}': its value in the last scrape.
-metric() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
-expect_metric() {
-    local v
-    v=$(metric "$2")
-    if [[ $v == "$3" ]]; then ok; else bad "$1: $2 is '$v', wanted $3"; fi
-}
 # status_field KEY: a field of `weir status --json` for $DEV.
 status_field() {
     "$WEIR" status --dev "$DEV" --json 2>/dev/null |
@@ -108,7 +76,7 @@ wait_event adopted 1
 expect_status "adopted" swaps 0
 
 # --- metrics ---
-probes 7
+udp_probes 7 9999
 get /metrics
 head -1 "$TMP/out" | grep -q "200 OK" && ok || bad "GET /metrics: $(head -1 "$TMP/out")"
 grep -q '^Content-Type: text/plain; version=0.0.4' "$TMP/out" && ok || bad "metrics content type"
@@ -168,7 +136,7 @@ assert e["step"]=="compile" and e["kind"]=="policy" and e["running"]=="daemon-b"
 assert "udp.dprot" in e["diagnostics"] and "kept" in e["message"], e' && ok || bad "reload_failed fields"
 expect_status "broken file" policy daemon-b
 expect_status "broken file" swaps 1
-probes 3
+udp_probes 3 9999
 get /metrics
 expect_metric "old policy still counts" "weir_rule_packets_total{interface=\"$DEV\",policy=\"daemon-b\",rule=\"probe\",action=\"count\"}" 10
 expect_metric "failure counted" "weir_daemon_reload_failures_total{interface=\"$DEV\"}" 1
@@ -216,7 +184,7 @@ grep -q '"event":"stopped"' "$TMP/events" && ok || bad "no stopped event"
 expect_status "after SIGTERM" policy daemon-e
 expect_status "after SIGTERM" enforcing True
 ip link show "$DEV" | grep -q xdp && ok || bad "no XDP program after SIGTERM"
-probes 2
+udp_probes 2 9999
 expect_rc "stats after SIGTERM" 0 "$WEIR" stats --dev "$DEV" --json
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r=[x for x in j[0]["rules"] if x["rule"]=="probe"][0]; assert r["packets"]==12, r' "$TMP/out" \
     && ok || bad "policy not enforcing after SIGTERM: $(cat "$TMP/out")"

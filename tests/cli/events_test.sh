@@ -14,12 +14,6 @@ RPID=
 extra_cleanup() { [[ -n $RPID ]] && kill -KILL "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null; }
 peer_in_netns events 198.18
 
-# probes N PORT: N UDP datagrams (18 bytes of payload: 60-byte frames) from the namespace, sent
-# from CPU 0 (veth runs the receiving XDP program there too: one per-CPU sample counter).
-probes() {
-    ip netns exec "$NS" taskset -c 0 bash -c 'for ((i = 0; i < $1; i++)); do printf 0123456789abcdefgh >"/dev/udp/$2/$3"; done' \
-        _ "$1" "$HOST_IP" "$2"
-}
 ring_drops() { "$WEIR" stats --dev "$DEV" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["log_drops"]["packets"])'; }
 K=25
 
@@ -38,7 +32,7 @@ expect_rc "events of an unknown rule" 2 "$WEIR" events --dev "$DEV" --rule nosuc
 expect_out "unknown rule message" "has no rule 'nosuch'"
 
 # --- queued records, read with --backlog: exactly K, then nothing more ---
-probes $K 9999
+udp_probes $K 9999
 expect_rc "events --backlog --json -c K" 0 "$WEIR" events --dev "$DEV" --backlog --json -c $K --timeout 10
 drops=$(ring_drops)
 [[ $drops -eq 0 ]] && ok || bad "ring drops: $drops"
@@ -58,21 +52,21 @@ expect_rc "nothing left after -c K" 1 "$WEIR" events --dev "$DEV" --backlog -c 1
 "$WEIR" events --dev "$DEV" -c $K --timeout 20 >"$TMP/live" 2>"$TMP/live.err" &
 RPID=$!
 for _ in $(seq 100); do grep -q "reading the log ring" "$TMP/live.err" && break; sleep 0.05; done
-probes $K 9999
+udp_probes $K 9999
 wait "$RPID" && ok || bad "live events exit: $(cat "$TMP/live.err")"
 RPID=
 n=$(grep -c "udp-log pass by default $DEV udp $PEER_IP:[0-9]* -> $HOST_IP:9999 len 60 cap 60" "$TMP/live")
 [[ $n -eq $K ]] && ok || { bad "live summaries: $n of $K"; head -3 "$TMP/live"; }
 
 # --- sample 1/2 on a dropping flow, and --rule ---
-probes 20 9998
+udp_probes 20 9998
 expect_rc "events --rule half" 0 "$WEIR" events --dev "$DEV" --backlog --rule half --json -c 10 --timeout 5
 n=$(grep -c '"rule":"half","verdict":"drop","decided_by":"block"' "$TMP/out")
 [[ $n -eq 10 ]] && ok || bad "sample 1/2 of 20 dropped datagrams: $n records, wanted 10"
 expect_rc "no 11th sampled record" 1 "$WEIR" events --dev "$DEV" --backlog -c 1 --timeout 0.5
 
 # --- weir capture: a pcap tcpdump reads ---
-probes $K 9999
+udp_probes $K 9999
 expect_rc "capture -c K" 0 "$WEIR" capture --dev "$DEV" --backlog -c $K -w "$TMP/f.pcap" --timeout 10
 expect_out "capture summary" "weir capture: $K packets written to '$TMP/f.pcap'"
 if command -v tcpdump >/dev/null; then
@@ -98,7 +92,7 @@ RPID=$!
 for _ in $(seq 100); do grep -q "reading the log ring" "$TMP/swap.err" && break; sleep 0.05; done
 sed 's/log-a/log-b/; s/udp-log:/renamed:/' "$TMP/p.weir" >"$TMP/q.weir"
 expect_rc "swap" 0 "$WEIR" load "$TMP/q.weir" --dev "$DEV"
-probes 5 9999
+udp_probes 5 9999
 wait "$RPID" && ok || bad "reader across a swap: $(cat "$TMP/swap.err")"
 RPID=
 n=$(grep -c '"rule":"renamed"' "$TMP/swap")

@@ -39,12 +39,13 @@ veth_under_test() {
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
-# peer_in_netns TAG NET: the device under test DEV (root namespace) and its veth peer PEER in a
-# private namespace NS (names from TAG and the pid), HOST_IP / PEER_IP = NET.S.1 / NET.S.2 (S from
-# the pid; NET is 198.18 or 198.19), IPv6 off, static neighbours both ways; private
-# WEIR_PIN_ROOT and WEIR_RUN_DIR (the caller creates $TMP). On exit: the caller's
-# `extra_cleanup` if it defines one (e.g. killing a daemon), weir's policy on DEV unloaded, the
-# pair, the namespace, the pins and $TMP removed.
+# peer_in_netns TAG NET [later]: the device under test DEV (root namespace) and its veth peer PEER
+# in a private namespace NS (names from TAG and the pid), HOST_IP / PEER_IP = NET.S.1 / NET.S.2
+# (S from the pid; NET is 198.18 or 198.19), IPv6 off, static neighbours both ways; private
+# WEIR_PIN_ROOT and WEIR_RUN_DIR (the caller creates $TMP). With `later`, only the names and the
+# namespace: the caller creates the pair with peer_veth when it wants it to appear. On exit: the
+# caller's `extra_cleanup` if it defines one (e.g. killing a daemon), weir's policy on DEV
+# unloaded, the pair, the namespace, the pins and $TMP removed.
 peer_in_netns() {
     local tag=$1 net=$2
     export WEIR_PIN_ROOT=/sys/fs/bpf/weir-$tag-$$ WEIR_RUN_DIR=$TMP/run
@@ -54,6 +55,11 @@ peer_in_netns() {
     trap '_peer_cleanup' EXIT
     mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
     ip netns add "$NS" || exit 1
+    [[ ${3:-} == later ]] || peer_veth
+}
+
+# peer_veth: the veth pair of peer_in_netns, addressed and up.
+peer_veth() {
     ip link add "$DEV" type veth peer name "$PEER" netns "$NS" || exit 1
     sysctl -qw "net.ipv6.conf.$DEV.disable_ipv6=1"
     ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
@@ -61,6 +67,14 @@ peer_in_netns() {
     ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER" && ip -n "$NS" link set "$PEER" up
     ip neigh replace "$PEER_IP" lladdr "$(ip -n "$NS" -br link show "$PEER" | awk '{print $3}')" dev "$DEV" nud permanent
     ip -n "$NS" neigh replace "$HOST_IP" lladdr "$(ip -br link show "$DEV" | awk '{print $3}')" dev "$PEER" nud permanent
+}
+
+# udp_probes N PORT: N UDP datagrams (18 bytes of payload: 60-byte frames) from the namespace to
+# HOST_IP:PORT with bash's /dev/udp (no ping or netcat needed), sent from CPU 0 (veth runs the
+# receiving XDP program there too, so per-CPU sample counters see them all).
+udp_probes() {
+    ip netns exec "$NS" taskset -c 0 bash -c 'for ((i = 0; i < $1; i++)); do printf 0123456789abcdefgh >"/dev/udp/$2/$3"; done' \
+        _ "$1" "$HOST_IP" "$2"
 }
 
 _peer_cleanup() {
@@ -84,4 +98,39 @@ begin_live_test() {
     fi
     TMP=$(mktemp -d)
     passed=0 failed=0
+}
+
+# ---- `weir daemon` scripts: its JSON events go to $TMP/events, its HTTP port is $PORT ----
+
+# events NAME: how many events NAME the running daemon printed so far.
+events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
+
+# wait_event NAME COUNT [SECONDS]: until the daemon printed COUNT events NAME (default 10 s).
+wait_event() {
+    local t=${3:-10}
+    for _ in $(seq $((t * 10))); do
+        [[ $(events "$1") -ge $2 ]] && { ok; return 0; }
+        sleep 0.1
+    done
+    bad "no $2 '$1' events in $t s; events so far:"
+    sed 's/^/    /' "$TMP/events"
+    return 1
+}
+
+# get PATH: an HTTP GET on the daemon's port into $TMP/out (bash /dev/tcp; no curl needed).
+get() {
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "connect failed" >"$TMP/out"; return 1; }
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
+    tr -d '\r' <&3 >"$TMP/out"
+    exec 3>&-
+}
+
+# metric 'NAME{LABELS}': its value in the last `get /metrics`.
+metric() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
+
+# expect_metric CHECK 'NAME{LABELS}' VALUE
+expect_metric() {
+    local v
+    v=$(metric "$2")
+    if [[ $v == "$3" ]]; then ok; else bad "$1: $2 is '$v', wanted $3"; fi
 }
