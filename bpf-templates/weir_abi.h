@@ -121,7 +121,6 @@ struct weir_counter {
 struct weir_last {
     __u32 rule;      /* weir_decision_rule() of the last decision, WEIR_RULE_DEFAULT for default */
     __u32 action;    /* the XDP action returned (after redirect/error handling) */
-    __u32 malformed; /* weir_pkt.malformed of that packet */
     __u32 runs;      /* packets seen on this CPU since the slot was last zeroed */
     struct weir_pkt pkt; /* that packet as parsed (weir_xdp parses into it: see xdp.c) */
 };

@@ -332,7 +332,6 @@ int weir_xdp(struct xdp_md *ctx)
 
     last->rule = rule;
     last->action = action;
-    last->malformed = pkt->malformed;
     last->runs += 1;
     return (int)action;
 }

@@ -55,12 +55,12 @@ void generate(const Plan& plan, const SourceManager& sources, EmitKind kind, con
     const Policy& pol = plan.pol();
     // The ranges code is generated for: the policy line, every rule outside a classifier group
     // and each group's first rule (the group's code carries its location).
-    std::vector<SourceRange> code{pol.range.valid() ? SourceRange{pol.range.file, pol.range.begin, pol.range.begin}
-                                                    : SourceRange{}};
-    for (const PlannedRule& r : plan.rules)
-        if (r.src && (r.group < 0 || plan.groups.at(static_cast<std::size_t>(r.group)).first ==
-                                         static_cast<std::size_t>(&r - plan.rules.data())))
+    std::vector<SourceRange> code{{pol.range.file, pol.range.begin, pol.range.begin}};
+    for (std::size_t i = 0; i < plan.rules.size(); ++i) {
+        const PlannedRule& r = plan.rules[i];
+        if (r.src && (r.group < 0 || plan.groups.at(static_cast<std::size_t>(r.group)).first == i))
             code.push_back(r.src->range);
+    }
     c.dbg = std::make_unique<cg::Debug>(*m, sources, pol.range.file, code);
     std::uint32_t line = pol.range.valid() && pol.range.file < sources.size()
                              ? sources.line_col(pol.range.file, pol.range.begin).line

@@ -52,8 +52,7 @@ private:
     const SourceManager& sources_;
     std::map<FileId, llvm::DIFile*> files_;
     std::map<FileId, llvm::DIScope*> scopes_;  // lexical block files inside weir_match
-    std::map<FileId, std::vector<std::pair<std::uint32_t, std::uint32_t>>> code_lines_;  // [first, last]
-    std::map<FileId, std::string> texts_;  // the embedded texts (the DIFile refers to them)
+    std::map<FileId, std::vector<std::pair<std::uint32_t, std::uint32_t>>> code_lines_;  // [first, last], sorted
     llvm::DICompileUnit* cu_ = nullptr;
     llvm::DISubprogram* sp_ = nullptr;
 };

@@ -18,6 +18,7 @@ Debug::Debug(llvm::Module& m, const SourceManager& sources, FileId main_file, co
         if (r.valid() && r.file < sources_.size())
             code_lines_[r.file].emplace_back(sources_.line_col(r.file, r.begin).line,
                                              sources_.line_col(r.file, r.end).line);
+    for (auto& [id, spans] : code_lines_) std::sort(spans.begin(), spans.end());
     cu_ = dib_.createCompileUnit(llvm::dwarf::DW_LANG_C11, file(main_file), "weir", /*isOptimized=*/true,
                                  /*Flags=*/"", /*RV=*/0);
 }
@@ -27,10 +28,9 @@ llvm::DIFile* Debug::file(FileId id) {
     if (it != files_.end()) return it->second;
     std::string path = id < sources_.size() ? sources_.file(id).path : std::string("<policy>");
     // The file's text with only the lines code was generated for (see the constructor).
-    std::string& text = texts_[id];
+    std::string text;
     if (id < sources_.size()) {
-        auto spans = code_lines_[id];
-        std::sort(spans.begin(), spans.end());
+        const auto& spans = code_lines_[id];
         const std::string& full = sources_.file(id).text;
         std::uint32_t line = 1;
         std::size_t span = 0;
@@ -47,7 +47,7 @@ llvm::DIFile* Debug::file(FileId id) {
     }
     llvm::StringRef name = llvm::sys::path::filename(path);
     llvm::StringRef dir = llvm::sys::path::parent_path(path);
-    // The metadata uniquer copies the string; texts_ keeps it alive meanwhile.
+    // The metadata uniquer copies the string.
     llvm::DIFile* f = dib_.createFile(name, dir, std::nullopt, llvm::StringRef(text));
     files_.emplace(id, f);
     return f;

@@ -29,7 +29,7 @@ Result<LastDecision> last_decision(int last_map_fd) {
         found = &v;
     }
     if (!found) return Error{"last decision: no packet ran since the map was cleared", {}, -ENOENT};
-    return LastDecision{found->rule, found->action, found->malformed != 0, found->runs};
+    return LastDecision{found->rule, found->action, found->pkt.malformed != 0, found->runs};
 }
 
 }  // namespace weir::bpf

@@ -30,15 +30,6 @@ using weir::test::TestNet;
 
 namespace {
 
-std::vector<std::uint8_t> tcp(std::uint32_t src, std::uint16_t dport) {
-    return Frame().eth().ipv4(src, ip4(198, 18, 0, 2)).tcp(40000, dport, kTcpSyn).bytes();
-}
-
-}  // namespace
-
-
-namespace {
-
 struct Attached {
     int ifindex;
     explicit Attached(int ifi, int prog) : ifindex(ifi) {
