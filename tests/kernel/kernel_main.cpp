@@ -1,12 +1,10 @@
-// doctest main for kernel tests: exits with 77 (ctest SKIP_RETURN_CODE) when this process
+// Entry point of the kernel tests: exits with 77 (ctest SKIP_RETURN_CODE) when this process
 // cannot load BPF programs, after saying why. Listing test cases always works.
-#define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
-
 #include <cstdio>
 #include <string_view>
 
 #include "bpf_env.hpp"
+#include "test_runner.hpp"
 
 int main(int argc, char** argv) {
     bool listing = false;
@@ -19,6 +17,5 @@ int main(int argc, char** argv) {
             return 77;
         }
     }
-    doctest::Context context(argc, argv);
-    return context.run();
+    return weir::test::run_tests(argc, argv);
 }

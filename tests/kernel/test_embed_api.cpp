@@ -13,8 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <weir/weir.hpp>
 
+#include "bpf_env.hpp"
 #include "packet.hpp"
 #include "testnet.hpp"
+#include "test_runner.hpp"
 #include "trafficgen.hpp"
 
 namespace wa = weir::api;
@@ -84,7 +86,6 @@ TEST_CASE("an Attachment on an interface without weir state reports errors, neve
 
 namespace {
 
-const bool kNotRoot = ::geteuid() != 0;
 
 // Policy NAME: FIRST, then web (count), bad (a set of both families), svc (a port set).
 std::string policy(const std::string& name, const std::string& first) {
@@ -167,7 +168,8 @@ bool operator==(const wa::Counter& a, const wa::Counter& b) { return a.packets =
 
 }  // namespace
 
-TEST_CASE("attach_file: a first load, a dry run, a hot swap, each with a summary" * doctest::skip(kNotRoot)) {
+TEST_CASE("attach_file: a first load, a dry run, a hot swap, each with a summary") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
     std::vector<std::string> seen;
     wa::AttachOptions o;
@@ -201,7 +203,8 @@ TEST_CASE("attach_file: a first load, a dry run, a hot swap, each with a summary
     CHECK(st->source == l.path("b.weir"));
 }
 
-TEST_CASE("attach_file: failures name their step and leave the running policy" * doctest::skip(kNotRoot)) {
+TEST_CASE("attach_file: failures name their step and leave the running policy") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
     wa::LoadReport first = l.load("a.weir");
 
@@ -252,7 +255,8 @@ TEST_CASE("attach_file: failures name their step and leave the running policy" *
     CHECK(l.at().status()->prog_id == first.prog_id);
 }
 
-TEST_CASE("status_all: every pinned detail of one interface" * doctest::skip(kNotRoot)) {
+TEST_CASE("status_all: every pinned detail of one interface") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
     wa::LoadReport r = l.load("a.weir");
     auto all = wa::status_all(l.dev());
@@ -294,7 +298,8 @@ TEST_CASE("status_all: every pinned detail of one interface" * doctest::skip(kNo
     CHECK(none.error.message == "no interface named 'wte-nosuch0'");
 }
 
-TEST_CASE("edit_set: the four operations, seen by the next packet and recorded" * doctest::skip(kNotRoot)) {
+TEST_CASE("edit_set: the four operations, seen by the next packet and recorded") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
     l.load("a.weir");
     wa::Attachment a = l.at();
@@ -344,7 +349,8 @@ TEST_CASE("edit_set: the four operations, seen by the next packet and recorded" 
     CHECK(std::string(wa::set_op_name(wa::SetOp::Del)) == "del");
 }
 
-TEST_CASE("counters_all: per rule packets and bytes, verdicts, malformed, formatted" * doctest::skip(kNotRoot)) {
+TEST_CASE("counters_all: per rule packets and bytes, verdicts, malformed, formatted") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
     l.load("a.weir");
     wa::Counters before = l.counters();
@@ -408,7 +414,8 @@ TEST_CASE("counters_all: per rule packets and bytes, verdicts, malformed, format
     CHECK(jr["rules"][1]["pps"].get<double>() > 0);  // web
 }
 
-TEST_CASE("unload and interfaces: says which policy it removed, and twice is an error" * doctest::skip(kNotRoot)) {
+TEST_CASE("unload and interfaces: says which policy it removed, and twice is an error") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
     l.load("a.weir");
     const std::string pins = l.at().status()->pins;

@@ -43,7 +43,7 @@ constexpr const char* kPolicy = R"(policy p default pass {
 
 }  // namespace
 
-TEST_CASE("over: the burst passes, then the limit drops; one bucket per key") {
+TEST_CASE("over: the burst passes, then the limit drops, one bucket per key") {
     test::CompiledPolicy c = test::compile_policy(kPolicy);
     auto lp = test::load_policy(c);
     REQUIRE(lp->reset_limits(WEIR_LIMIT_TEST_CLOCK_NS));

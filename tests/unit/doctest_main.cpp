@@ -1,2 +1,3 @@
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <doctest/doctest.h>
+#include "test_runner.hpp"
+
+int main(int argc, char** argv) { return weir::test::run_tests(argc, argv); }

@@ -186,7 +186,7 @@ TEST_CASE("alert checks: unknown names with a did-you-mean, units, severities, p
     }
 }
 
-TEST_CASE("fmt: alerts are one canonical line, long ones break; the round trip checks the same") {
+TEST_CASE("fmt: alerts are one canonical line, long ones break, the round trip checks the same") {
     auto fmt = [](const std::string& src) {
         SourceManager sm;
         Diagnostics diags;

@@ -67,7 +67,7 @@ TEST_CASE("dimensions lay out variants back to back with `absent` last") {
     CHECK(syn.absent == 2);
 }
 
-TEST_CASE("conditions become boxes; named sets, payloads and partial IPv6 ranges do not") {
+TEST_CASE("conditions become boxes, named sets, payloads and partial IPv6 ranges do not") {
     auto c = compile(R"(set s : ip4 = { 198.18.0.0/15 }
 policy p default pass {
     a: drop if tcp.dport == 22 or udp.dport in { 53, 5353 }
@@ -94,7 +94,7 @@ policy p default pass {
     CHECK(f->boxes.size() == 2);  // two IPv4 ranges around the /15, with the protocol
 }
 
-TEST_CASE("small policies stay linear; long runs of boxable rules become groups") {
+TEST_CASE("small policies stay linear, long runs of boxable rules become groups") {
     std::string text = "policy p default pass {\n    ssh: pass if tcp.dport == 22\n";
     for (int i = 0; i < 40; ++i) text += "    b" + std::to_string(i) + ": drop if ip.src == 198.18." + std::to_string(i) + ".0/24\n";
     text += "    late: drop if payload[0:1] == 0x01\n}\n";

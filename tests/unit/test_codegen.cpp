@@ -31,6 +31,7 @@
 #include "packet.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "test_runner.hpp"
 #include "weir_abi.h"
 
 using namespace weir;
@@ -148,7 +149,7 @@ policy small default drop {
 
 }  // namespace
 
-TEST_CASE("every example policy compiles to an object that libbpf opens; times and sizes") {
+TEST_CASE("every example policy compiles to an object that libbpf opens, times and sizes") {
     for (const fs::path& path : examples()) {
         CAPTURE(path.string());
         CheckOptions opts;
@@ -278,7 +279,7 @@ TEST_CASE("pkt.iface needs resolvable interface names") {
     CHECK(r.error.find("no interface named \"nope0\"") != std::string::npos);
 }
 
-TEST_CASE("unverifiable_rule must name a rule; it reads past the packet unchecked") {
+TEST_CASE("unverifiable_rule must name a rule, it reads past the packet unchecked") {
     auto c = check(kSmall);
     Plan plan = plan_policy(c->program, 0);
     CodegenOptions o;
@@ -295,11 +296,11 @@ TEST_CASE("unverifiable_rule must name a rule; it reads past the packet unchecke
 
 namespace {
 
-bool can_load() {
-    std::string why = test::bpf_unavailable_reason();
-    if (!why.empty()) MESSAGE("skipped: " << why);
-    return why.empty();
-}
+// Skips the calling test case when this process cannot load BPF programs.
+#define SKIP_UNLESS_BPF()                                                        \
+    do {                                                                         \
+        if (std::string why = test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why); \
+    } while (0)
 
 // What the loader will do in runtime/: size the maps for the plan, load, fill the set tables.
 struct Loaded {
@@ -371,7 +372,7 @@ std::uint32_t act(Verdict v) {
 }  // namespace
 
 TEST_CASE("kernel: every example loads, and its test packets get the interpreter's decisions") {
-    if (!can_load()) return;
+    SKIP_UNLESS_BPF();
     for (const fs::path& path : examples()) {
         CAPTURE(path.string());
         CheckOptions opts;
@@ -414,7 +415,7 @@ TEST_CASE("kernel: every example loads, and its test packets get the interpreter
 }
 
 TEST_CASE("kernel: count rules, payload matches and pkt.iface, packet by packet") {
-    if (!can_load()) return;
+    SKIP_UNLESS_BPF();
     auto c = check(R"(policy p default pass {
     syns:    count if tcp.flags.syn
     hello:   drop if payload[2:7] == "hello, " and tcp.dport == 7
@@ -463,7 +464,7 @@ TEST_CASE("kernel: count rules, payload matches and pkt.iface, packet by packet"
 }
 
 TEST_CASE("kernel: the verifier rejects the unverifiable rule, and its log quotes the rule") {
-    if (!can_load()) return;
+    SKIP_UNLESS_BPF();
     auto c = check(kSmall);
     Plan plan = plan_policy(c->program, 0);
     CodegenOptions o;
@@ -482,7 +483,7 @@ TEST_CASE("kernel: the verifier rejects the unverifiable rule, and its log quote
 }
 
 TEST_CASE("kernel: generated code agrees with the interpreter on mixed packets") {
-    if (!can_load()) return;
+    SKIP_UNLESS_BPF();
     auto c = check(R"(set mixed : ip = { 198.18.0.0/24, 2001:2::/64, 198.18.1.7 }
 set ports : port = { 1-100, 443 }
 set v4only : ip = { 198.18.0.0/28 }
@@ -574,7 +575,7 @@ policy diff default pass {
 }
 
 TEST_CASE("kernel: every optimization level gives a program the verifier accepts") {
-    if (!can_load()) return;
+    SKIP_UNLESS_BPF();
     auto c = check(kSmall);
     Plan plan = plan_policy(c->program, 0);
     for (int level : {0, 1, 2, 3}) {
@@ -599,7 +600,7 @@ TEST_CASE("kernel: every optimization level gives a program the verifier accepts
 }
 
 TEST_CASE("kernel: 500 rules stay far below the verifier's limit") {
-    if (!can_load()) return;
+    SKIP_UNLESS_BPF();
     std::string text = "policy big default pass {\n";
     for (int i = 0; i < 500; ++i) {
         std::string cond;

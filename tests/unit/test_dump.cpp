@@ -86,7 +86,7 @@ policy p default drop {
                "}\n");
 }
 
-TEST_CASE("dump has no paths or positions; set files dump their elements") {
+TEST_CASE("dump has no paths or positions, set files dump their elements") {
     std::string path = std::string(WEIR_TEST_DATA) + "/unit/data/sema/reference.weir";
     SourceManager sm;
     Diagnostics diags;

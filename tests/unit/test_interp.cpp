@@ -409,7 +409,7 @@ TEST_CASE("operators on integers: ==, != (values and ranges), <, <=, >, >=") {
     CHECK(eval(in(F::TcpDport, {}, true), p));
 }
 
-TEST_CASE("operators on addresses: host, prefix, range; MACs; 128-bit IPv6") {
+TEST_CASE("operators on addresses: host, prefix, range, MACs, 128-bit IPv6") {
     weir_pkt p = full_pkt();  // 192.0.2.1 -> 198.51.100.7, 2001:db8::1 -> 2001:db8:ffff::2
     CHECK(eval(cmp(F::Ip4Src, Cmp::Eq, v4("192.0.2.1")), p));
     CHECK(eval(cmp(F::Ip4Src, Cmp::Eq, v4("192.0.2.0", 24)), p));
@@ -470,7 +470,7 @@ TEST_CASE("missing headers: != and not in are false, not negates (docs/language.
     CHECK(eval(eq(F::PktLen, 3), tiny.pkt));
 }
 
-TEST_CASE("ip.src/ip.dst: compared by the literal's family; mixed sets") {
+TEST_CASE("ip.src/ip.dst: compared by the literal's family, mixed sets") {
     Parsed a4 = parse_spec(udp4(53));   // 192.0.2.1
     Parsed a6 = parse_spec(udp6(53));   // 2001:db8::1
     CHECK(eval(cmp(F::IpSrc, Cmp::Eq, v4("192.0.2.0", 24)), a4.pkt));
@@ -710,7 +710,7 @@ TEST_CASE("fragments: non-first fragments carry no L4 header even if their bytes
     }
 }
 
-TEST_CASE("IPv6 extension headers: ip.proto after the chain; too many is no L4") {
+TEST_CASE("IPv6 extension headers: ip.proto after the chain, too many is no L4") {
     auto six = [](Frame f) { return parse(f.bytes()); };
     Parsed ok = six(Frame().eth().ipv6(1, 2).hop_by_hop().routing().dest_opts().ah().tcp(1, 22, kTcpSyn));
     CHECK(eval(eq(F::IpProto, 6), ok.pkt));

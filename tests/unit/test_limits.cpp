@@ -80,7 +80,7 @@ TEST_CASE("over: rates, units, defaults and key") {
     CHECK(limit_id("a", {FieldId::IpSrc}) != limit_id("a", {FieldId::IpDst}));
 }
 
-TEST_CASE("over: moved last in its conjunction; dump and fmt round trip") {
+TEST_CASE("over: moved last in its conjunction, dump and fmt round trip") {
     const std::string src = R"(policy p default pass {
     a: drop if over 3/s burst 3 per ip.src and tcp.dport == 443
 }
@@ -105,7 +105,7 @@ TEST_CASE("over: moved last in its conjunction; dump and fmt round trip") {
     CHECK(dump(check(ft)->program) == dump(t->program));
 }
 
-TEST_CASE("over in the interpreter: burst, then over; no token when the rest fails; keys") {
+TEST_CASE("over in the interpreter: burst, then over, no token when the rest fails, keys") {
     auto c = check(R"(policy p default pass {
     a: drop if tcp.dport == 443 and over 2/s burst 2 per ip.src
 }

@@ -203,7 +203,7 @@ TEST_CASE("intervals: normalize, intersect, complement at the edges of u128") {
     CHECK(logic::intersect({{0, 10}, {20, 30}}, {{5, 25}}) == Intervals{{5, 10}, {20, 25}});
 }
 
-TEST_CASE("engine: tcp.dport is l4.dport under TCP; not X holds when the header is missing") {
+TEST_CASE("engine: tcp.dport is l4.dport under TCP, not X holds when the header is missing") {
     Program prog;
     logic::Space space(prog);
     Expr l4 = eq(F::L4Dport, 22), tcp = eq(F::TcpDport, 22), udp = eq(F::UdpDport, 22);

@@ -300,7 +300,7 @@ TEST_CASE("CRLF line endings") {
     CHECK(p.file->comments[0].text == "# c");
 }
 
-TEST_CASE("and/or are flattened; precedence is or < and < not") {
+TEST_CASE("and/or are flattened, precedence is or < and < not") {
     Cond a("tcp.dport == 1 and tcp.dport == 2 and tcp.dport == 3");
     CHECK(a.expr().kind == EK::And);
     CHECK(a.expr().kids.size() == 3);
@@ -676,7 +676,7 @@ TEST_CASE("limit is a reserved action") {
 
 }
 
-TEST_CASE("log: options in any order, as written; `sample:` after a bare log is a rule") {
+TEST_CASE("log: options in any order, as written, `sample:` after a bare log is a rule") {
     Parsed p("policy p default pass {\n  a: log if ip.frag\n  b: log snap 64 sample 1/10 if tcp.dport == 80\n"
              "  c: log\n  sample: count\n  snap: pass\n}\n");
     REQUIRE(p.file);

@@ -125,7 +125,7 @@ TEST_CASE("pending that drops under the threshold goes back to inactive without 
     CHECK(e.observe(reading(6000ms, 400)).size() == 1);  // 3 s: fires
 }
 
-TEST_CASE("`for 0` fires on the first evaluation over and resolves on the first under; < and <=") {
+TEST_CASE("`for 0` fires on the first evaluation over and resolves on the first under, < and <=") {
     Evaluator e;
     e.set_alerts({def("now", ">", 10, 0ms), def("quiet", "<", 5, 0ms), def("le", "<=", 5, 0ms)}, t0);
     e.observe(reading(0ms, 0));
@@ -182,7 +182,7 @@ TEST_CASE("reloads: a kept alert keeps its state, a removed or changed firing on
     CHECK(e.empty());
 }
 
-TEST_CASE("the daemon evaluates alerts as often as `weir check` assumes; its retry backoff") {
+TEST_CASE("the daemon evaluates alerts as often as `weir check` assumes, its retry backoff") {
     CHECK(std::chrono::duration_cast<std::chrono::milliseconds>(weir::daemon::kTickInterval).count() ==
           static_cast<long long>(weir::kAlertEvaluationMs));
     using std::chrono::seconds;
