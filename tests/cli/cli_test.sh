@@ -9,7 +9,13 @@ cd "$ROOT"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-passed=0 failed=0
+passed=0 failed=0 skipped=0
+
+# skip REASON: a group of checks that cannot run here; the script then exits 77 (skipped).
+skip() {
+    skipped=$((skipped + 1))
+    echo "SKIP: $1"
+}
 
 expect_rc "examples and rules check clean" 0 "$WEIR" check --werror examples/*.weir rules/std/*.weir
 expect_out "check prints a summary per file" "examples/edge.weir: ok ("
@@ -249,22 +255,33 @@ test "a packet without an interface is not from the loopback" {
 WEIR
     expect_rc "a probe without iface matches no interface name, in the kernel too" 0 "$WEIR" test --kernel "$TMP/iface.weir"
 
-    # Without privileges: says why, exits 2.
-    if command -v setpriv >/dev/null; then
+    # Without privileges: says why, exits 2. The unprivileged user runs copies in a folder it can
+    # read, since the checkout may not be readable to it.
+    if ! command -v setpriv >/dev/null; then
+        skip "unprivileged check/test --kernel: setpriv (util-linux) is not installed"
+    else
         NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
-        if "${NOBODY[@]}" "$WEIR" --version >/dev/null 2>&1; then
-            expect_rc "check --kernel unprivileged exits 2" 2 "${NOBODY[@]}" "$WEIR" check --kernel examples/edge.weir
+        PUB=$(mktemp -d /tmp/weir-cli-nobody.XXXXXX)
+        chmod 755 "$PUB"
+        cp "$WEIR" "$PUB/weir" && cp examples/edge.weir examples/admins.txt "$PUB/" && chmod 755 "$PUB/weir" && chmod 644 "$PUB/edge.weir" "$PUB/admins.txt"
+        if ! "${NOBODY[@]}" "$PUB/weir" --version >"$TMP/out" 2>&1; then
+            skip "unprivileged check/test --kernel: uid 65534 cannot run weir: $(head -1 "$TMP/out")"
+        else
+            expect_rc "check --kernel unprivileged exits 2" 2 "${NOBODY[@]}" "$PUB/weir" check --kernel "$PUB/edge.weir"
             expect_out "and says why" "cannot load policies into the kernel: not permitted to load BPF programs (not running as root"
-            expect_rc "test --kernel unprivileged exits 2" 2 "${NOBODY[@]}" "$WEIR" test --kernel examples/edge.weir
-            expect_rc "test unprivileged falls back to the interpreter" 0 "${NOBODY[@]}" "$WEIR" test examples/edge.weir
+            expect_rc "test --kernel unprivileged exits 2" 2 "${NOBODY[@]}" "$PUB/weir" test --kernel "$PUB/edge.weir"
+            expect_rc "test unprivileged falls back to the interpreter" 0 "${NOBODY[@]}" "$PUB/weir" test "$PUB/edge.weir"
             expect_out "and says why" "weir test: using the interpreter: not permitted to load BPF programs"
         fi
+        rm -rf "$PUB"
     fi
 else
-    echo "SKIP: kernel CLI tests (check --kernel, test --kernel) need root"
+    skip "kernel CLI tests (check --kernel, test --kernel, pcap replay in the kernel) need root"
     expect_rc "check --kernel unprivileged exits 2" 2 "$WEIR" check --kernel examples/edge.weir
     expect_out "and says why" "cannot load policies into the kernel"
 fi
 
-echo "cli: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+echo "cli: $passed passed, $failed failed, $skipped skipped"
+# ctest: 77 is "skipped": part of this script could not run here, and a partial run is no pass.
+((failed == 0)) || exit 1
+((skipped == 0)) || exit 77
