@@ -487,7 +487,7 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
     FileId id = sm_.find(path);
     if (id == kNoFile) {
         std::string err;
-        id = sm_.load(path, err);
+        id = sm_.load(path, err, SourceManager::kMaxSetFileBytes);
         if (id == kNoFile) {
             diags_.error("set-file-unreadable", decl.file.range,
                          "cannot read set file " + quote_string(rel) + " (looked for " + path + "): " + err);

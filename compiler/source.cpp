@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace weir {
 
@@ -19,19 +20,70 @@ FileId SourceManager::add(std::string path, std::string text) {
     return static_cast<FileId>(files_.size() - 1);
 }
 
-FileId SourceManager::load(const std::string& path, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = std::strerror(errno ? errno : ENOENT);
+namespace {
+
+const char* file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
+std::string size_text(std::uint64_t bytes) {
+    if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    return std::to_string(bytes) + " bytes";
+}
+
+}  // namespace
+
+FileId SourceManager::load(const std::string& path, std::string& error, std::uint64_t max_bytes) {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        error = std::strerror(errno);
         return kNoFile;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) {
-        error = std::strerror(errno ? errno : EIO);
+    struct FdCloser {
+        int fd;
+        ~FdCloser() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        error = std::strerror(errno);
         return kNoFile;
     }
-    return add(path, ss.str());
+    if (!S_ISREG(st.st_mode)) {
+        error = std::string("it is ") + file_kind(st.st_mode) + ", not a regular file";
+        return kNoFile;
+    }
+    auto too_large = [&] {
+        error = "it is larger than the limit of " + size_text(max_bytes);
+        return kNoFile;
+    };
+    if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return too_large();
+    std::string text;
+    text.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t used = 0;
+    for (;;) {
+        // The file may grow while it is read: read until EOF, never past the limit.
+        if (used == text.size()) {
+            if (text.size() > max_bytes) return too_large();
+            text.resize(std::min<std::uint64_t>(max_bytes + 1, std::max<std::size_t>(4096, text.size() * 2)));
+        }
+        ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            error = std::strerror(errno);
+            return kNoFile;
+        }
+        if (n == 0) break;
+        used += static_cast<std::size_t>(n);
+    }
+    if (used > max_bytes) return too_large();
+    text.resize(used);
+    return add(path, std::move(text));
 }
 
 LineCol SourceManager::line_col(FileId id, std::uint32_t offset) const {

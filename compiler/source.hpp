@@ -34,8 +34,14 @@ class SourceManager {
 public:
     // Registers text under a display path; returns its id. Never fails.
     FileId add(std::string path, std::string text);
-    // Reads a file from disk; returns kNoFile and sets `error` (strerror text) on failure.
-    FileId load(const std::string& path, std::string& error);
+    // Reads a regular file of at most `max_bytes` from disk; returns kNoFile and sets `error` on
+    // failure. Directories, FIFOs, devices and sockets are refused without reading or blocking.
+    FileId load(const std::string& path, std::string& error, std::uint64_t max_bytes = kMaxSourceBytes);
+
+    // Policy and include files past this size are refused (set files have their own limit).
+    static constexpr std::uint64_t kMaxSourceBytes = 16ull << 20;
+    // A set file: 1,000,000 IPv6 prefixes with comments fit several times over.
+    static constexpr std::uint64_t kMaxSetFileBytes = 256ull << 20;
 
     const SourceFile& file(FileId id) const { return files_.at(id); }
     std::size_t size() const { return files_.size(); }
