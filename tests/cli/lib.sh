@@ -100,18 +100,46 @@ begin_live_test() {
     passed=0 failed=0
 }
 
+# ---- waiting: conditions the system reaches by itself (counters draining, a daemon reacting) ----
+# A deadline only bounds how long a failure takes to show; no check depends on how fast anything
+# happens. Negative checks ("X did not happen") wait for a later, ordered positive event instead
+# of sleeping.
+
+# wait_until SECONDS CMD...: runs CMD until it succeeds, every 0.1 s; 1 if it still fails after
+# SECONDS.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS >= end)) && return 1
+        sleep 0.1
+    done
+}
+
+# rule_packets RULE: packets counted by RULE of the policy on $DEV (`weir stats --json`).
+rule_packets() {
+    "$WEIR" stats --dev "$DEV" --json 2>/dev/null |
+        python3 -c 'import json,sys; print([r for r in json.load(sys.stdin)[0]["rules"] if r["rule"] == sys.argv[1]][0]["packets"])' "$1" 2>/dev/null
+}
+_rule_packets_are() { [[ $(rule_packets "$1") == "$2" ]]; }
+
+# wait_rule_packets CHECK RULE N [SECONDS]: until RULE on $DEV counted N packets (default 30 s):
+# the frames sent before are all through the XDP program.
+wait_rule_packets() {
+    local t=${4:-30}
+    if wait_until "$t" _rule_packets_are "$2" "$3"; then ok; else bad "$1: rule $2 counted '$(rule_packets "$2")' packets in $t s, wanted $3"; fi
+}
+
 # ---- `weir daemon` scripts: its JSON events go to $TMP/events, its HTTP port is $PORT ----
 
 # events NAME: how many events NAME the running daemon printed so far.
 events() { grep -c "\"event\":\"$1\"" "$TMP/events"; }
+_events_at_least() { [[ $(events "$1") -ge $2 ]]; }
 
-# wait_event NAME COUNT [SECONDS]: until the daemon printed COUNT events NAME (default 10 s).
+# wait_event NAME COUNT [SECONDS]: until the daemon printed COUNT events NAME (default 30 s).
 wait_event() {
-    local t=${3:-10}
-    for _ in $(seq $((t * 10))); do
-        [[ $(events "$1") -ge $2 ]] && { ok; return 0; }
-        sleep 0.1
-    done
+    local t=${3:-30}
+    wait_until "$t" _events_at_least "$1" "$2" && { ok; return 0; }
     bad "no $2 '$1' events in $t s; events so far:"
     sed 's/^/    /' "$TMP/events"
     return 1
@@ -133,4 +161,13 @@ expect_metric() {
     local v
     v=$(metric "$2")
     if [[ $v == "$3" ]]; then ok; else bad "$1: $2 is '$v', wanted $3"; fi
+}
+
+_metric_is() { get /metrics && [[ $(metric "$1") == "$2" ]]; }
+
+# wait_metric CHECK 'NAME{LABELS}' VALUE [SECONDS]: scrapes /metrics until NAME has VALUE
+# (default 30 s), e.g. until a counter counted every datagram sent; $TMP/out keeps the last scrape.
+wait_metric() {
+    local t=${4:-30}
+    if wait_until "$t" _metric_is "$2" "$3"; then ok; else bad "$1: $2 is '$(metric "$2")' after $t s, wanted $3"; fi
 }

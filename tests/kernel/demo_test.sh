@@ -3,6 +3,7 @@
 # that it removed everything it made; then interrupts a run with SIGINT and checks the cleanup.
 # Usage: demo_test.sh WEIR REPO_ROOT. Exit 77 (skipped) when not root.
 set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"  # wait_until
 weir=$1
 root=$2
 ((EUID == 0)) || { echo "demo_test: needs root, skipped"; exit 77; }
@@ -41,7 +42,8 @@ leftovers $pid
 # 2. Ctrl-C in the middle of the flood: exit 130, everything removed.
 "$weir" demo --seconds 20 >"$out" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q '^  t=' "$out" && break; sleep 0.1; done
+# Interrupt once the flood runs (its first per-second line); 60 s only bounds a failure.
+wait_until 60 grep -q '^  t=' "$out" || bad "no flood line after 60 s"
 kill -INT $pid
 wait $pid
 rc=$?

@@ -1,6 +1,7 @@
 // Hot swap under load (docs/operations.md, "Swaps under load"): attach::load swaps alternating
-// two policies while the live-frames generator floods the interface with >= 1 Mpps of frames
-// both policies pass (measured over the whole flood: passed frames / wall time). Two cases share
+// two policies while the live-frames generator floods the interface, unpaced, with frames both
+// policies decide alike; frames arrive between every two swaps (the test waits for them). Two
+// cases share
 // one procedure (swap_under_load): 1,000 swaps of two small policies, and 50 swaps of two
 // different generated 10,000-rule policies (issue 5: the planner's classifier, its maps filled
 // at every swap) that begin with the same rules the flood hits.
@@ -12,11 +13,10 @@
 //            the kernel stack, counted by something that is not weir (and dropped right there)
 // and sent == rx == verdicts, rx_dropped unchanged, verdict pass == stack, verdict drop == the
 // frames the policies drop by rule; the kept rules' counters equal the frames of their kind.
-// 4 in 5 frames are passed (by `web`), 1 in 5 dropped (by `blocked`), in both policies. Before the
-// swaps, a calibration flood checks that the machine reaches the passed rate at all (twice at
-// most), so a machine too busy fails in seconds with the figures, not after the run. Each case
-// takes ~2 min on a busy 2-CPU machine: every swap compiles and verifies (small policies
-// ~120-230 ms, 10,000-rule ones ~2 s, most of it compiling: lint alone ~1.1 s).
+// 4 in 5 frames are passed (by `web`), 1 in 5 dropped (by `blocked`), in both policies. The
+// rates reached are printed, never checked: they measure the machine. Each case takes ~2 min on
+// a busy 2-CPU machine: every swap compiles and verifies (small policies ~120-230 ms, 10,000-rule
+// ones ~2 s, most of it compiling: lint alone ~1.1 s).
 #include <bpf/libbpf.h>
 #include <doctest/doctest.h>
 #include <linux/if_link.h>
@@ -51,7 +51,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr double kMinPassedMpps = 1.0;  // frames both policies pass, per second of flood
+// Deadline of each wait for frames to arrive or drain: it only bounds a failure.
+constexpr auto kPatience = std::chrono::seconds(60);
 
 // Both pass TCP to 443 (`web`) and drop the blocked source (`blocked`); they differ in a rule
 // the flood never hits (telnet / ssh) and in rule order, so every swap moves slots around.
@@ -282,37 +283,21 @@ void swap_under_load(const SwapCase& sc) {
     const Counts before = counts(dev);
     const std::uint64_t rx0 = dev_stat(dev, "rx_packets"), rxdrop0 = dev_stat(dev, "rx_dropped");
     const std::uint64_t stack0 = stack.packets();
-    // Every frame sent, calibration included, is in the zero-loss checks; the rates are per phase.
-    std::uint64_t sent = 0, sent_web = 0, sent_blocked = 0;
+    std::uint64_t sent = 0, sent_web = 0, sent_blocked = 0;  // written by the flood thread only
     auto add = [&](const traffic::FloodResult& r) {
         sent += r.packets;
         sent_web += r.per_frame[0];
         sent_blocked += r.per_frame[1];
     };
-
-    // Calibration: can this machine, now, pass >= 1 Mpps through policy `a` (no swaps yet)? One
-    // retry after a pause, in case a neighbour's burst of work held the CPUs.
-    std::string calibration;
-    bool calibrated = false;
-    for (int attempt = 1; attempt <= 2 && !calibrated; ++attempt) {
-        if (attempt > 1) std::this_thread::sleep_for(std::chrono::seconds(1));
-        traffic::FloodOptions co = fo;
-        co.duration = std::chrono::seconds(1);
-        auto r = gen->flood(co);
-        REQUIRE_MESSAGE(r, r.error().message);
-        add(*r);
-        const double passed = double(r->per_frame[0]) / r->seconds / 1e6;
-        calibration += (attempt > 1 ? ", then " : "") + std::to_string(passed) + " Mpps passed (" +
-                       std::to_string(r->mpps()) + " Mpps sent, " + std::to_string(r->seconds) + " s)";
-        calibrated = passed >= kMinPassedMpps;
-    }
-    MESSAGE("calibration: " << calibration);
-    REQUIRE_MESSAGE(calibrated, "this machine is too busy to pass " << kMinPassedMpps
-                                                                    << " Mpps, swaps not started; calibration measured "
-                                                                    << calibration);
+    // Until the device received frames after `since` (rx_packets): the flood runs across a swap.
+    auto frames_arrive = [&](std::uint64_t since) {
+        const auto deadline = Clock::now() + kPatience;
+        while (dev_stat(dev, "rx_packets") == since && Clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return dev_stat(dev, "rx_packets") != since;
+    };
 
     std::atomic<bool> stop{false};
-    std::uint64_t run_sent = 0, run_web = 0;
     double flood_s = 0;  // wall time from the first frame of the run to its last, gaps included
     std::string flood_error;  // read after join
     std::atomic<bool> flood_failed{false};
@@ -326,8 +311,6 @@ void swap_under_load(const SwapCase& sc) {
                 break;
             }
             add(*r);
-            run_sent += r->packets;
-            run_web += r->per_frame[0];
         }
         flood_s = std::chrono::duration<double>(Clock::now() - start).count();
     });
@@ -335,10 +318,18 @@ void swap_under_load(const SwapCase& sc) {
     const auto t0 = Clock::now();
     std::chrono::nanoseconds link_max{}, link_sum{};
     std::map<std::string, std::chrono::nanoseconds> step_sum;  // where the time goes
-    int swaps = 0;
+    int swaps = 0, swaps_during_frames = 0;  // the latter: frames arrived while attach::load ran
     bool failed = false;
     std::string fail_msg;
+    std::uint64_t rx_mark = rx0;
     for (; swaps < sc.swaps && !flood_failed.load(); ++swaps) {
+        if (!frames_arrive(rx_mark)) {
+            failed = true;
+            fail_msg = "no frame arrived in " + std::to_string(kPatience.count()) + " s before swap " +
+                       std::to_string(swaps + 1);
+            break;
+        }
+        rx_mark = dev_stat(dev, "rx_packets");
         attach::LoadOptions o;
         o.file = (dir / (swaps % 2 == 0 ? "b.weir" : "a.weir")).string();
         o.ifname = dev;
@@ -348,6 +339,10 @@ void swap_under_load(const SwapCase& sc) {
             failed = true;
             fail_msg = "swap " + std::to_string(swaps + 1) + ": " + r.message;
             break;
+        }
+        if (const std::uint64_t rx_now = dev_stat(dev, "rx_packets"); rx_now != rx_mark) {
+            ++swaps_during_frames;
+            rx_mark = rx_now;
         }
         for (const auto& s : r.steps) step_sum[s.name] += s.time;
         for (const auto& s : r.steps)
@@ -362,42 +357,44 @@ void swap_under_load(const SwapCase& sc) {
     REQUIRE_MESSAGE(!failed, fail_msg);
     REQUIRE_MESSAGE(flood_error.empty(), flood_error);
 
-    // Let the receiver drain its ring.
+    // Until the receiver drained its ring: every frame sent decided, every pass in the stack.
     Counts after;
-    for (int i = 0; i < 100; ++i) {
+    std::uint64_t in_stack = 0;
+    for (const auto deadline = Clock::now() + kPatience;;) {
         after = counts(dev);
-        if (after.verdicts() - before.verdicts() >= sent) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        in_stack = stack.packets() - stack0;
+        if ((after.verdicts() - before.verdicts() >= sent &&
+             in_stack >= after.verdict[WEIR_ACT_PASS] - before.verdict[WEIR_ACT_PASS]) ||
+            Clock::now() > deadline)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     const std::uint64_t rx = dev_stat(dev, "rx_packets") - rx0;
     const std::uint64_t rx_dropped = dev_stat(dev, "rx_dropped") - rxdrop0;
-    const std::uint64_t in_stack = stack.packets() - stack0;
     const std::uint64_t verdicts = after.verdicts() - before.verdicts();
     const std::uint64_t pass = after.verdict[WEIR_ACT_PASS] - before.verdict[WEIR_ACT_PASS];
     const std::uint64_t drop = after.verdict[WEIR_ACT_DROP] - before.verdict[WEIR_ACT_DROP];
-    const double mpps = double(run_sent) / flood_s / 1e6;
-    const double passed_mpps = double(run_web) / flood_s / 1e6;
+    const double mpps = double(sent) / flood_s / 1e6;
+    const double passed_mpps = double(sent_web) / flood_s / 1e6;
 
     MESSAGE("swaps " << swaps << " in " << swap_s << " s (" << swap_s * 1000 / swaps << " ms each; link update mean "
                      << double(link_sum.count()) / swaps / 1e6 << " ms, max " << double(link_max.count()) / 1e6
-                     << " ms); flood " << flood_s << " s at " << mpps << " Mpps, " << passed_mpps
-                     << " Mpps passed; sent " << sent << " (calibration included), rx " << rx
+                     << " ms), " << swaps_during_frames << " with frames arriving while they ran; flood " << flood_s
+                     << " s at " << mpps << " Mpps, " << passed_mpps << " Mpps passed; sent " << sent << ", rx " << rx
                      << " (rx_dropped " << rx_dropped << "), verdicts " << verdicts << " (pass " << pass << ", drop "
                      << drop << "), stack " << in_stack << "; web " << after.web - before.web << ", blocked "
                      << after.blocked - before.blocked);
     std::printf("%s: mean per swap:", sc.tag);
     for (const auto& [name, t] : step_sum) std::printf(" %s %.1f ms", name.c_str(), double(t.count()) / swaps / 1e6);
     std::printf("\n");
-    std::printf("%s: swaps=%d seconds=%.1f flood_seconds=%.1f mpps=%.2f passed_mpps=%.2f sent=%llu "
-                "rx=%llu verdicts=%llu pass=%llu drop=%llu stack=%llu\n",
-                sc.tag, swaps, swap_s, flood_s, mpps, passed_mpps, (unsigned long long)sent, (unsigned long long)rx,
+    std::printf("%s: swaps=%d swaps_during_frames=%d seconds=%.1f flood_seconds=%.1f mpps=%.2f passed_mpps=%.2f "
+                "sent=%llu rx=%llu verdicts=%llu pass=%llu drop=%llu stack=%llu\n",
+                sc.tag, swaps, swaps_during_frames, swap_s, flood_s, mpps, passed_mpps, (unsigned long long)sent,
+                (unsigned long long)rx,
                 (unsigned long long)verdicts, (unsigned long long)pass, (unsigned long long)drop,
                 (unsigned long long)in_stack);
 
     CHECK(swaps == sc.swaps);
-    CHECK_MESSAGE(passed_mpps >= kMinPassedMpps,
-                  "passed " << run_web << " frames in " << flood_s << " s of flood: " << passed_mpps << " Mpps (" << mpps
-                            << " Mpps sent) during the swaps, calibration " << calibration);
     CHECK(rx == sent);                // every frame sent reached the device
     CHECK(rx_dropped == 0);           // none dropped before XDP (ring full)
     CHECK(verdicts == sent);          // every frame got exactly one verdict: no gap at any swap
@@ -410,7 +407,7 @@ void swap_under_load(const SwapCase& sc) {
 
 }  // namespace
 
-TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
+TEST_CASE("1,000 hot swaps under a flood lose no packet") {
     swap_under_load({"swap-under-load", small_policy("a", kRulesA), small_policy("b", kRulesB), 1000});
 }
 
@@ -418,7 +415,7 @@ TEST_CASE("1,000 hot swaps under a >= 1 Mpps flood lose no packet") {
 // compiles 10,003 rules (lint included, as `weir load`), plans them into cut trees, fills the
 // new program's classifier maps and verifies twice (~2 s): 50 swaps take about as long as the
 // small case's 1,000.
-TEST_CASE("50 hot swaps between two 10,000-rule policies under a >= 1 Mpps flood lose no packet") {
+TEST_CASE("50 hot swaps between two 10,000-rule policies under a flood lose no packet") {
     SwapCase sc{"swap-under-load-10k", large_policy("a", kRulesA, 1), large_policy("b", kRulesB, 2), 50};
     // What is swapped is the classifier, not a linear chain (which cannot be built at this size).
     CHECK(plan_strategy(sc.a) == Strategy::Classifier);

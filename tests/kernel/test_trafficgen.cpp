@@ -1,14 +1,20 @@
 // Live traffic on a private veth pair (runtime/testnet.hpp): the XDP_TX generator of
 // runtime/trafficgen.hpp floods from inside the namespace, a counting XDP sink on the root-side
 // end counts what arrives. Exact counts per kind, duration and rate limits, errors, and what the
-// receiving veth end needs (an XDP program or GRO) to accept XDP_TX frames at all.
+// receiving veth end needs (an XDP program or GRO) to accept XDP_TX frames at all. Counts are
+// read once everything sent has arrived (the receiver may run later, e.g. in ksoftirqd on a busy
+// machine); time is only checked where the generator guarantees it (it never stops before a
+// deadline nor sends before a packet is due). Rates are printed by bench/live_rate (unpaced)
+// and bench/limit_precision (paced).
 #include <doctest/doctest.h>
 
-#include <sys/stat.h>
 #include <net/if.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include "testnet.hpp"
 #include "packet.hpp"
@@ -78,6 +84,31 @@ std::uint64_t rx_packets(const std::string& ifname) {
     return n;
 }
 
+// Polls `value` until it reaches `want` (60 s at most: the deadline only bounds a failure) and
+// returns its last value.
+std::uint64_t wait_for(const std::function<std::uint64_t()>& value, std::uint64_t want) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::uint64_t v = value();
+    while (v < want && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        v = value();
+    }
+    return v;
+}
+
+// Once `packets` frames have arrived at the sink in all: its counts.
+std::vector<SinkCount> drained_counts(const TrafficSink& sink, std::uint64_t packets) {
+    std::uint64_t total = wait_for(
+        [&] {
+            auto t = sink.total();
+            REQUIRE_MESSAGE(t, t.error().message);
+            return t->packets;
+        },
+        packets);
+    CHECK(total == packets);  // and nothing else arrived
+    return counts(sink);
+}
+
 bool exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
@@ -131,15 +162,12 @@ TEST_CASE("flood: exact packet counts per kind arrive at an XDP sink") {
         FloodResult r = flood(gen, o);
         CHECK(r.packets == 3 * n);
         CHECK(r.per_frame == std::vector<std::uint64_t>{n, n, n});
-        auto c = counts(sink);
+        auto c = drained_counts(sink, 3 * n);
         CHECK(c[p4 % kPortSlots].packets == n);
         CHECK(c[p6 % kPortSlots].packets == n);
         CHECK(c[pt % kPortSlots].packets == n);
         CHECK(c[p4 % kPortSlots].bytes == n * o.frames[0].bytes.size());
         CHECK(c[p6 % kPortSlots].bytes == n * o.frames[1].bytes.size());
-        auto total = sink.total();
-        REQUIRE(total);
-        CHECK(total->packets == 3 * n);  // and nothing else arrived
     }
     SUBCASE("weights 1:2:1 and a count that does not divide evenly") {
         o.frames[1].weight = 2;
@@ -150,7 +178,7 @@ TEST_CASE("flood: exact packet counts per kind arrive at an XDP sink") {
         CHECK(r.packets == 400'003);
         // 100000.75, 200001.5, 100000.75: the three left over go to the first frames in turn.
         CHECK(r.per_frame == std::vector<std::uint64_t>{100'001, 200'002, 100'000});
-        auto c = counts(sink);
+        auto c = drained_counts(sink, 400'003);
         CHECK(c[p4 % kPortSlots].packets == 100'001);
         CHECK(c[p6 % kPortSlots].packets == 200'002);
         CHECK(c[pt % kPortSlots].packets == 100'000);
@@ -159,7 +187,7 @@ TEST_CASE("flood: exact packet counts per kind arrive at an XDP sink") {
         o.packets = 3'000;
         flood(gen, o);
         flood(gen, o);
-        CHECK(counts(sink)[p6 % kPortSlots].packets == 2'000);
+        CHECK(drained_counts(sink, 6'000)[p6 % kPortSlots].packets == 2'000);
         REQUIRE(sink.reset());
         CHECK(counts(sink)[p6 % kPortSlots].packets == 0);
     }
@@ -175,12 +203,11 @@ TEST_CASE("flood: a duration bound stops the flood by itself") {
     o.frames = {{udp4(net, 7000), 1}};
     o.duration = std::chrono::milliseconds(300);
     FloodResult r = flood(gen, o);
+    // It returned by itself, not before the deadline (checked between calls on its own clock).
     CHECK(r.seconds >= 0.3);
-    CHECK(r.seconds < 1.0);
-    CHECK(r.packets > 10'000);
-    auto total = sink.total();
-    REQUIRE(total);
-    CHECK(total->packets == r.packets);
+    CHECK(r.packets > 0);
+    CHECK(r.per_frame == std::vector<std::uint64_t>{r.packets});
+    drained_counts(sink, r.packets);
     MESSAGE("generator: " << r.mpps() << " Mpps into an XDP_DROP sink");
 }
 
@@ -199,11 +226,12 @@ TEST_CASE("flood: a target rate paces the flood") {
     CHECK(r.packets == 100'000);
     CHECK(r.per_frame[0] == 50'000);
     CHECK(r.per_frame[1] == 50'000);
+    // Never ahead of the rate, and it lasts the duration: each call waits until its last packet
+    // is due, and the flood until the deadline. How close it stays to the rate is a figure
+    // (bench/limit_precision prints the offered against the asked rate).
     CHECK(r.seconds >= 0.5);
-    CHECK(r.seconds < 0.8);
-    auto total = sink.total();
-    REQUIRE(total);
-    CHECK(total->packets == r.packets);
+    drained_counts(sink, r.packets);
+    MESSAGE("paced 100000 packets for 0.5 s: " << r.seconds << " s");
 
     // Rate and count: the count ends it, at the rate's pace.
     o.duration = {};
@@ -212,7 +240,7 @@ TEST_CASE("flood: a target rate paces the flood") {
     r = flood(gen, o);
     CHECK(r.packets == 20'000);
     CHECK(r.seconds >= 0.2);  // the last packets are due at 0.2 s
-    CHECK(r.seconds < 0.5);
+    drained_counts(sink, 120'000);
 }
 
 TEST_CASE("flood: errors say what is wrong") {
@@ -255,25 +283,35 @@ TEST_CASE("receiving veth end: XDP_TX frames need an XDP program or GRO there") 
         o.ifname = net.peer_if();
         o.frames = {{udp4(net, 9), 1}};
         o.packets = n;
-        std::uint64_t before = rx_packets(net.host_if());
         FloodResult r = flood(gen, o);
         CHECK(r.packets == n);  // the generator cannot tell...
-        return rx_packets(net.host_if()) - before;
+    };
+    auto received = [&](const TestNet& net, std::uint64_t before) {
+        return wait_for([&] { return rx_packets(net.host_if()) - before; }, n);
     };
     SUBCASE("neither: the kernel drops them") {
         TestNet net;
-        CHECK(send(net) == 0);  // ...that they were dropped
+        const std::uint64_t rx0 = rx_packets(net.host_if());
+        send(net);
+        // ...that they were dropped. The control: a sink attached now counts the next n frames,
+        // and a frame of the first n still on its way would reach it too.
+        TrafficSink sink = make_sink(net, SinkAction::drop);
+        send(net);
+        drained_counts(sink, n);
+        CHECK(rx_packets(net.host_if()) - rx0 == n);
     }
     SUBCASE("GRO on: they reach the stack") {
         TestNet net(test::TestNetOptions{.host_gro = true});
-        CHECK(send(net) == n);
+        const std::uint64_t rx0 = rx_packets(net.host_if());
+        send(net);
+        CHECK(received(net, rx0) == n);
     }
     SUBCASE("an XDP_PASS program: they reach the program and the stack") {
         TestNet net;
         TrafficSink sink = make_sink(net, SinkAction::pass);
-        CHECK(send(net) == n);
-        auto total = sink.total();
-        REQUIRE(total);
-        CHECK(total->packets == n);
+        const std::uint64_t rx0 = rx_packets(net.host_if());
+        send(net);
+        CHECK(received(net, rx0) == n);
+        drained_counts(sink, n);
     }
 }
