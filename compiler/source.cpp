@@ -1,10 +1,11 @@
 #include "source.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace weir {
 
@@ -20,18 +21,28 @@ FileId SourceManager::add(std::string path, std::string text) {
 }
 
 FileId SourceManager::load(const std::string& path, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = std::strerror(errno ? errno : ENOENT);
+    // POSIX reads: an iostream takes a read error (EIO, EISDIR) for the end of the file, and
+    // would load a file that cannot be read as an empty or a shortened one.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error = std::strerror(errno);
         return kNoFile;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) {
-        error = std::strerror(errno ? errno : EIO);
-        return kNoFile;
+    std::string text;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = std::strerror(errno);
+            ::close(fd);
+            return kNoFile;
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
     }
-    return add(path, ss.str());
+    ::close(fd);
+    return add(path, std::move(text));
 }
 
 LineCol SourceManager::line_col(FileId id, std::uint32_t offset) const {
