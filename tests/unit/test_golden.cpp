@@ -9,6 +9,10 @@
 //     the same order, `SEVERITY CODE FILE:LINE:COL` (`SEVERITY CODE -` for one with no location),
 //     taken from the diagnostic's data, since the stable code is not part of the text.
 //
+// A second case reads the code tables of docs/language.md's "## Diagnostics" section and fails
+// naming every documented code that no .expected file contains, every code a golden case produces
+// that the docs do not list, and every code produced with another severity than its table's.
+//
 // Regenerate after an intended change: WEIR_UPDATE_GOLDEN=1 ./test_golden, then review the diff.
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -16,6 +20,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -75,6 +81,34 @@ std::string codes_trailer(const weir::SourceManager& sm, const weir::Diagnostics
     return out;
 }
 
+// code -> "error" or "warning", from the tables under "### Errors" and "### Warnings".
+std::map<std::string, std::string> documented_codes(const std::string& doc) {
+    std::map<std::string, std::string> codes;
+    std::istringstream in(doc);
+    std::string line, severity;
+    bool in_section = false;
+    static const std::regex row(R"(^\| `([a-z0-9-]+)`)");
+    while (std::getline(in, line)) {
+        if (line.starts_with("## ")) {
+            in_section = line == "## Diagnostics";
+            continue;
+        }
+        if (!in_section) continue;
+        if (line == "### Errors") severity = "error";
+        else if (line == "### Warnings") severity = "warning";
+        else if (line.starts_with("### ")) severity.clear();
+        std::smatch m;
+        if (!severity.empty() && std::regex_search(line, m, row)) codes.emplace(m[1].str(), severity);
+    }
+    return codes;
+}
+
+std::string joined(const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("golden diagnostics") {
@@ -101,4 +135,37 @@ TEST_CASE("golden diagnostics") {
         // Every golden input is bad: it must produce at least one diagnostic.
         CHECK(!c->diags.list().empty());
     }
+}
+
+TEST_CASE("the golden cases produce every documented diagnostic code, and only those") {
+    REQUIRE(chdir(WEIR_SOURCE_DIR) == 0);
+    auto documented = documented_codes(read("docs/language.md"));
+    // Both tables parsed: an edit that breaks the table format must not empty the check.
+    REQUIRE(std::count_if(documented.begin(), documented.end(), [](auto& c) { return c.second == "error"; }) >= 50);
+    REQUIRE(std::count_if(documented.begin(), documented.end(), [](auto& c) { return c.second == "warning"; }) >= 5);
+
+    std::map<std::string, std::set<std::string>> produced;  // code -> severities
+    for (const auto& name : golden_files(".expected")) {
+        std::string text = read(fs::path("tests/golden") / name);
+        auto at = text.find(kCodesHeader);
+        INFO("golden file: " << name.string());
+        REQUIRE_MESSAGE(at != std::string::npos, "no '--- codes ---' trailer");
+        std::istringstream in(text.substr(at + kCodesHeader.size()));
+        std::string severity, code, where;
+        while (in >> severity >> code >> where) produced[code].insert(severity);
+    }
+
+    std::set<std::string> untested, undocumented, wrong_severity;
+    for (const auto& [code, severity] : documented)
+        if (!produced.contains(code)) untested.insert(code);
+    for (const auto& [code, severities] : produced) {
+        auto it = documented.find(code);
+        if (it == documented.end()) undocumented.insert(code);
+        else if (severities != std::set<std::string>{it->second}) wrong_severity.insert(code);
+    }
+    CHECK_MESSAGE(untested.empty(), "documented in docs/language.md but in no golden case: " << joined(untested));
+    CHECK_MESSAGE(undocumented.empty(),
+                  "produced by a golden case but not in docs/language.md: " << joined(undocumented));
+    CHECK_MESSAGE(wrong_severity.empty(),
+                  "produced with another severity than docs/language.md's table: " << joined(wrong_severity));
 }
