@@ -1,6 +1,6 @@
 // A second, deliberately plain reading of a frame's headers, written from the RFCs and from
-// docs/language.md ("Fields", "Semantics") without looking at bpf-templates/parse.h, so that
-// tests can check weir_parse (kernel and native) against something that does not share its code:
+// docs/language.md ("Fields", "Semantics") and sharing no code with bpf-templates/parse.h, so
+// that tests can check weir_parse (kernel and native) against something other than itself:
 //   Ethernet II (IEEE 802.3), 802.1Q / 802.1ad tags, IPv4 (RFC 791), IPv6 (RFC 8200) with
 //   hop-by-hop, routing, fragment and destination options headers (RFC 8200 section 4) and AH
 //   (RFC 4302, length in 4-octet units), TCP (RFC 9293), UDP (RFC 768), ICMP (RFC 792) and
@@ -68,10 +68,7 @@ private:
     std::span<const std::uint8_t> b_;
 };
 
-inline bool stop(Headers& h) {
-    h.malformed = true;
-    return false;
-}
+inline void stop(Headers& h) { h.malformed = true; }
 
 inline void transport(const Frame& f, std::size_t at, Headers& h) {
     std::size_t header = 0;
