@@ -112,7 +112,7 @@ struct LogOption {
 };
 
 struct Action {
-    enum class Kind { Pass, Drop, Redirect, Tx, Count, Limit, Log };
+    enum class Kind { Pass, Drop, Redirect, Tx, Count, Log };  // `limit` is a syntax error (`reserved`)
     Kind kind = Kind::Pass;
     Value target;  // Redirect: String interface name
     std::vector<LogOption> log_sample, log_snap;  // Log: as written (sema refuses repeats)

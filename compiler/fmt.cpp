@@ -150,7 +150,6 @@ public:
         case ast::Action::Kind::Tx: return "tx";
         case ast::Action::Kind::Count: return "count";
         case ast::Action::Kind::Redirect: return "redirect " + value(a.target);
-        case ast::Action::Kind::Limit: return "limit";
         case ast::Action::Kind::Log: {
             std::string s = "log";  // options in canonical order: sample, then snap
             for (const auto& o : a.log_sample) s += " sample " + value(o.num) + "/" + value(o.value);

@@ -716,11 +716,8 @@ Expr Checker::check_expr(const ast::Expr& e, Policy& pol) {
 }
 
 void Checker::check_policy(const ast::Policy& p, Policy& out, ast::Policy* release) {
-    if (p.default_verdict.text == "pass") out.default_verdict = Verdict::Pass;
-    else if (p.default_verdict.text == "drop") out.default_verdict = Verdict::Drop;
-    else
-        diags_.error("invalid-default", p.default_verdict.range,
-                     "a policy default is pass or drop, not '" + p.default_verdict.text + "'");
+    // The grammar admits only `default pass` and `default drop` (anything else is `syntax`).
+    out.default_verdict = p.default_verdict.text == "drop" ? Verdict::Drop : Verdict::Pass;
     std::map<std::string, SourceRange> seen;
     out.rules.reserve(p.rules.size());  // one allocation: a 100k-rule policy doubling its vector costs ~40 MiB
     for (std::size_t ri = 0; ri < p.rules.size(); ++ri) {
@@ -756,11 +753,6 @@ void Checker::check_policy(const ast::Policy& p, Policy& out, ast::Policy* relea
                 break;
             }
             case AK::Log: check_log(r.action, rule.action, diags_); break;
-            case AK::Limit:
-                diags_.error("reserved-action", r.action.range,
-                             "'limit' is reserved for a later version and not supported yet");
-                rule.action.kind = Action::Kind::Count;
-                break;
         }
         if (r.cond) {
             rule.has_cond = true;

@@ -121,13 +121,10 @@ void Checker::check_packet(const ast::Packet& p, PacketSpec& spec) {
             spec.raw = *bytes;
     } else if (proto == "ip") {
         spec.proto = 253;  // RFC 3692 experimental; `proto` overrides
-    } else if (auto n = find_symbol(SymbolTable::Proto, proto);
-               n && (proto == "tcp" || proto == "udp" || proto == "icmp" || proto == "icmp6")) {
+    } else if (auto n = find_symbol(SymbolTable::Proto, proto)) {
+        // The grammar admits only tcp, udp, icmp, icmp6, ip and hex (anything else is `syntax`).
         spec.proto = static_cast<std::uint8_t>(*n);
     } else {
-        diags_.error("invalid-packet", p.proto.range,
-                     "a test packet is tcp, udp, icmp, icmp6, ip or hex, not '" + proto + "'" +
-                         did_you_mean(proto, {"tcp", "udp", "icmp", "icmp6", "ip", "hex"}));
         return;
     }
     bool tcp = !raw && proto == "tcp";
@@ -145,12 +142,7 @@ void Checker::check_packet(const ast::Packet& p, PacketSpec& spec) {
                 diags_.error("type-mismatch", ep.addr.range,
                              "a packet endpoint is an IPv4 or IPv6 address, not '" + ep.addr.text + "'");
             else
-                e = parse_ip(ep.addr, diags_);
-            if (e && e->prefix != (e->family == Family::V6 ? 128 : 32)) {
-                diags_.error("invalid-packet", ep.addr.range,
-                             "a packet endpoint is one address, not the prefix " + ep.addr.text);
-                e.reset();
-            }
+                e = parse_ip(ep.addr, diags_);  // one address: the grammar takes no prefix here
             if (ep.port) {
                 if (!tcp && !udp)
                     diags_.error("packet-port", ep.port->range,
@@ -313,11 +305,7 @@ void Checker::check_packet(const ast::Packet& p, PacketSpec& spec) {
 
 void Checker::check_expect(const ast::Expect& e, int policy, Probe& probe) {
     auto v = verdict_from(e.verdict.text);
-    if (!v) {
-        diags_.error("invalid-verdict", e.verdict.range,
-                     "expect pass, drop, tx or redirect, not '" + e.verdict.text + "'");
-        return;
-    }
+    if (!v) return;  // the grammar admits only pass, drop, tx and redirect (anything else is `syntax`)
     probe.expect = *v;
     if (!e.by || policy < 0) return;
     const Policy& pol = prog_.policies[policy];

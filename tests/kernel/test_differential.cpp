@@ -11,6 +11,11 @@
 //   WEIR_DIFF_PACKETS=N   packets per policy (default 10000)
 // A mismatch prints the seed, the policy text and the packet as hex: rerun it alone with
 // WEIR_DIFF_SEED=<seed> WEIR_DIFF_POLICIES=1.
+//
+// Kernel and interpreter share weir_parse (bpf-templates/parse.h), so agreeing with each other
+// says nothing about the header parser. Every frame is also read by an independent parser
+// (tests/support/ref_parse.hpp), and the parsed fields of weir_parse (native, and the kernel's
+// own weir_pkt where the last case reads it back) must equal it field by field.
 #include <doctest/doctest.h>
 #include <net/if.h>
 
@@ -18,11 +23,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <optional>
 #include <map>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 
+#include "bpf.hpp"
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "interp.hpp"
@@ -30,8 +37,13 @@
 #include "parse.h"
 #include "plan.hpp"
 #include "policy_gen.hpp"
+#include "ref_parse.hpp"
 #include "ruleset_gen.hpp"
 #include "weir_abi.h"
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wmissing-designated-field-initializers"
+#include "frames.hpp"
+#pragma clang diagnostic pop
 
 using namespace weir;
 using namespace weir::test;
@@ -73,8 +85,85 @@ std::string rule_name(const Policy& pol, int rule) {
                                                                  : "#" + std::to_string(rule);
 }
 
+// Where weir_pkt differs from the independent parser's reading of the same frame: one
+// "field: reference X, weir_parse Y" per field, only fields of headers the reference found.
+std::string parse_differences(const ref::Headers& want, const weir_pkt& got) {
+    std::ostringstream out;
+    auto field = [&](const char* name, std::uint64_t w, std::uint64_t g) {
+        if (w != g) out << "\n    " << name << ": reference " << w << ", weir_parse " << g;
+    };
+    auto bytes_be = [](auto it, std::size_t n) {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < n; ++i) v = v << 8 | it[i];
+        return v;
+    };
+    std::uint32_t present = 0;
+    if (want.ether) present |= WEIR_H_ETH;
+    if (want.tagged) present |= WEIR_H_VLAN;
+    if (want.ip == 4) present |= WEIR_H_IP4;
+    if (want.ip == 6) present |= WEIR_H_IP6;
+    switch (want.l4) {
+        case ref::L4::Tcp: present |= WEIR_H_TCP; break;
+        case ref::L4::Udp: present |= WEIR_H_UDP; break;
+        case ref::L4::Icmp: present |= WEIR_H_ICMP; break;
+        case ref::L4::Icmp6: present |= WEIR_H_ICMP6; break;
+        case ref::L4::None: break;
+    }
+    field("malformed", want.malformed, got.malformed != 0);
+    field("len", want.frame_len, got.len);
+    field("present", present, got.present);
+    if (want.ether) {
+        field("eth_dst", bytes_be(want.mac_dst.begin(), 6), got.eth_dst);
+        field("eth_src", bytes_be(want.mac_src.begin(), 6), got.eth_src);
+        field("eth_type", want.ethertype, got.eth_type);
+    }
+    if (want.tagged) {
+        field("vlan_id", want.vid, got.vlan_id);
+        field("vlan_pcp", want.pcp, got.vlan_pcp);
+    }
+    if (want.ip) {
+        field("ip_version", unsigned(want.ip), got.ip_version);
+        field("ip_proto", want.proto, got.ip_proto);
+        field("ip_ttl", want.ttl, got.ip_ttl);
+        field("ip_dscp", want.dscp, got.ip_dscp);
+        field("ip_frag", want.fragment, got.ip_frag);
+        // ip.len is 16 bits: an IPv6 payload length over 65495 wraps (weir_parse's behaviour).
+        field("ip_len", want.datagram_len & 0xffff, got.ip_len);
+    }
+    if (want.ip == 4) {
+        field("ip4_src", bytes_be(want.src.begin(), 4), got.ip4_src);
+        field("ip4_dst", bytes_be(want.dst.begin(), 4), got.ip4_dst);
+    }
+    if (want.ip == 6) {
+        field("ip6_src_hi", bytes_be(want.src.begin(), 8), got.ip6_src_hi);
+        field("ip6_src_lo", bytes_be(want.src.begin() + 8, 8), got.ip6_src_lo);
+        field("ip6_dst_hi", bytes_be(want.dst.begin(), 8), got.ip6_dst_hi);
+        field("ip6_dst_lo", bytes_be(want.dst.begin() + 8, 8), got.ip6_dst_lo);
+        field("ip6_flowlabel", want.flow, got.ip6_flowlabel);
+    }
+    if (want.l4 == ref::L4::Tcp || want.l4 == ref::L4::Udp) {
+        field("sport", want.sport, got.sport);
+        field("dport", want.dport, got.dport);
+    }
+    if (want.l4 == ref::L4::Tcp) {
+        field("tcp_flags", want.flags, got.tcp_flags);
+        field("tcp_window", want.window, got.tcp_window);
+    }
+    if (want.l4 == ref::L4::Udp) field("udp_len", want.udp_length, got.udp_len);
+    if (want.l4 == ref::L4::Icmp || want.l4 == ref::L4::Icmp6) {
+        field("icmp_type", want.icmp_type, got.icmp_type);
+        field("icmp_code", want.icmp_code, got.icmp_code);
+    }
+    if (want.l4 != ref::L4::None) {
+        field("payload_off", want.payload_at, got.payload_off);
+        field("payload_len", want.payload_size, got.payload_len);
+    }
+    return out.str();
+}
+
 struct Totals {
     std::uint64_t policies = 0, packets = 0, mismatches = 0, by_rule = 0, malformed = 0;
+    std::uint64_t parse_mismatches = 0;  // weir_parse against tests/support/ref_parse.hpp
     std::uint64_t groups = 0, trees = 0, grouped_rules = 0, by_group = 0;  // classifier plans
     std::map<std::uint32_t, std::uint64_t> actions;
     double compile_s = 0, load_s = 0, run_s = 0, interp_s = 0;
@@ -126,6 +215,12 @@ void run_and_compare(const Compilation& comp, const Plan& plan, std::uint32_t lo
         auto a = Clock::now();
         weir_pkt pkt{};
         weir_parse(p.bytes.data(), p.bytes.data() + p.bytes.size(), &pkt);
+        if (std::string d = parse_differences(ref::parse(p.bytes), pkt); !d.empty()) {
+            ++t.parse_mismatches;
+            if (reported++ < 3)
+                FAIL_CHECK(header() << "packet #" << i << " (" << p.kind << "): weir_parse differs from the "
+                                    << "independent parser:" << d << "\n  packet hex \"" << to_hex(p.bytes) << "\"");
+        }
         Decision want = evaluate(c->program, pol, pkt, p.bytes, "lo");
         auto b = Clock::now();
         auto got = lp->run(p.bytes, lo_ifindex);
@@ -241,6 +336,7 @@ void run_random(const PlanOptions& popts, std::uint64_t default_seed, std::uint6
         run_policy(first + i, packets, lo, popts, t);
     }
     CHECK(t.mismatches == 0);
+    CHECK(t.parse_mismatches == 0);
     CHECK(t.policies == policies);
     report(t, secs(start, Clock::now()));
 }
@@ -309,6 +405,158 @@ TEST_CASE("large rule sets: classifier plans decide like the interpreter in the 
         }
     }
     CHECK(t.mismatches == 0);
+    CHECK(t.parse_mismatches == 0);
     CHECK(t.by_group > t.packets / 2);
     report(t, secs(start, Clock::now()));
+}
+
+namespace {
+
+// Random frames that lean on the header parser's edges: 0-3 VLAN tags, IPv4 with options, bad
+// versions and IHLs, every fragment form, IPv6 extension chains of 0-8 headers (first and later
+// fragments among them), TCP data offsets 0-15, ICMP over the wrong IP version, L4 protocols
+// weir does not parse; then a third are cut short and some have random bytes changed.
+Bytes random_edge_frame(std::mt19937_64& rng, std::string& kind) {
+    auto below = [&](std::uint64_t n) { return rng() % n; };
+    auto random_bytes = [&](std::size_t n) {
+        Bytes b(n);
+        for (auto& x : b) x = std::uint8_t(rng());
+        return b;
+    };
+    std::vector<Tag> tags(below(10) < 5 ? 0 : below(3) + 1);
+    for (Tag& t : tags) t = {below(2) ? std::uint16_t(0x8100) : std::uint16_t(0x88a8), std::uint16_t(rng())};
+    kind = "vlan" + std::to_string(tags.size());
+
+    static constexpr std::uint8_t kProtos[] = {6, 6, 6, 17, 17, 17, 1, 58, 47, 50, 59, 132};
+    std::uint8_t proto = kProtos[below(std::size(kProtos))];
+    Bytes payload = random_bytes(below(48));
+    Bytes l4;
+    if (proto == 6)
+        l4 = tcp({.sport = std::uint16_t(rng()), .dport = std::uint16_t(rng()), .flags = std::uint8_t(rng()),
+                  .window = std::uint16_t(rng()), .options = Bytes(4 * below(4), 1),
+                  .doff = below(6) == 0 ? int(below(16)) : -1},
+                 payload);
+    else if (proto == 17) l4 = udp(std::uint16_t(rng()), std::uint16_t(rng()), payload);
+    else if (proto == 1 || proto == 58) l4 = icmp(std::uint8_t(rng()), std::uint8_t(rng()), payload);
+    else l4 = payload;
+
+    std::uint64_t l3 = below(10);
+    Bytes frame;
+    if (l3 < 5) {
+        static constexpr std::uint16_t kFrag[] = {0, 0, 0x4000, 0x2000, 0x2000 | 1, 7, 0x1fff, 0x8000};
+        Ip4 h{.proto = proto, .tos = std::uint8_t(rng()), .ttl = std::uint8_t(rng()),
+              .frag = below(8) ? kFrag[below(std::size(kFrag))] : std::uint16_t(rng()),
+              .options = Bytes(4 * below(4), 1)};
+        if (below(12) == 0) h.ihl = int(below(16));
+        if (below(20) == 0) h.version = int(below(16));
+        if (below(8) == 0) h.tot_len = int(std::uint16_t(rng()));
+        frame = ether(0x0800, ip4(h, l4), tags);
+        kind += " ip4 proto " + std::to_string(proto);
+    } else if (l3 < 9) {
+        static constexpr std::uint8_t kExt[] = {0, 43, 60, 51, 44};
+        std::size_t n = below(4) ? below(4) : below(9);
+        std::vector<std::uint8_t> types(n);
+        for (auto& x : types) x = kExt[below(std::size(kExt))];
+        Bytes chain = l4;
+        std::uint8_t next = proto;
+        for (std::size_t i = n; i-- > 0;) {
+            Bytes ext = types[i] == 44 ? ip6_frag(next, below(3) ? 0 : std::uint16_t(below(0x2000)), below(2))
+                                       : ip6_ext(types[i], next, std::uint8_t(below(3)));
+            chain = ext + chain;
+            next = types[i];
+        }
+        Ip6 h{.nh = next, .tclass = std::uint8_t(rng()), .flowlabel = std::uint32_t(rng()),
+              .hops = std::uint8_t(rng())};
+        if (below(20) == 0) h.version = int(below(16));
+        frame = ether(0x86dd, ip6(h, chain), tags);
+        if (below(10) == 0) {  // a payload length the frame does not hold, up to 65535
+            std::size_t at = 14 + 4 * tags.size() + 4;
+            frame[at] = std::uint8_t(rng());
+            frame[at + 1] = std::uint8_t(rng());
+        }
+        kind += " ip6 ext" + std::to_string(n) + " proto " + std::to_string(proto);
+    } else {
+        frame = ether(below(2) ? 0x0806 : std::uint16_t(rng()), random_bytes(below(64)), tags);
+        kind += " other";
+    }
+    for (std::size_t i = 0; i < 6; ++i) frame[i] = std::uint8_t(rng());  // destination MAC
+    if (below(3) == 0) {
+        frame.resize(below(frame.size() + 1));
+        kind += " cut@" + std::to_string(frame.size());
+    } else if (below(5) == 0) {
+        for (std::uint64_t k = below(4) + 1; k-- > 0;) frame[below(frame.size())] = std::uint8_t(rng());
+        kind += " flipped";
+    }
+    return frame;
+}
+
+// The kernel's parse of the last frame run: weir_last.pkt on the CPU that ran it.
+weir_pkt kernel_pkt(const LoadedPolicy& lp) {
+    auto values = bpf::lookup_percpu<weir_last>(lp.map_fd(WEIR_MAP_LAST), 0);
+    REQUIRE_MESSAGE(values, values.error().message);
+    for (const weir_last& v : *values)
+        if (v.runs != 0) return v.pkt;
+    FAIL("no CPU ran the frame");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("the header parser, in the kernel and native, reads frames as an independent parser does") {
+    auto c = compile_source("/tmp/weir-differential/parse.weir",
+                            "policy p default pass {\n    web: count if tcp.dport == 80\n}\n", CheckOptions{});
+    REQUIRE_MESSAGE(c->ok(), render_text(c->sources, c->diags));
+    Plan plan = plan_policy(c->program, 0);
+    CodegenResult obj = codegen(plan, c->sources, EmitKind::Obj, CodegenOptions{});
+    REQUIRE_MESSAGE(obj.ok(), obj.error);
+    Diagnostics diags;
+    auto lp = LoadedPolicy::load(plan, c->sources, obj.bytes, diags);
+    REQUIRE_MESSAGE(lp, render_text(c->sources, diags));
+
+    std::vector<std::pair<std::string, Bytes>> frames;
+    for (const weir::test::Frame& f : sample_frames())
+        for (std::size_t len = 0; len <= f.bytes.size(); ++len)
+            frames.emplace_back(f.name + " cut@" + std::to_string(len), Bytes(f.bytes.begin(), f.bytes.begin() + len));
+    // IPv6 payload lengths whose ip.len (+ 40) does not fit 16 bits.
+    for (unsigned plen : {0xffd7u, 0xffd8u, 0xffffu}) {
+        Bytes b = ether(0x86dd, ip6({.nh = 17}, udp(1, 2)));
+        b[18] = std::uint8_t(plen >> 8);
+        b[19] = std::uint8_t(plen);
+        frames.emplace_back("ip6 payload length " + std::to_string(plen), std::move(b));
+    }
+    std::mt19937_64 rng(env_or("WEIR_DIFF_SEED", kDefaultSeed));
+    for (int i = 0; i < 20000; ++i) {
+        std::string kind;
+        Bytes b = random_edge_frame(rng, kind);
+        frames.emplace_back("random #" + std::to_string(i) + ": " + kind, std::move(b));
+    }
+
+    unsigned failures = 0;
+    std::uint64_t malformed = 0, with_l4 = 0, kernel_runs = 0;
+    for (const auto& [name, bytes] : frames) {
+        ref::Headers want = ref::parse(bytes);
+        malformed += want.malformed;
+        with_l4 += want.l4 != ref::L4::None;
+        weir_pkt native{};
+        weir_parse(bytes.data(), bytes.data() + bytes.size(), &native);
+        std::string diff = parse_differences(want, native);
+        std::string kernel_diff;
+        if (bytes.size() >= 14) {  // BPF_PROG_TEST_RUN takes no shorter XDP frame
+            auto run = lp->run(bytes, 0);
+            REQUIRE_MESSAGE(run, run.error().message);
+            kernel_diff = parse_differences(want, kernel_pkt(*lp));
+            ++kernel_runs;
+        }
+        if ((!diff.empty() || !kernel_diff.empty()) && failures++ < 10)
+            FAIL_CHECK(name << ", " << bytes.size() << " bytes: \"" << to_hex(bytes) << "\""
+                            << (diff.empty() ? "" : "\n  native weir_parse:" + diff)
+                            << (kernel_diff.empty() ? "" : "\n  kernel weir_parse:" + kernel_diff));
+    }
+    CHECK(failures == 0);
+    MESSAGE("header parser: " << frames.size() << " frames (" << kernel_runs << " run in the kernel), "
+                              << malformed << " malformed, " << with_l4 << " with an L4 header, "
+                              << failures << " differing from the independent parser");
+    // The frames reach every outcome: not all malformed, not all without L4.
+    CHECK(malformed > frames.size() / 10);
+    CHECK(with_l4 > frames.size() / 6);
 }

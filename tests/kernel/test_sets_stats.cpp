@@ -41,11 +41,11 @@ struct Attached {
     std::string file;
     traffic::TrafficGen gen = make_gen();
 
-    Attached() {
+    explicit Attached(const char* policy = kPolicy) {
         char tmpl[] = "/tmp/weir-sets-XXXXXX";
         dir = ::mkdtemp(tmpl);
         file = (dir / "p.weir").string();
-        std::ofstream(file) << kPolicy;
+        std::ofstream(file) << policy;
         load();
     }
     ~Attached() {
@@ -212,6 +212,34 @@ TEST_CASE("a batch with a bad element changes nothing") {
     CHECK(r.diags.list()[0].code == "cidr-host-bits");
     auto l = a.list("blocked");
     CHECK(std::find(l.begin(), l.end(), "198.18.252.0/24") != l.end());
+}
+
+// An `ip` set that rules only look up by IPv4 fields gets no IPv6 table in the program, so an
+// IPv6 element could never match: the whole batch is refused, IPv4 elements in it included.
+TEST_CASE("an element of a family the running program never looks up is refused: set-table-unused") {
+    Attached a(R"(set peers : ip = { 198.18.250.0/24 }
+
+policy p default pass {
+    v4only: drop if ip4.src in @peers
+}
+)");
+    const std::string peer = a.net.peer_ip4_text();
+    auto r = a.edit(sets::Op::Add, "peers", {peer, "2001:2:0:ff::7"});
+    CHECK_FALSE(r.ok());
+    CHECK(r.problem == attach::Problem::Policy);
+    REQUIRE(r.diags.errors() == 1);
+    const auto& d = r.diags.list()[0];
+    CHECK(d.code == "set-table-unused");
+    CHECK(r.sources.text(d.range) == "2001:2:0:ff::7");
+    CHECK(a.list("peers") == std::vector<std::string>{"198.18.250.0/24"});
+    a.send({{a.udp(9999), 1}}, 1);
+    CHECK(a.rule("v4only") == 0);
+
+    // The IPv4 element alone is written, and the next packet from the peer meets it.
+    r = a.edit(sets::Op::Add, "peers", {peer});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    a.send({{a.udp(9999), 1}}, 1);
+    CHECK(a.rule("v4only") == 1);
 }
 
 TEST_CASE("a kernel write failing midway is rolled back") {
