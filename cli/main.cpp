@@ -13,10 +13,16 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "weir 0.1.0");
     CommonOptions common;
-    auto add_common = [&](CLI::App* sub) {
-        sub->add_option("-I,--include-dir", common.include_dirs, "add a folder to the include search path");
-        sub->add_option("--color", common.color, "colored diagnostics")
+    auto add_color = [&](CLI::App* sub) {
+        sub->add_option("--color", common.color, "colored diagnostics (auto: on a terminal, unless NO_COLOR is set)")
             ->check(CLI::IsMember({"auto", "always", "never"}));
+    };
+    // For the commands that follow `include` (fmt reads one file and resolves nothing).
+    auto add_common = [&](CLI::App* sub) {
+        // One folder per -I (repeatable), so that `-I DIR FILE` leaves FILE to the command.
+        sub->add_option("-I,--include-dir", common.include_dirs, "add a folder to the include search path")
+            ->allow_extra_args(false);
+        add_color(sub);
     };
 
     CheckArgs check_args;
@@ -36,7 +42,7 @@ int main(int argc, char** argv) {
     fmt->add_option("files", fmt_args.files, "policy files")->required();
     auto* w = fmt->add_flag("--write", fmt_args.write, "rewrite the files in place");
     fmt->add_flag("--check", fmt_args.check, "exit 1 if a file is not formatted")->excludes(w);
-    add_common(fmt);
+    add_color(fmt);
 
     CompileArgs compile_args;
     auto* compile = app.add_subcommand("compile", "compile a policy and print a stage");
@@ -107,8 +113,7 @@ int main(int argc, char** argv) {
     set_cmd->add_option("elements", set_args.elements,
                         "elements as in a policy: address, CIDR, number, name, range a-b");
     set_cmd->add_flag("--json", set_args.json, "list: print JSON");
-    set_cmd->add_option("--color", common.color, "colored diagnostics")
-        ->check(CLI::IsMember({"auto", "always", "never"}));
+    add_color(set_cmd);
 
     StatsArgs stats_args;
     auto* stats_cmd = app.add_subcommand("stats", "per-rule and per-verdict counters of attached policies");
