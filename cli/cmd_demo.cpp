@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -477,6 +478,18 @@ int Demo::run() {
 }  // namespace
 
 int cmd_demo(const DemoArgs& a) {
+    // A swap at or after the end would never happen, and the strict policy's checks with it.
+    if (a.swap_at >= a.seconds) {
+        std::cerr << "weir demo: --swap-at " << a.swap_at << " is not before the end of the traffic (--seconds "
+                  << a.seconds << ")\n";
+        return kExitUsage;
+    }
+    // Unreadable policy files are a usage problem (exit 2), found before any setup.
+    for (const std::string* f : {&a.policy, &a.strict})
+        if (!std::ifstream(*f)) {
+            std::cerr << "weir demo: cannot read '" << *f << "': " << std::strerror(errno) << "\n";
+            return kExitUsage;
+        }
     int rc;
     {
         Demo d(a);

@@ -6,6 +6,7 @@
 // those queued before). Exit: 0 ok, 1 --timeout passed before COUNT records, 2 environment.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -29,6 +30,27 @@ int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool
     if (!reader) {
         std::cerr << "weir " << cmd << ": " << reader.error().message << "\n";
         return kExitUsage;
+    }
+    // Only `log` rules queue records. A policy without any logs nothing until a swap brings
+    // some (the reader keeps reading across swaps): said, not refused. --rule naming a rule
+    // that does not log would wait for nothing: refused. (Records from before `log` existed
+    // carry no actions: nothing is said then.)
+    if (auto c = api::Attachment(a.dev).counters(); c.ok()) {
+        bool known = std::none_of(c->rules.begin(), c->rules.end(), [](const auto& r) { return r.action.empty(); });
+        std::string logs;
+        for (const auto& r : c->rules)
+            if (r.action == "log") logs += (logs.empty() ? "" : ", ") + r.name;
+        const std::string where = "policy '" + c->policy + "' on '" + a.dev + "'";
+        bool rule_logs = std::any_of(c->rules.begin(), c->rules.end(),
+                                     [&](const auto& r) { return r.name == a.rule && r.action == "log"; });
+        if (known && !a.rule.empty() && !rule_logs) {
+            std::cerr << "weir " << cmd << ": rule '" << a.rule << "' of " << where << " is not a log rule ("
+                      << (logs.empty() ? "it has none" : "its log rules: " + logs) << ")\n";
+            return kExitUsage;
+        }
+        if (known && logs.empty())
+            std::cerr << "weir " << cmd << ": note: " << where
+                      << " has no log rules: no records until a policy with `log` rules is swapped in\n";
     }
     struct sigaction sa{};
     sa.sa_handler = on_events_signal;

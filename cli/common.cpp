@@ -16,7 +16,9 @@ namespace weir::cli {
 bool use_color(const std::string& mode) {
     if (mode == "always") return true;
     if (mode == "never") return false;
-    return isatty(STDERR_FILENO) && std::getenv("NO_COLOR") == nullptr;
+    // no-color.org: NO_COLOR set to a non-empty value turns off the default; --color always wins.
+    const char* no_color = std::getenv("NO_COLOR");
+    return isatty(STDERR_FILENO) && !(no_color && *no_color);
 }
 
 CheckOptions check_options(const CommonOptions& o) {

@@ -4,19 +4,68 @@
 // problems.
 #include <CLI/CLI.hpp>
 
+#include <iostream>
+#include <nlohmann/json.hpp>
+
 #include "commands.hpp"
 
 using namespace weir::cli;
+
+namespace {
+
+// `weir --list-options` (hidden): every option CLI11 registers, per subcommand, as JSON
+// (tests/cli/option_coverage.py fails when one is passed to weir by no test). Each entry:
+// command ("" for the top level), names, positional, hidden, choices (of an IsMember check).
+nlohmann::json list_options(const CLI::App& app) {
+    nlohmann::json out = nlohmann::json::array();
+    auto add = [&](const CLI::App& a, const std::string& cmd) {
+        for (const CLI::Option* o : a.get_options()) {
+            if (o == a.get_help_ptr() || o->get_lnames() == std::vector<std::string>{"list-options"}) continue;
+            nlohmann::json names = nlohmann::json::array();
+            for (const auto& n : o->get_snames()) names.push_back("-" + n);
+            for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+            if (!o->nonpositional()) names.push_back(o->get_name());
+            // IsMember's description is the set, "{a,b,c}", appended to the type name.
+            nlohmann::json choices = nlohmann::json::array();
+            const std::string type = o->get_type_name();
+            if (auto b = type.find(":{"); b != std::string::npos) {
+                std::string set = type.substr(b + 2, type.find('}', b) - b - 2);
+                for (std::size_t i = 0; i <= set.size();) {
+                    std::size_t j = std::min(set.find(',', i), set.size());
+                    choices.push_back(set.substr(i, j - i));
+                    i = j + 1;
+                }
+            }
+            out.push_back({{"command", cmd}, {"names", names}, {"positional", !o->nonpositional()},
+                           {"hidden", o->get_group().empty()}, {"choices", choices}});
+        }
+    };
+    add(app, "");
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) add(*sub, sub->get_name());
+    return out;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"weir: packet policies compiled to XDP"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "weir 0.1.0");
+    app.add_flag_callback("--list-options", [&app] {
+           std::cout << list_options(app).dump(1) << "\n";
+           throw CLI::Success();
+       })->group("");  // hidden
     CommonOptions common;
-    auto add_common = [&](CLI::App* sub) {
-        sub->add_option("-I,--include-dir", common.include_dirs, "add a folder to the include search path");
-        sub->add_option("--color", common.color, "colored diagnostics")
+    auto add_color = [&](CLI::App* sub) {
+        sub->add_option("--color", common.color, "colored diagnostics (auto: on a terminal, unless NO_COLOR is set)")
             ->check(CLI::IsMember({"auto", "always", "never"}));
+    };
+    // For the commands that follow `include` (fmt reads one file and resolves nothing).
+    auto add_common = [&](CLI::App* sub) {
+        // One folder per -I (repeatable), so that `-I DIR FILE` leaves FILE to the command.
+        sub->add_option("-I,--include-dir", common.include_dirs, "add a folder to the include search path")
+            ->allow_extra_args(false);
+        add_color(sub);
     };
 
     CheckArgs check_args;
@@ -36,7 +85,7 @@ int main(int argc, char** argv) {
     fmt->add_option("files", fmt_args.files, "policy files")->required();
     auto* w = fmt->add_flag("--write", fmt_args.write, "rewrite the files in place");
     fmt->add_flag("--check", fmt_args.check, "exit 1 if a file is not formatted")->excludes(w);
-    add_common(fmt);
+    add_color(fmt);
 
     CompileArgs compile_args;
     auto* compile = app.add_subcommand("compile", "compile a policy and print a stage");
@@ -107,8 +156,7 @@ int main(int argc, char** argv) {
     set_cmd->add_option("elements", set_args.elements,
                         "elements as in a policy: address, CIDR, number, name, range a-b");
     set_cmd->add_flag("--json", set_args.json, "list: print JSON");
-    set_cmd->add_option("--color", common.color, "colored diagnostics")
-        ->check(CLI::IsMember({"auto", "always", "never"}));
+    add_color(set_cmd);
 
     StatsArgs stats_args;
     auto* stats_cmd = app.add_subcommand("stats", "per-rule and per-verdict counters of attached policies");
