@@ -17,6 +17,8 @@ skip() {
     echo "SKIP: $1"
 }
 
+expect_rc "--version" 0 "$WEIR" --version
+expect_out "--version names the program" "weir "
 expect_rc "examples and rules check clean" 0 "$WEIR" check --werror examples/*.weir rules/std/*.weir
 expect_out "check prints a summary per file" "examples/edge.weir: ok ("
 expect_rc "examples and rules are formatted" 0 "$WEIR" fmt --check examples/*.weir rules/std/*.weir

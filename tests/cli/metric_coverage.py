@@ -9,7 +9,8 @@ daemon renders on /metrics, samples or not).
 
 The rule: a family counts as asserted where a test script (tests/cli/*.sh, tests/kernel/*.sh,
 read as shell without comments and here-documents) passes a sample of it, `NAME` or
-`NAME{LABELS}`, to lib.sh's `expect_metric` (which compares the scraped value) or `metric`
+`NAME{LABELS}`, to lib.sh's `expect_metric` or `wait_metric` (which compare the scraped value,
+the second until a deadline) or `metric`
 (which prints the value for the script to compare), directly or through a variable the same
 script assigns (`STATE="NAME{...}"` ... `metric "$STATE"`). A name in a message, a grep for the
 sample line, or a comment does not count.
@@ -52,7 +53,7 @@ def asserted(root):
         for line, tokens in parsed:
             args = []
             for k, t in enumerate(tokens):
-                if t == "expect_metric" and k + 2 < len(tokens):
+                if t in ("expect_metric", "wait_metric") and k + 2 < len(tokens):
                     args.append(tokens[k + 2])
                 elif t == "metric" and k + 1 < len(tokens) and (k == 0 or tokens[k - 1] in ("$(", "(", "|", ";", "&&")
                                                                  or tokens[k - 1].endswith("$(")):

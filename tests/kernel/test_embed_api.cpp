@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <weir/weir.hpp>
 
@@ -148,9 +150,22 @@ struct Live {
         o.ifname = net.peer_if();
         o.frames = {{frame, 1}};
         o.packets = packets;
+        std::uint64_t before = decided();
         auto r = gen.flood(o);
         REQUIRE_MESSAGE(r, r.error().message);
         REQUIRE(r->packets == packets);
+        // Frames sent are not yet decided: wait until the program has seen every one of them
+        // (and, for the other traffic a veth may carry, no fewer), with a generous deadline.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (decided() < before + packets && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        REQUIRE(decided() >= before + packets);
+    }
+    // Packets the program has decided so far: every verdict.
+    std::uint64_t decided() const {
+        std::uint64_t n = 0;
+        for (const auto& [verdict, c] : counters().verdicts) n += c.packets;
+        return n;
     }
     wa::Counters counters() const {
         auto c = wa::counters_all(dev());

@@ -6,10 +6,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "attach.hpp"
 #include "testnet.hpp"
@@ -81,9 +83,21 @@ struct Attached {
         o.ifname = net.peer_if();
         o.frames = std::move(frames);
         o.packets = packets;
+        std::uint64_t before = decided();
         auto r = gen.flood(o);
         REQUIRE_MESSAGE(r, r.error().message);
         REQUIRE(r->packets == packets);
+        // Frames sent are not yet decided: wait until the program has seen every one of them.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (decided() < before + packets && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        REQUIRE(decided() >= before + packets);
+    }
+    // Packets the attached program has decided so far (every verdict).
+    std::uint64_t decided() const {
+        std::uint64_t n = 0;
+        for (const auto& c : snap().verdicts) n += c.packets;
+        return n;
     }
     stats::Snapshot snap() const {
         std::vector<stats::Snapshot> s;
