@@ -19,6 +19,7 @@
 #include "interp.hpp"
 #include "parse.h"
 #include "ruleset_gen.hpp"
+#include "test_runner.hpp"
 
 using namespace weir;
 using namespace weir::test;
@@ -298,6 +299,9 @@ TEST_CASE("nftables set forms give the policy's verdicts") {
                 CHECK_MESSAGE(nft_accepts(lin, out), out);
                 out.clear();
                 CHECK_MESSAGE(nft_accepts(set.text, out), out);
+            } else {
+                // The rest of the case ran; without nft's own check it is reported as skipped.
+                skip_case("checking the generated rules with nft needs root, nft and unshare");
             }
         }
 }
