@@ -499,7 +499,11 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
     while (pos < text.size()) {
         std::size_t eol = text.find('\n', pos);
         if (eol == std::string::npos) eol = text.size();
-        std::size_t end = std::min(eol, text.find('#', pos));
+        // The comment is looked for in this line only: a search to the end of the text for
+        // every line made a file without comments quadratic to read.
+        std::string_view line(text.data() + pos, eol - pos);
+        std::size_t hash = line.find('#');
+        std::size_t end = hash == std::string_view::npos ? eol : pos + hash;
         std::size_t b = pos;
         while (b < end && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
         std::size_t e = end;
