@@ -57,6 +57,31 @@ const char* severity_color(Severity s) {
     return "";
 }
 
+// Source text and messages reach a terminal: control bytes (ESC, OSC sequences, CR) are shown
+// as \xNN, never written raw. Tabs stay tabs so that the caret line aligns with them.
+bool is_control(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
+void append_escaped(std::string& out, std::string_view text) {
+    static const char* hex = "0123456789abcdef";
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        if (!is_control(c)) {
+            out += ch;
+            continue;
+        }
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+}
+
+std::uint32_t shown_width(unsigned char c) { return is_control(c) ? 4 : 1; }
+
+// A source line is echoed whole up to this many bytes; a longer one as a window around the
+// range, so that a 50 MB line is not copied into the output.
+constexpr std::uint32_t kExcerptBytes = 200;
+constexpr std::uint32_t kExcerptBefore = 60;
+
 // One located message: header line, source line, caret line.
 void render_one(std::string& out, const SourceManager& sm, Severity sev, SourceRange r,
                 const std::string& msg, bool color) {
@@ -65,29 +90,47 @@ void render_one(std::string& out, const SourceManager& sm, Severity sev, SourceR
     if (r.valid()) {
         LineCol lc = sm.line_col(r.file, r.begin);
         out += bold;
-        out += sm.file(r.file).path + ":" + std::to_string(lc.line) + ":" + std::to_string(lc.col) + ": ";
+        append_escaped(out, sm.file(r.file).path);
+        out += ":" + std::to_string(lc.line) + ":" + std::to_string(lc.col) + ": ";
         out += reset;
     }
     out += color ? severity_color(sev) : "";
     out += severity_name(sev);
     out += ": ";
     out += reset;
-    out += msg;
+    // A message quotes source tokens, which may be huge: it is cut like a long line.
+    constexpr std::size_t kMessageBytes = 1000;
+    append_escaped(out, std::string_view(msg).substr(0, kMessageBytes));
+    if (msg.size() > kMessageBytes) out += "...";
     out += "\n";
     if (!r.valid()) return;
     LineCol lc = sm.line_col(r.file, r.begin);
     std::string_view line = sm.line_text(r.file, lc.line);
-    out += "    ";
-    out += line;
-    out += "\n    ";
-    // Caret under the range, clipped to the first line; tabs kept so columns align.
-    std::uint32_t start = lc.col - 1;
-    for (std::uint32_t i = 0; i < start && i < line.size(); ++i) out += line[i] == '\t' ? '\t' : ' ';
+    std::uint32_t start = std::min<std::uint32_t>(lc.col - 1, static_cast<std::uint32_t>(line.size()));
     std::uint32_t len = r.end > r.begin ? r.end - r.begin : 1;
     if (start + len > line.size()) len = line.size() > start ? static_cast<std::uint32_t>(line.size()) - start : 1;
+    // The window of the line shown: all of it, or kExcerptBytes from a little before the range.
+    std::uint32_t from = 0, to = static_cast<std::uint32_t>(line.size());
+    if (line.size() > kExcerptBytes) {
+        from = start > kExcerptBefore ? start - kExcerptBefore : 0;
+        to = std::min<std::uint32_t>(to, from + kExcerptBytes);
+        len = std::max<std::uint32_t>(1, std::min(len, to > start ? to - start : 1));
+    }
+    const char* cut = "...";
+    out += "    ";
+    if (from > 0) out += cut;
+    append_escaped(out, line.substr(from, to - from));
+    if (to < line.size()) out += cut;
+    out += "\n    ";
+    if (from > 0) out += "   ";
+    // Caret under the range, clipped to the window; each byte as wide as it was shown.
+    for (std::uint32_t i = from; i < start && i < to; ++i)
+        out.append(line[i] == '\t' ? 1 : shown_width(static_cast<unsigned char>(line[i])), line[i] == '\t' ? '\t' : ' ');
+    std::uint32_t width = 0;
+    for (std::uint32_t i = start; i < start + len && i < to; ++i) width += shown_width(static_cast<unsigned char>(line[i]));
     out += color ? "\x1b[1;32m" : "";
     out += '^';
-    for (std::uint32_t i = 1; i < len; ++i) out += '~';
+    for (std::uint32_t i = 1; i < std::max<std::uint32_t>(width, 1); ++i) out += '~';
     out += reset;
     out += "\n";
 }

@@ -37,6 +37,38 @@ TEST_CASE("a range running past its line is clipped to the line") {
     CHECK(render_text(sm, ds) == "p.weir:1:2: warning: spans lines\n    ab\n     ^\n");
 }
 
+TEST_CASE("control bytes in source lines and messages are shown escaped, the caret still aligned") {
+    SourceManager sm;
+    // ESC ] 52 (an OSC 52 clipboard write) before the bad name, and a CR inside it.
+    FileId f = sm.add("p.weir", "a \x1b]52;c;x\x07 bad\rname\n");
+    Diagnostics ds;
+    ds.error("e", {f, 13, 21}, "unknown field 'bad\rname'");
+    std::string out = render_text(sm, ds);
+    CHECK(out ==
+          "p.weir:1:14: error: unknown field 'bad\\x0dname'\n"
+          "    a \\x1b]52;c;x\\x07 bad\\x0dname\n"
+          "                       ^~~~~~~~~~\n");
+    CHECK(out.find('\x1b') == std::string::npos);
+    CHECK(out.find('\r') == std::string::npos);
+}
+
+TEST_CASE("a long source line is echoed as a window around the range") {
+    SourceManager sm;
+    std::string line = std::string(100000, 'a') + " bad " + std::string(100000, 'b');
+    FileId f = sm.add("p.weir", line + "\n");
+    Diagnostics ds;
+    ds.error("e", {f, 100001, 100004}, "here");
+    std::string out = render_text(sm, ds);
+    CHECK(out.size() < 600);
+    Diagnostics huge;
+    huge.error("e", {}, "unknown field '" + line + "'");
+    CHECK(render_text(sm, huge) == "error: unknown field '" + std::string(985, 'a') + "...\n");
+    CHECK(out ==
+          "p.weir:1:100002: error: here\n"
+          "    ..." + std::string(59, 'a') + " bad " + std::string(136, 'b') + "...\n"
+          "       " + std::string(60, ' ') + "^~~\n");
+}
+
 TEST_CASE("counting, --werror promotion and ordering") {
     SourceManager sm;
     FileId f = sm.add("p.weir", "0123456789");
