@@ -98,11 +98,18 @@ void render_one(std::string& out, const SourceManager& sm, Severity sev, SourceR
     out += severity_name(sev);
     out += ": ";
     out += reset;
-    // A message quotes source tokens, which may be huge: it is cut like a long line.
-    constexpr std::size_t kMessageBytes = 1000;
-    append_escaped(out, std::string_view(msg).substr(0, kMessageBytes));
-    if (msg.size() > kMessageBytes) out += "...";
-    out += "\n";
+    // A message quotes source tokens, which may be huge: each of its lines is cut past
+    // kMessageLineBytes. Its own line breaks (a verifier log in a note) stay.
+    constexpr std::size_t kMessageLineBytes = 1000;
+    for (std::string_view rest = msg;;) {
+        std::size_t nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        append_escaped(out, line.substr(0, kMessageLineBytes));
+        if (line.size() > kMessageLineBytes) out += "...";
+        out += "\n";
+        if (nl == std::string_view::npos) break;
+        rest.remove_prefix(nl + 1);
+    }
     if (!r.valid()) return;
     LineCol lc = sm.line_col(r.file, r.begin);
     std::string_view line = sm.line_text(r.file, lc.line);

@@ -63,6 +63,9 @@ TEST_CASE("a long source line is echoed as a window around the range") {
     Diagnostics huge;
     huge.error("e", {}, "unknown field '" + line + "'");
     CHECK(render_text(sm, huge) == "error: unknown field '" + std::string(985, 'a') + "...\n");
+    Diagnostics lines;  // a message's own line breaks stay (a verifier log in a note)
+    lines.error("e", {}, "first\n  second");
+    CHECK(render_text(sm, lines) == "error: first\n  second\n");
     CHECK(out ==
           "p.weir:1:100002: error: here\n"
           "    ..." + std::string(59, 'a') + " bad " + std::string(136, 'b') + "...\n"
