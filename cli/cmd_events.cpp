@@ -22,7 +22,8 @@ extern "C" void on_events_signal(int) { g_stop = true; }
 
 }  // namespace
 
-int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn) {
+int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn,
+                  const std::function<bool()>& ready) {
     weir::events::Options opts;
     opts.rule = a.rule;
     opts.backlog = a.backlog;
@@ -52,6 +53,7 @@ int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool
             std::cerr << "weir " << cmd << ": note: " << where
                       << " has no log rules: no records until a policy with `log` rules is swapped in\n";
     }
+    if (ready && !ready()) return kExitUsage;
     struct sigaction sa{};
     sa.sa_handler = on_events_signal;
     sigemptyset(&sa.sa_mask);

@@ -41,7 +41,8 @@ api::CompileOptions compile_options(const CommonOptions& o);
 int exit_code(const api::Error& e);
 // A load's diagnostics (front end and verifier) and failed self-tests, to stderr.
 void print_load_diagnostics(const api::LoadReport& r);
-// Writes `data` to `path` atomically (temp file in the same folder, then rename).
+// Writes `data` to `path` atomically (a new temp file beside it, then rename), keeping the
+// file's permissions; a symbolic link's target is written and the link kept.
 bool write_file_atomic(const std::string& path, const std::string& data, std::string& err);
 // "1 rule", "2 rules"
 std::string plural(std::size_t n, const std::string& one, const std::string& many);
@@ -161,9 +162,11 @@ struct FollowArgs {
     double timeout = 0;      // stop after this many seconds (0: never); exit 1 if count not reached
     bool backlog = false;    // also records queued before the ring was opened
 };
-// Opens the ring, prints "weir CMD: reading ..." to stderr, hands each record to `fn` until
-// count / timeout / SIGINT. Returns the exit code.
-int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn);
+// Opens the ring, checks the policy and --rule, then calls `ready` (if given; false stops with
+// exit 2, nothing read), prints "weir CMD: reading ..." to stderr and hands each record to `fn`
+// until count / timeout / SIGINT. Returns the exit code.
+int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn,
+                  const std::function<bool()>& ready = {});
 struct EventsArgs : FollowArgs {
     bool json = false;
 };

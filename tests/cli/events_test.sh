@@ -96,6 +96,19 @@ assert n == int(sys.argv[2]), n
 PY
 fi
 
+# The capture file is private (payloads) and written only where asked: mode 0600; a symbolic
+# link planted at FILE is refused and its target untouched; a refused capture (no policy on the
+# device) leaves an existing FILE as it was.
+[[ $(stat -c %a "$TMP/f.pcap") == 600 ]] && ok || bad "capture file mode $(stat -c %a "$TMP/f.pcap"), wanted 600"
+echo secret >"$TMP/victim"
+ln -s "$TMP/victim" "$TMP/link.pcap"
+expect_rc "capture refuses a symlink" 2 "$WEIR" capture --dev "$DEV" --backlog -c 1 -w "$TMP/link.pcap" --timeout 30
+expect_out "and says so" "cannot write '$TMP/link.pcap': it is a symbolic link"
+[[ $(cat "$TMP/victim") == secret && -L "$TMP/link.pcap" ]] && ok || bad "the symlink's target was written"
+echo kept >"$TMP/kept.pcap"
+expect_rc "capture on a device without a policy" 2 "$WEIR" capture --dev lo -c 1 -w "$TMP/kept.pcap" --timeout 5
+[[ $(cat "$TMP/kept.pcap") == kept ]] && ok || bad "a refused capture truncated its file"
+
 # --- a hot swap keeps the ring: a reader opened before it reads records of the new policy ---
 "$WEIR" events --dev "$DEV" --json -c 5 --timeout 60 >"$TMP/swap" 2>"$TMP/swap.err" &
 RPID=$!
