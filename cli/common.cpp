@@ -1,5 +1,6 @@
 // Helpers shared by the commands.
 #include <net/if.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,27 +48,56 @@ void print_load_diagnostics(const api::LoadReport& r) {
 }
 
 bool write_file_atomic(const std::string& path, const std::string& data, std::string& err) {
-    std::string tmp = path + ".weir-tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            err = std::strerror(errno);
-            return false;
-        }
-        out << data;
-        if (!out.flush()) {
-            err = std::strerror(errno);
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    // A symbolic link is followed on purpose: its target is rewritten and the link stays.
+    fs::path target = path;
+    if (fs::is_symlink(fs::symlink_status(path, ec))) {
+        target = fs::canonical(path, ec);
+        if (ec) {
+            err = "it is a symbolic link to a file that does not exist";
             return false;
         }
     }
-    std::error_code ec;
-    // Keep the original's permissions.
-    auto perms = std::filesystem::status(path, ec).permissions();
-    if (!ec) std::filesystem::permissions(tmp, perms, ec);
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        err = ec.message();
-        std::filesystem::remove(tmp, ec);
+    auto st = fs::status(target, ec);
+    bool exists = !ec && fs::exists(st);
+    if (exists && !fs::is_regular_file(st)) {
+        err = "not a regular file";
+        return false;
+    }
+    // A fresh name beside the target, created exclusively (never an existing file or link).
+    std::string tmp = (target.parent_path() / ("." + target.filename().string() + ".weir-XXXXXX")).string();
+    int fd = ::mkstemp(tmp.data());
+    if (fd < 0) {
+        err = std::strerror(errno);
+        return false;
+    }
+    auto fail = [&](int e) {
+        err = std::strerror(e);
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return false;
+    };
+    // The original's permissions, or what a new file gets under the umask.
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    auto mode = exists ? static_cast<mode_t>(st.permissions()) : static_cast<mode_t>(0666 & ~mask);
+    if (::fchmod(fd, mode) != 0) return fail(errno);
+    for (std::size_t done = 0; done < data.size();) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(errno);
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) return fail(errno);
+    if (::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        err = std::strerror(errno);
+        return false;
+    }
+    if (::rename(tmp.c_str(), target.c_str()) != 0) {
+        err = std::strerror(errno);
+        ::unlink(tmp.c_str());
         return false;
     }
     return true;

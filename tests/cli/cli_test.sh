@@ -65,6 +65,15 @@ expect_rc "fmt prints" 0 "$WEIR" fmt "$TMP/messy.weir"
 expect_out "fmt aligns and spaces" "    a:  pass if tcp.dport == 22  # ssh"
 expect_rc "fmt --write" 0 "$WEIR" fmt --write "$TMP/messy.weir"
 expect_rc "fmt --check after --write" 0 "$WEIR" fmt --check "$TMP/messy.weir"
+# fmt --write through a symbolic link rewrites the link's target and keeps the link.
+printf 'policy p default drop {\n  a: pass if tcp.dport==22\n}\n' >"$TMP/target.weir"
+chmod 640 "$TMP/target.weir"
+ln -s target.weir "$TMP/link.weir"
+expect_rc "fmt --write on a symlink" 0 "$WEIR" fmt --write "$TMP/link.weir"
+[[ -L "$TMP/link.weir" ]] && ok || bad "fmt --write replaced the symlink with a file"
+expect_rc "the target is formatted" 0 "$WEIR" fmt --check "$TMP/target.weir"
+[[ $(stat -c %a "$TMP/target.weir") == 640 ]] && ok || bad "fmt --write changed the mode to $(stat -c %a "$TMP/target.weir")"
+ls -a "$TMP" | grep -q 'weir-' && bad "fmt --write left a temporary file" || ok
 expect_rc "fmt of a syntax error exits 1" 1 "$WEIR" fmt tests/golden/syntax-missing-action.weir
 expect_out "fmt reports the syntax error" "syntax-missing-action.weir:2:10: error: expected an action"
 
