@@ -240,6 +240,7 @@ Failure prepare_environment(bool mount) {
     if (mount)
         if (auto st = pins::ensure_bpffs(); !st) {
             if (st.error().code == -EPERM) return env_failure("not privileged: " + st.error().message);
+            if (st.error().code == -EUCLEAN) return env_failure(st.error().message);
             return env_failure("bpffs is not usable: " + st.error().message);
         }
     return {};

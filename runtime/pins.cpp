@@ -80,6 +80,33 @@ const std::vector<std::string>& shared_maps() {
     return names;
 }
 
+namespace {
+
+// The pin root and the lock folder decide what weir treats as its own state: a folder another
+// user created or may write (bpffs at /sys/fs/bpf is mode 1777) could have pins moved out of it
+// or planted in it. Both must be real folders (not links) owned by this user, writable by no one
+// else.
+bpf::Status check_owned(const std::string& d, const char* what) {
+    struct stat st {};
+    if (::lstat(d.c_str(), &st) != 0) return sys_error("stat " + std::string(what) + " '" + d + "'", errno);
+    std::string why;
+    if (S_ISLNK(st.st_mode)) why = "is a symbolic link";
+    else if (!S_ISDIR(st.st_mode)) why = "is not a folder";
+    else if (st.st_uid != ::geteuid()) why = "is owned by uid " + std::to_string(st.st_uid) + ", not " + std::to_string(::geteuid());
+    else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        why = std::string("is writable by its group or others (mode ") + mode + ")";
+    }
+    if (why.empty()) return bpf::ok();
+    // Not EPERM: callers read that as "run as root", and root is what meets this refusal.
+    return bpf::Error{std::string(what) + " '" + d + "' " + why +
+                          "; weir keeps its state only in a folder it owns alone (remove it, or fix its owner and mode)",
+                      {}, -EUCLEAN};
+}
+
+}  // namespace
+
 bpf::Status ensure_bpffs() {
     const std::string r = root();
     const bool default_root = std::getenv("WEIR_PIN_ROOT") == nullptr || !*std::getenv("WEIR_PIN_ROOT");
@@ -101,13 +128,15 @@ bpf::Status ensure_bpffs() {
         int err = errno;
         return sys_error("create '" + r + "'", err == EACCES ? EPERM : err);
     }
-    return bpf::ok();
+    return check_owned(r, "the pin root");
 }
 
 bpf::Result<Lock> Lock::acquire(std::string_view ifname) {
     const std::string d = lock_dir();
     std::error_code ec;
-    fs::create_directories(d, ec);
+    fs::create_directories(fs::path(d).parent_path(), ec);
+    ::mkdir(d.c_str(), 0700);  // whatever the umask; an existing folder is checked below
+    if (auto st = check_owned(d, "the lock folder"); !st) return st.error();
     const std::string p = d + "/" + std::string(ifname) + ".lock";
     int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return sys_error("open lock '" + p + "'", errno);

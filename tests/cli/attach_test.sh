@@ -97,6 +97,26 @@ expect_out "nothing to unload" "no weir policy on '$DEV'"
 expect_rc "pin root not on bpffs" 2 env WEIR_PIN_ROOT="$TMP/pins/weir" "$WEIR" load "$TMP/a.weir" --dev "$DEV"
 expect_out "bpffs message" "is not on a bpf filesystem"
 
+# A pin root or lock folder that another user owns, or that others may write, is refused: it
+# could have pins moved out of it or planted in it. Nothing is attached.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+FOREIGN=/sys/fs/bpf/weir-foreign-$$
+mkdir -m 700 "$FOREIGN" && chown 65534 "$FOREIGN"
+expect_rc "a pin root owned by another user" 2 env WEIR_PIN_ROOT="$FOREIGN" "$WEIR" load "$TMP/a.weir" --dev "$DEV"
+expect_out "names the owner" "the pin root '$FOREIGN' is owned by uid 65534, not 0"
+chown 0 "$FOREIGN" && chmod 1777 "$FOREIGN"
+expect_rc "a pin root others may write" 2 env WEIR_PIN_ROOT="$FOREIGN" "$WEIR" load "$TMP/a.weir" --dev "$DEV"
+expect_out "names the mode" "the pin root '$FOREIGN' is writable by its group or others (mode 1777)"
+rmdir "$FOREIGN"
+ln -s /sys/fs/bpf "$FOREIGN"
+expect_rc "a pin root that is a symlink" 2 env WEIR_PIN_ROOT="$FOREIGN" "$WEIR" load "$TMP/a.weir" --dev "$DEV"
+expect_out "says so" "the pin root '$FOREIGN' is a symbolic link"
+rm "$FOREIGN"
+mkdir -m 777 "$TMP/run"
+expect_rc "a lock folder others may write" 2 env WEIR_RUN_DIR="$TMP/run" "$WEIR" load "$TMP/a.weir" --dev "$DEV"
+expect_out "names it" "the lock folder '$TMP/run' is writable by its group or others (mode 0777)"
+expect_rc "nothing was attached" 2 "$WEIR" unload --dev "$DEV"
+
 if command -v setpriv >/dev/null; then
     nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
     expect_rc "load without privileges" 2 "${nobody[@]}" "$WEIR" load "$TMP/a.weir" --dev "$DEV"
