@@ -73,6 +73,12 @@ void check_format(const weir::Compilation& c, const weir::CheckOptions& opts) {
 
 }  // namespace
 
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size,
+                                               unsigned int seed) {
+    return weir::fuzz::repeat_slice_or_mutate(data, size, max_size, seed, LLVMFuzzerMutate);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     weir::CheckOptions opts = weir::fuzz::scratch_options();
     auto c = weir::fuzz::compile_input(data, size, opts);

@@ -37,6 +37,12 @@ const std::vector<std::vector<std::uint8_t>>& sample_frames() {
 
 }  // namespace
 
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size,
+                                               unsigned int seed) {
+    return weir::fuzz::repeat_slice_or_mutate(data, size, max_size, seed, LLVMFuzzerMutate);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     CheckOptions opts = fuzz::scratch_options();
     opts.lint = false;
