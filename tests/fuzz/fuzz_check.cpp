@@ -23,6 +23,7 @@
 #include "dump.hpp"
 #include "fmt.hpp"
 #include "fuzz_common.hpp"
+#include "fuzz_mutator.hpp"
 #include "parser.hpp"
 
 namespace {
@@ -72,12 +73,6 @@ void check_format(const weir::Compilation& c, const weir::CheckOptions& opts) {
 }
 
 }  // namespace
-
-extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
-extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size,
-                                               unsigned int seed) {
-    return weir::fuzz::repeat_slice_or_mutate(data, size, max_size, seed, LLVMFuzzerMutate);
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     weir::CheckOptions opts = weir::fuzz::scratch_options();

@@ -15,6 +15,7 @@
 #include "dump.hpp"
 #include "frames.hpp"
 #include "fuzz_common.hpp"
+#include "fuzz_mutator.hpp"
 #include "interp.hpp"
 #include "parse.h"
 #include "plan.hpp"
@@ -36,12 +37,6 @@ const std::vector<std::vector<std::uint8_t>>& sample_frames() {
 }
 
 }  // namespace
-
-extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
-extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size,
-                                               unsigned int seed) {
-    return weir::fuzz::repeat_slice_or_mutate(data, size, max_size, seed, LLVMFuzzerMutate);
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     CheckOptions opts = fuzz::scratch_options();
