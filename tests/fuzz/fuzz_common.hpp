@@ -17,14 +17,16 @@
 
 namespace weir::fuzz {
 
-// A folder of this process's own under /tmp, removed at exit. Inputs only ever write the
+// A folder of this process's own under $TMPDIR (default /tmp; scripts/fuzz points it into its
+// work dir, so a crashed run's folder goes with it), removed at a normal exit. Inputs only ever write the
 // fixed file names below into it and only read files there, so no input can touch anything
 // else (a FIFO or /dev/zero would hang the fuzzer; a real file could leak into reports).
 inline const std::string& scratch_dir() {
     // Never destroyed: the exit handler that removes the folder runs after static destructors.
     static const std::string* dir = [] {
-        char tmpl[] = "/tmp/weir-fuzz-scratch.XXXXXX";
-        if (!mkdtemp(tmpl)) {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/weir-fuzz-scratch.XXXXXX";
+        if (!mkdtemp(tmpl.data())) {
             std::perror("fuzz: mkdtemp");
             std::abort();
         }
