@@ -214,6 +214,9 @@ struct limit_size : seq<kw_size, ws, must<limit_size_value>> {};
 struct over_match : seq<kw_over, not_at<one<'.'>>, ws, must<limit_rate>, opt<ws, limit_burst>, opt<ws, limit_per>,
                         opt<ws, limit_size>> {};
 
+// Nesting: parentheses and `not` recurse (paren_inner, not_operand). The parser counts the open
+// ones (paren_open, not_open) and stops at kMaxNesting (parser.hpp) with `nesting-too-deep`,
+// before the recursion can exhaust the stack.
 struct paren_inner;
 struct paren_open : one<'('> {};
 struct paren_close : one<')'> {};
@@ -221,7 +224,8 @@ struct paren_expr : seq<paren_open, ws, must<paren_inner>, ws, must<paren_close>
 
 struct primary : sor<paren_expr, payload_match, over_match, field_expr> {};
 struct not_operand;
-struct not_expr : seq<kw_not, ws, must<not_operand>> {};
+struct not_open : kw_not {};
+struct not_expr : seq<not_open, ws, must<not_operand>> {};
 struct unary : sor<not_expr, primary> {};
 struct not_operand : unary {};
 struct and_rhs : unary {};

@@ -206,6 +206,7 @@ struct State {
     std::map<std::uint32_t, std::uint32_t> comments;  // begin -> end (deduplicated)
     std::vector<std::uint32_t> must_starts;        // start offsets of open must<> targets
     std::uint32_t failed_at = 0;                   // start of the must<> target that just failed
+    int nesting = 0;                               // open '(' and `not` of the current condition
 
     template <typename Input>
     std::uint32_t offset(const Input& in) const {
@@ -215,6 +216,7 @@ struct State {
 
 template <typename Rule>
 SyntaxError make_error(const State& st, std::uint32_t at);
+SyntaxError nesting_error(const State& st, std::uint32_t begin, std::uint32_t end);
 
 template <typename Rule>
 struct control : pegtl::normal<Rule> {
@@ -229,6 +231,17 @@ struct control : pegtl::normal<Rule> {
 
     template <typename Input>
     static void success(const Input& in, State& st) {
+        // An opening commits (must<> follows it), so its construct either succeeds or the parse
+        // stops: counting up here and down at the construct's success stays balanced.
+        if constexpr (one_of<Rule, gr::paren_open, gr::not_open>) {
+            if (++st.nesting > kMaxNesting) {
+                std::uint32_t end = st.offset(in);
+                std::uint32_t len = std::is_same_v<Rule, gr::paren_open> ? 1 : 3;
+                throw nesting_error(st, end - len, end);
+            }
+        } else if constexpr (one_of<Rule, gr::paren_expr, gr::not_expr>) {
+            --st.nesting;
+        }
         if constexpr (std::is_same_v<Rule, gr::comment>) {
             st.comments.emplace(st.stack.back().begin, st.offset(in));
             st.stack.pop_back();
@@ -458,6 +471,18 @@ SyntaxError make_error(const State& st, std::uint32_t at) {
     if (pos >= t.size() && e.begin == e.end && msg.find("end of the file") == std::string::npos)
         msg += ", found the end of the file";
     e.message = std::move(msg);
+    return e;
+}
+
+SyntaxError nesting_error(const State& st, std::uint32_t begin, std::uint32_t end) {
+    SyntaxError e;
+    e.code = "nesting-too-deep";
+    e.begin = begin;
+    e.end = end;
+    e.message = "the condition nests too deeply: more than " + std::to_string(kMaxNesting) +
+                " levels of parentheses and 'not'";
+    if (const Node* r = open_node<gr::rule_decl>(st))
+        e.notes.emplace_back(r->begin, "in rule '" + std::string(node_text(st, kid<gr::rule_name>(r))) + "'");
     return e;
 }
 

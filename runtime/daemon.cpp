@@ -76,7 +76,7 @@ ConfigResult parse_config(const std::string& path, const std::string& text) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e500
         err(std::string("not valid JSON: ") + e.what());
         return r;
     }

@@ -13,6 +13,7 @@
 #include "interp.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "plan_walk.hpp"
 #include "policy_gen.hpp"
 
 using namespace weir;
@@ -26,22 +27,6 @@ std::unique_ptr<Compilation> compile(const std::string& text) {
     auto c = compile_source("/tmp/weir-classifier/t.weir", text, o);
     REQUIRE_MESSAGE(c->ok(), render_text(c->sources, c->diags));
     return c;
-}
-
-// The decision the plan makes: straight-line rules through the interpreter, groups through
-// their trees (cls_classify). -1: the default.
-int plan_decides(const Plan& plan, const Program& prog, const weir_pkt& pkt, std::span<const std::uint8_t> frame) {
-    for (const PlannedRule& pr : plan.rules) {
-        if (pr.group >= 0) {
-            const ClsGroup& g = plan.groups[static_cast<std::size_t>(pr.group)];
-            if (&pr != &plan.rules[g.first]) continue;
-            if (auto r = cls_classify(g, plan.cls, pkt)) return plan.rules[*r].rule;
-            continue;
-        }
-        if (!pr.terminal) continue;
-        if (matches(prog, pr.src->cond, pkt, frame, "lo")) return pr.rule;
-    }
-    return -1;
 }
 
 PlanOptions forced() {
