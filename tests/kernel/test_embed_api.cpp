@@ -20,6 +20,7 @@
 #include "testnet.hpp"
 #include "test_runner.hpp"
 #include "trafficgen.hpp"
+#include "wait.hpp"
 
 namespace wa = weir::api;
 namespace fs = std::filesystem;
@@ -154,12 +155,8 @@ struct Live {
         auto r = gen.flood(o);
         REQUIRE_MESSAGE(r, r.error().message);
         REQUIRE(r->packets == packets);
-        // Frames sent are not yet decided: wait until the program has seen every one of them
-        // (and, for the other traffic a veth may carry, no fewer), with a generous deadline.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (decided() < before + packets && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        REQUIRE(decided() >= before + packets);
+        // Frames sent are not yet decided: wait until the program has seen every one of them.
+        REQUIRE(weir::test::wait_until([&] { return decided() >= before + packets; }));
     }
     // Packets the program has decided so far: every verdict.
     std::uint64_t decided() const {

@@ -20,6 +20,7 @@
 #include "sets.hpp"
 #include "stats.hpp"
 #include "trafficgen.hpp"
+#include "wait.hpp"
 
 using namespace weir;
 namespace fs = std::filesystem;
@@ -88,10 +89,7 @@ struct Attached {
         REQUIRE_MESSAGE(r, r.error().message);
         REQUIRE(r->packets == packets);
         // Frames sent are not yet decided: wait until the program has seen every one of them.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (decided() < before + packets && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        REQUIRE(decided() >= before + packets);
+        REQUIRE(test::wait_until([&] { return decided() >= before + packets; }));
     }
     // Packets the attached program has decided so far (every verdict).
     std::uint64_t decided() const {
