@@ -479,6 +479,9 @@ void Checker::check_set(const ast::SetDecl& decl, SetDef& out, FileId file) {
     for (const auto& it : decl.items) expand_item(it, d, out.elems);
 }
 
+// Past this many bad lines a set file's errors are summed up in one `set-file-errors`.
+constexpr std::size_t kShownSetFileErrors = 5;
+
 void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, const Domain& d) {
     const std::string& rel = decl.file.text;
     std::string path = rel;
@@ -495,6 +498,10 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
         }
     }
     const std::string& text = sm_.file(id).text;
+    // A file that is not a set file at all (a secret, a config) must not be echoed line by
+    // line: the lines' errors are gathered, and past kShownSetFileErrors only counted.
+    Diagnostics line_errors;
+    std::size_t lines = 0, bad = 0;
     std::size_t pos = 0;
     while (pos < text.size()) {
         std::size_t eol = text.find('\n', pos);
@@ -510,14 +517,32 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
         while (e > b && std::isspace(static_cast<unsigned char>(text[e - 1]))) --e;
         pos = eol + 1;
         if (b == e) continue;
+        ++lines;
+        std::size_t errors_before = line_errors.list().size();
         auto item = element_token(std::string_view(text).substr(b, e - b), id, static_cast<std::uint32_t>(b));
         if (!item) {
-            diags_.error("invalid-element", SourceRange{id, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(e)},
-                         "a set file holds one element per line (an address, prefix, number, name or range)");
-            continue;
+            line_errors.error("invalid-element", SourceRange{id, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(e)},
+                              "a set file holds one element per line (an address, prefix, number, name or range)");
+        } else if (auto el = convert_item(*item, d, line_errors)) {
+            out.elems.push_back(*el);
         }
-        if (auto el = convert_item(*item, d, diags_)) out.elems.push_back(*el);
+        if (line_errors.list().size() != errors_before) ++bad;
     }
+    if (bad <= kShownSetFileErrors) {
+        for (const auto& diag : line_errors.list()) diags_.add(diag);
+        return;
+    }
+    // Most lines bad: nothing of the file is shown. Some bad: the first few locate the problem.
+    const bool mostly_bad = bad * 2 > lines;
+    std::size_t shown = 0;
+    if (!mostly_bad)
+        for (const auto& diag : line_errors.list())
+            if (shown++ < kShownSetFileErrors) diags_.add(diag);
+    diags_.error("set-file-errors", decl.file.range,
+                 "set file " + quote_string(rel) + ": " + std::to_string(bad) + " of " + std::to_string(lines) +
+                     " lines are not elements" +
+                     (mostly_bad ? " (it does not look like a set file; no line of it is shown)"
+                                 : "; the first " + std::to_string(kShownSetFileErrors) + " are shown"));
 }
 
 // ---------------------------------------------------------------------------------------------
