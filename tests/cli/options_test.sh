@@ -6,6 +6,8 @@
 # terminal and -o - is standard output; test --policy without --pcap is a usage error.
 # Usage: options_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
+# The color cases set NO_COLOR themselves; the caller's (CI exports NO_COLOR=1) must not decide.
+unset NO_COLOR CLICOLOR_FORCE
 WEIR=$1
 ROOT=$2
 cd "$ROOT" || exit 1
