@@ -19,15 +19,6 @@ extra_cleanup() {
 }
 peer_in_netns dcfg 198.19
 
-status_of() {
-    "$WEIR" status --dev "$DEV" --json 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$1" 2>/dev/null
-}
-expect_status() {
-    local v
-    v=$(status_of "$2")
-    if [[ $v == "$3" ]]; then ok; else bad "$1: status $2 is '$v', wanted $3"; fi
-}
 # config FILE BODY-OF-INTERFACES [TOP-LEVEL KEYS]: a daemon config in $TMP.
 config() {
     printf '{\n  %s\n  "debounce_ms": 100,\n  "interfaces": [ %s ]\n}\n' "${3:-}" "$2" >"$TMP/$1"
@@ -94,7 +85,7 @@ NOIF=wd$$nx
 config dup.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\"}, {\"interface\": \"$DEV\", \"file\": \"broken.weir\"}"
 expect_rc "an interface configured twice" 2 "$WEIR" daemon --config "$TMP/dup.json" --once
 expect_out "says which" "interfaces[1]: interface '$DEV' is configured twice"
-[[ -z $(status_of policy) ]] && ok || bad "a bad config loaded something"
+[[ -z $(status_field "$DEV" policy) ]] && ok || bad "a bad config loaded something"
 
 # ---- --once exit codes ----
 config env.json "{\"interface\": \"$NOIF\", \"file\": \"two.weir\", \"policy\": \"dc-a\", \"include_dirs\": [\"top\", \"own\"]}"
@@ -121,14 +112,14 @@ expect_out "says so" "the file has no policy 'dc-z' (it has: dc-a, dc-b)"
 config gen.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\", \"mode\": \"generic\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"],'
 expect_rc "--once with policy, mode generic, both include_dirs" 0 "$WEIR" daemon --config "$TMP/gen.json" --once
 [[ $(event_field loaded mode "$TMP/out") == generic ]] && ok || bad "loaded event mode is not generic"
-expect_status "the configured policy" policy dc-b
-expect_status "the configured mode" mode generic
+expect_status "the configured policy" "$DEV" policy dc-b
+expect_status "the configured mode" "$DEV" mode generic
 config native.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\", \"mode\": \"native\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"],'
 expect_rc "--once asking native over a generic attachment" 2 "$WEIR" daemon --config "$TMP/native.json" --once
 [[ $(event_field reload_failed running "$TMP/out") == dc-b ]] && ok || bad "the refusal does not name the running policy"
 [[ $(event_field reload_failed step "$TMP/out") == mode && $(event_field reload_failed kind "$TMP/out") == environment ]] \
     && ok || bad "the mode refusal is not step mode, kind environment"
-expect_status "still generic" mode generic
+expect_status "still generic" "$DEV" mode generic
 config auto.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\", \"mode\": \"auto\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"],'
 expect_rc "--once with mode auto adopts the generic attachment" 0 "$WEIR" daemon --config "$TMP/auto.json" --once
 expect_out "adopted" '"event":"adopted"'
@@ -144,12 +135,12 @@ expect_rc "--listen on a port in use" 2 "$WEIR" daemon --config "$TMP/cfg.json" 
 expect_out "fatal event" '"event":"fatal"'
 expect_out "names the address" "cannot listen on 127.0.0.1:$BUSY"
 if grep -qE '"event":"(loaded|adopted|reloaded)"' "$TMP/out"; then bad "loaded before failing to listen"; else ok; fi
-[[ -z $(status_of policy) ]] && ok || bad "a daemon that could not listen loaded a policy"
+[[ -z $(status_field "$DEV" policy) ]] && ok || bad "a daemon that could not listen loaded a policy"
 kill "$LPID"; wait "$LPID" 2>/dev/null; LPID=
 config far.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"], "listen": "198.19.255.254:9464",'
 expect_rc "\"listen\" on an address this host lacks" 2 "$WEIR" daemon --config "$TMP/far.json"
 expect_out "names the address" "cannot listen on 198.19.255.254:9464"
-[[ -z $(status_of policy) ]] && ok || bad "a daemon that could not listen loaded a policy"
+[[ -z $(status_field "$DEV" policy) ]] && ok || bad "a daemon that could not listen loaded a policy"
 
 # ---- "listen": "off" and --listen off ----
 config off.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"], "listen": "off",'
@@ -157,7 +148,7 @@ start_daemon off.json
 wait_event loaded 1
 [[ $(events listening) -eq 0 ]] && ok || bad "\"listen\": \"off\" still listens"
 [[ $(sockets "$DPID") -eq 0 ]] && ok || bad "\"listen\": \"off\": the daemon has a listening socket"
-expect_status "loaded without HTTP" policy dc-b
+expect_status "loaded without HTTP" "$DEV" policy dc-b
 stop_daemon
 start_daemon cfg.json --listen off
 wait_event adopted 1
@@ -192,9 +183,9 @@ L="interface=\"$DEV\""
 expect_metric "up" "weir_up" 1
 in_range "start time" "$(metric weir_daemon_start_time_seconds)" "$T0" "$T1"
 in_range "last reload (the adoption)" "$(metric "weir_daemon_last_reload_timestamp_seconds{$L}")" "$T0" "$T1"
-expect_metric "policy info" "weir_policy_info{$L,policy=\"dc-b\",source_hash=\"$(status_of source_hash)\",mode=\"$(status_of mode)\",prog_id=\"$(status_of prog_id)\"}" 1
-expect_metric "swaps" "weir_policy_swaps_total{$L}" "$(status_of swaps)"
-LOADED=$(date -d "$(status_of loaded_at)" +%s)
+expect_metric "policy info" "weir_policy_info{$L,policy=\"dc-b\",source_hash=\"$(status_field "$DEV" source_hash)\",mode=\"$(status_field "$DEV" mode)\",prog_id=\"$(status_field "$DEV" prog_id)\"}" 1
+expect_metric "swaps" "weir_policy_swaps_total{$L}" "$(status_field "$DEV" swaps)"
+LOADED=$(date -d "$(status_field "$DEV" loaded_at)" +%s)
 expect_metric "loaded at" "weir_policy_loaded_timestamp_seconds{$L}" "$LOADED"
 expect_metric "one live edit of the set's IPv4 table" "weir_set_live_edits{$L,set=\"blocked\",kind=\"v4\"}" 1
 expect_metric "set elements after the edit" "weir_set_elements{$L,set=\"blocked\"}" 2
@@ -230,7 +221,7 @@ wait_event reloaded 1
 in_range "last reload (the swap)" "$(get /metrics; metric "weir_daemon_last_reload_timestamp_seconds{$L}")" "$T1" "$(date +%s)"
 get /metrics
 expect_metric "the daemon's reload counted" "weir_daemon_reloads_total{$L}" 1
-expect_metric "the swap counted" "weir_policy_swaps_total{$L}" "$(status_of swaps)"
+expect_metric "the swap counted" "weir_policy_swaps_total{$L}" "$(status_field "$DEV" swaps)"
 # The swap kept the set's declaration: its live contents and edit count carry over.
 expect_metric "a swap keeping the set keeps its live edits" "weir_set_live_edits{$L,set=\"blocked\",kind=\"v4\"}" 1
 expect_metric "and its elements" "weir_set_elements{$L,set=\"blocked\"}" 2

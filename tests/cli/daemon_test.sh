@@ -14,16 +14,6 @@ begin_live_test "$@"
 DPID=
 extra_cleanup() { [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; }
 peer_in_netns daemon 198.19
-# status_field KEY: a field of `weir status --json` for $DEV.
-status_field() {
-    "$WEIR" status --dev "$DEV" --json 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$1" 2>/dev/null
-}
-expect_status() {
-    local v
-    v=$(status_field "$2")
-    if [[ $v == "$3" ]]; then ok; else bad "$1: status $2 is '$v', wanted $3"; fi
-}
 start_daemon() {
     "$WEIR" daemon --config "$TMP/daemon.json" "$@" >"$TMP/events" 2>"$TMP/stderr" &
     DPID=$!
@@ -65,15 +55,15 @@ expect_out "bad --listen message" "expected HOST:PORT"
 # --- --once: first load ---
 expect_rc "--once loads" 0 "$WEIR" daemon --config "$TMP/daemon.json" --once
 expect_out "--once loaded event" '"event":"loaded"'
-expect_status "after --once" policy daemon-a
-expect_status "after --once" swaps 0
-expect_status "source recorded" source "$TMP/cm/edge.weir"
+expect_status "after --once" "$DEV" policy daemon-a
+expect_status "after --once" "$DEV" swaps 0
+expect_status "source recorded" "$DEV" source "$TMP/cm/edge.weir"
 
 # --- a daemon started over a pinned policy adopts it ---
 start_daemon
 wait_event adopted 1
 [[ $(events loaded) -eq 0 && $(events reloaded) -eq 0 ]] && ok || bad "start reloaded a pinned, unchanged policy"
-expect_status "adopted" swaps 0
+expect_status "adopted" "$DEV" swaps 0
 
 # --- metrics ---
 udp_probes 7 9999
@@ -104,7 +94,7 @@ expect_metric "no reload yet" "weir_daemon_reloads_total{interface=\"$DEV\"}" 0
 expect_metric "no failure yet" "weir_daemon_reload_failures_total{interface=\"$DEV\"}" 0
 expect_metric "enforcing" "weir_policy_enforcing{interface=\"$DEV\"}" 1
 expect_metric "set size" "weir_set_elements{interface=\"$DEV\",set=\"blocked\"}" 2
-grep -q "^weir_policy_info{interface=\"$DEV\",policy=\"daemon-a\",source_hash=\"$(status_field source_hash)\"" "$TMP/out" \
+grep -q "^weir_policy_info{interface=\"$DEV\",policy=\"daemon-a\",source_hash=\"$(status_field "$DEV" source_hash)\"" "$TMP/out" \
     && ok || bad "policy info with the pinned source hash"
 get /healthz
 grep -q '^ok$' "$TMP/out" && ok || bad "healthz: $(cat "$TMP/out")"
@@ -118,8 +108,8 @@ grep '"event":"reloaded"' "$TMP/events" | python3 -c '
 import json,sys; e=json.loads(sys.stdin.readline())
 assert e["policy"]=="daemon-b" and e["replaced"]=="daemon-a" and e["interface"]==sys.argv[1] and e["swap_ms"]>0, e' "$DEV" \
     && ok || bad "reloaded event fields: $(grep '"event":"reloaded"' "$TMP/events")"
-expect_status "edit swapped" policy daemon-b
-expect_status "edit swapped" swaps 1
+expect_status "edit swapped" "$DEV" policy daemon-b
+expect_status "edit swapped" "$DEV" swaps 1
 get /metrics
 expect_metric "daemon reload counted" "weir_daemon_reloads_total{interface=\"$DEV\"}" 1
 expect_metric "kept rule kept its counter" "weir_rule_packets_total{interface=\"$DEV\",policy=\"daemon-b\",rule=\"probe\",action=\"count\"}" 7
@@ -133,8 +123,8 @@ assert e["step"]=="compile" and e["kind"]=="policy" and e["running"]=="daemon-b"
 assert "udp.dprot" in e["diagnostics"] and "kept" in e["message"], e' && ok || bad "reload_failed fields"
 # The daemon handles changes in order: whatever the first edit caused came before this event.
 [[ $(events reloaded) -eq 1 ]] && ok || bad "one edit, $(events reloaded) reloads (debounce)"
-expect_status "broken file" policy daemon-b
-expect_status "broken file" swaps 1
+expect_status "broken file" "$DEV" policy daemon-b
+expect_status "broken file" "$DEV" swaps 1
 udp_probes 3 9999
 wait_metric "old policy still counts" "weir_rule_packets_total{interface=\"$DEV\",policy=\"daemon-b\",rule=\"probe\",action=\"count\"}" 10
 expect_metric "failure counted" "weir_daemon_reload_failures_total{interface=\"$DEV\"}" 1
@@ -147,8 +137,8 @@ ln -s ..v1 ..data
 ln -s ..data/edge.weir edge.tmp && mv -T edge.tmp edge.weir
 cd "$ROOT"
 wait_event reloaded 2
-expect_status "file -> symlink" policy daemon-c
-expect_status "file -> symlink" swaps 2
+expect_status "file -> symlink" "$DEV" policy daemon-c
+expect_status "file -> symlink" "$DEV" swaps 2
 
 # --- ConfigMap update: a new ..data renamed into place ---
 cd "$TMP/cm"
@@ -156,8 +146,8 @@ mkdir ..v2 && policy daemon-d 'web: count if tcp.dport == 443' >..v2/edge.weir
 ln -s ..v2 ..data_tmp && mv -T ..data_tmp ..data && rm -rf ..v1
 cd "$ROOT"
 wait_event reloaded 3
-expect_status "..data swap" policy daemon-d
-expect_status "..data swap" swaps 3
+expect_status "..data swap" "$DEV" policy daemon-d
+expect_status "..data swap" "$DEV" swaps 3
 grep '"event":"reloaded"' "$TMP/events" | tail -1 | grep -q '"reason":"change"' && ok || bad "reload reason"
 # The same content again: no swap. SIGHUP then compares the file with what is pinned as a change
 # does (same code), and its `unchanged` event comes after anything the ..data swap caused.
@@ -167,30 +157,30 @@ cd "$ROOT"
 kill -HUP "$DPID"
 wait_event unchanged 1
 [[ $(events reloaded) -eq 3 ]] && ok || bad "identical ConfigMap content reloaded"
-expect_status "identical content" swaps 3
+expect_status "identical content" "$DEV" swaps 3
 # An edit inside the new ..data target is seen too (the watch followed the symlinks).
 policy daemon-e >"$TMP/cm/..v3/edge.weir"
 wait_event reloaded 4
-expect_status "edit behind symlinks" policy daemon-e
+expect_status "edit behind symlinks" "$DEV" policy daemon-e
 
 # --- SIGHUP: reload all (nothing changed) ---
 kill -HUP "$DPID"
 wait_event unchanged 2
 [[ $(events reloaded) -eq 4 ]] && ok || bad "SIGHUP with nothing changed reloaded"
-expect_status "SIGHUP" swaps 4
+expect_status "SIGHUP" "$DEV" swaps 4
 
 # --- SIGTERM leaves enforcement pinned; a restart adopts ---
 stop_daemon
 grep -q '"event":"stopped"' "$TMP/events" && ok || bad "no stopped event"
-expect_status "after SIGTERM" policy daemon-e
-expect_status "after SIGTERM" enforcing True
+expect_status "after SIGTERM" "$DEV" policy daemon-e
+expect_status "after SIGTERM" "$DEV" enforcing True
 ip link show "$DEV" | grep -q xdp && ok || bad "no XDP program after SIGTERM"
 udp_probes 2 9999
 wait_rule_packets "policy enforcing after SIGTERM" probe 12
 start_daemon --detach-on-exit
 wait_event adopted 1
 [[ $(events loaded) -eq 0 && $(events reloaded) -eq 0 ]] && ok || bad "restart reloaded"
-expect_status "restart adopted" swaps 4
+expect_status "restart adopted" "$DEV" swaps 4
 get /metrics
 expect_metric "adoption is not a reload" "weir_daemon_reloads_total{interface=\"$DEV\"}" 0
 

@@ -85,6 +85,19 @@ _peer_cleanup() {
     rm -rf "$WEIR_PIN_ROOT" "$TMP"
 }
 
+# begin_cli_test WEIR_BINARY REPO_ROOT: the start of an end-to-end script that needs no root:
+# WEIR and ROOT set, the working directory the repository, exit 77 (ctest's skip) without
+# python3; $TMP created and removed on exit; the check counters at zero.
+begin_cli_test() {
+    WEIR=$1
+    ROOT=$2
+    cd "$ROOT" || exit 1
+    command -v python3 >/dev/null || { echo "SKIP: needs python3"; exit 77; }
+    TMP=$(mktemp -d)
+    trap 'rm -rf "$TMP"' EXIT
+    passed=0 failed=0
+}
+
 # begin_live_test WEIR_BINARY REPO_ROOT: the start of an end-to-end script that needs root:
 # WEIR and ROOT set, the working directory the repository, exit 77 (ctest's skip) without root,
 # iproute2 or python3; $TMP created; the check counters at zero.
@@ -98,6 +111,19 @@ begin_live_test() {
     fi
     TMP=$(mktemp -d)
     passed=0 failed=0
+}
+
+# status_field DEV KEY: a field of `weir status --json` for DEV (empty when nothing is attached).
+status_field() {
+    "$WEIR" status --dev "$1" --json 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$2" 2>/dev/null
+}
+
+# expect_status NAME DEV KEY WANT: status field KEY of DEV is WANT.
+expect_status() {
+    local v
+    v=$(status_field "$2" "$3")
+    if [[ $v == "$4" ]]; then ok; else bad "$1: status $3 of $2 is '$v', wanted $4"; fi
 }
 
 # ---- waiting: conditions the system reaches by itself (counters draining, a daemon reacting) ----

@@ -15,16 +15,6 @@ peer_in_netns dload 198.18
 ESC=$'\033['
 expect_color() { if grep -qF "$ESC" "$TMP/out"; then ok; else bad "$1: no color in:"; sed 's/^/    /' "$TMP/out" | head -5; fi; }
 expect_no_color() { if grep -qF "$ESC" "$TMP/out"; then bad "$1: colored output"; else ok; fi; }
-# status_of DEV KEY: a field of `weir status --json` for DEV.
-status_of() {
-    "$WEIR" status --dev "$1" --json 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$2" 2>/dev/null
-}
-expect_status() {
-    local v
-    v=$(status_of "$2" "$3")
-    if [[ $v == "$4" ]]; then ok; else bad "$1: status $3 of $2 is '$v', wanted $4"; fi
-}
 # xdp_kind DEV: the XDP attachment `ip link` shows (xdp: native, xdpgeneric: generic).
 xdp_kind() { ip -d link show "$1" | grep -oE '\b(xdpgeneric|xdpdrv|xdpoffload|xdp)\b' | head -1; }
 

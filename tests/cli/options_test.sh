@@ -8,14 +8,8 @@
 set -uo pipefail
 # The color cases set NO_COLOR themselves; the caller's (CI exports NO_COLOR=1) must not decide.
 unset NO_COLOR CLICOLOR_FORCE
-WEIR=$1
-ROOT=$2
-cd "$ROOT" || exit 1
-command -v python3 >/dev/null || { echo "SKIP: needs python3"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-passed=0 failed=0
+begin_cli_test "$@"
 
 ESC=$'\033['
 # expect_color NAME / expect_no_color NAME: the last output has (no) ANSI escape sequences.

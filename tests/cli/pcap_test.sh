@@ -7,14 +7,8 @@
 # after the interpreter's checks when it cannot run).
 # Usage: pcap_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
-WEIR=$1
-ROOT=$2
-cd "$ROOT" || exit 1
-command -v python3 >/dev/null || { echo "SKIP: needs python3"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-passed=0 failed=0
+begin_cli_test "$@"
 
 # mkpcap.py FORMAT FILE SPEC...: FORMAT pcap or pcapng; SPEC proto:dport:payload[:caplen]
 # (an Ethernet / IPv4 / TCP or UDP frame from 198.18.0.2:40000 to 198.18.0.1:dport with
