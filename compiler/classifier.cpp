@@ -134,8 +134,25 @@ std::optional<RuleBoxes> ClsBoxer::boxes(const Rule& r, std::size_t max_boxes) {
         const logic::Box& b = conj.box;
         if (b.never) continue;
         if (!b.vars.empty()) return std::nullopt;
+        const logic::FieldSet* proto = nullptr;
+        for (const auto& [canon, set] : b.fields)
+            if (canon == FieldId::IpProto) proto = &set;
         std::vector<std::vector<std::pair<FieldId, ClsSpan>>> partial{{}};
-        for (const auto& [canon, set] : b.fields) {
+        bool never = false;
+        for (const auto& [canon, given] : b.fields) {
+            logic::FieldSet set = given;
+            if (proto && (canon == FieldId::L4Sport || canon == FieldId::L4Dport)) {
+                // A TCP (UDP) port is present only when the protocol is 6 (17): lint's model does
+                // not tie the two, so `ip.proto == 6 and l4.dport == 80` would keep a UDP box no
+                // packet can fall in, and double the boxes of every such rule.
+                static constexpr std::uint8_t kVariantProto[2] = {6, 17};
+                for (std::size_t i = 0; i < 2; ++i) {
+                    bool in = false;
+                    for (const auto& iv : proto->v[0]) in = in || (iv.lo <= kVariantProto[i] && kVariantProto[i] <= iv.hi);
+                    if (!in) set.v[i].clear();
+                }
+                if (!set.absent && set.v[0].empty() && set.v[1].empty()) never = true;
+            }
             auto spans = spans_of(impl_->dim(canon), set);
             if (!spans) return std::nullopt;
             std::vector<std::vector<std::pair<FieldId, ClsSpan>>> next;
@@ -147,6 +164,7 @@ std::optional<RuleBoxes> ClsBoxer::boxes(const Rule& r, std::size_t max_boxes) {
             partial = std::move(next);
             if (partial.size() + out.boxes.size() > max_boxes) return std::nullopt;
         }
+        if (never) continue;
         for (auto& p : partial) out.boxes.push_back(std::move(p));
     }
     return out;
@@ -164,35 +182,32 @@ struct Box {
 class TreeBuilder {
 public:
     TreeBuilder(const ClsGroup& g, ClsTree& tree, const ClsParams& p, ClsTables& t, std::vector<Box> boxes)
-        : g_(g), tree_(tree), p_(p), t_(t), boxes_(std::move(boxes)), nd_(g.dims.size()) {}
+        : g_(g), tree_(tree), p_(p), t_(t), boxes_(std::move(boxes)), nd_(g.dims.size()),
+          ref_budget_(t.refs.size() + std::size_t{p.ref_factor} * boxes_.size() + 4096) {}
 
     std::uint64_t run() {
         std::vector<std::uint32_t> all(boxes_.size());
         for (std::uint32_t i = 0; i < all.size(); ++i) all[i] = i;
         Region r;
         r.lo.assign(nd_, 0);
-        r.bits.resize(nd_);
-        for (std::size_t d = 0; d < nd_; ++d) r.bits[d] = g_.dims[d].bits;
+        for (std::size_t d = 0; d < nd_; ++d) r.hi.push_back(g_.dims[d].absent);
         return build(all, r, 0);
     }
 
 private:
+    // The values a packet that reaches a node can have, per dimension. A node cuts an aligned
+    // block of one dimension: the smallest holding every box that does not span the whole
+    // region there. Boxes that do span it go to every child, and a packet outside the block
+    // lands (by the low bits of its value) in some child where only those boxes can match
+    // it; such a child's region in that dimension stays the parent's.
     struct Region {
-        std::vector<std::uint64_t> lo;
-        std::vector<unsigned> bits;
-        std::uint64_t hi(std::size_t d) const {
-            return bits[d] >= 64 ? ~std::uint64_t{0} : lo[d] + ((std::uint64_t{1} << bits[d]) - 1);
-        }
+        std::vector<std::uint64_t> lo, hi;
     };
 
     const ClsSpan& span(std::uint32_t box, std::size_t d) const { return t_.boxes[boxes_[box].span + d]; }
-
-    bool covers(std::uint32_t box, const Region& r) const {
-        for (std::size_t d = 0; d < nd_; ++d) {
-            const ClsSpan& s = span(box, d);
-            if (s.lo > r.lo[d] || s.hi < r.hi(d)) return false;
-        }
-        return true;
+    bool spans(std::uint32_t box, const Region& r, std::size_t d) const {
+        const ClsSpan& s = span(box, d);
+        return s.lo <= r.lo[d] && s.hi >= r.hi[d];
     }
 
     std::uint64_t leaf(const std::vector<std::uint32_t>& list, unsigned depth) {
@@ -212,111 +227,164 @@ private:
         return cls_leaf(at, static_cast<unsigned>(list.size()));
     }
 
-    // Narrows each dimension of `r` to the smallest aligned block holding every box's part of
-    // it. A packet outside that block matches none of these boxes, wherever the walk sends it
-    // (every leaf checks its boxes in full), so cuts may ignore it.
-    void narrow(const std::vector<std::uint32_t>& list, Region& r) const {
-        if (list.empty()) return;
-        for (std::size_t d = 0; d < nd_; ++d) {
-            std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-            for (auto b : list) {
-                const ClsSpan& s = span(b, d);
-                lo = std::min(lo, std::max(s.lo, r.lo[d]));
-                hi = std::max(hi, std::min(s.hi, r.hi(d)));
-            }
-            unsigned nb = lo == hi ? 0 : bit_width(lo ^ hi);
-            r.lo[d] = nb >= 64 ? 0 : lo & ~((std::uint64_t{1} << nb) - 1);
-            r.bits[d] = nb;
-        }
+    struct Block {
+        std::uint64_t lo = 0;
+        unsigned bits = 0;
+        std::uint64_t hi() const { return bits >= 64 ? ~std::uint64_t{0} : lo + ((std::uint64_t{1} << bits) - 1); }
+    };
+
+    // The child range [c0, c1] of a box when block `blk` of dimension d is cut into 2^k parts;
+    // a box reaching outside the block (within the region) goes to every child.
+    std::pair<std::size_t, std::size_t> child_range(std::uint32_t b, const Region& r, std::size_t d, const Block& blk,
+                                                    unsigned k) const {
+        const std::size_t nch = std::size_t{1} << k;
+        if (!inside(b, r, d, blk)) return {0, nch - 1};
+        const ClsSpan& s = span(b, d);
+        const unsigned cw = blk.bits - k;
+        std::uint64_t lo = std::max(s.lo, r.lo[d]) - blk.lo, hi = std::min(s.hi, r.hi[d]) - blk.lo;
+        return {std::min<std::size_t>(lo >> cw, nch - 1), std::min<std::size_t>(hi >> cw, nch - 1)};
+    }
+    bool inside(std::uint32_t b, const Region& r, std::size_t d, const Block& blk) const {
+        const ClsSpan& s = span(b, d);
+        return std::max(s.lo, r.lo[d]) >= blk.lo && std::min(s.hi, r.hi[d]) <= blk.hi();
+    }
+    static Block block_of(std::uint64_t lo, std::uint64_t hi) {
+        Block blk;
+        blk.bits = lo == hi ? 0 : bit_width(lo ^ hi);
+        blk.lo = blk.bits >= 64 ? 0 : lo & ~((std::uint64_t{1} << blk.bits) - 1);
+        return blk;
     }
 
-    std::uint64_t build(std::vector<std::uint32_t>& list, const Region& outer, unsigned depth) {
-        Region r = outer;
-        narrow(list, r);
-        // First match: a box covering the whole block hides everything after it.
-        for (std::size_t j = 0; j < list.size(); ++j)
-            if (covers(list[j], r)) {
+    std::uint64_t build(std::vector<std::uint32_t>& list, const Region& r, unsigned depth) {
+        for (std::size_t d = 0; d < nd_; ++d)
+            if (r.lo[d] > r.hi[d]) return leaf({}, depth);  // no packet gets here
+        // First match: a box holding every packet that reaches the node and any later box
+        // holds (their hull within the region) hides them.
+        std::vector<ClsSpan> hull(nd_, ClsSpan{~std::uint64_t{0}, 0});
+        for (auto b : list)
+            for (std::size_t d = 0; d < nd_; ++d) {
+                hull[d].lo = std::min(hull[d].lo, std::max(span(b, d).lo, r.lo[d]));
+                hull[d].hi = std::max(hull[d].hi, std::min(span(b, d).hi, r.hi[d]));
+            }
+        for (std::size_t j = 0; j + 1 < list.size(); ++j) {
+            bool all = true;
+            for (std::size_t d = 0; d < nd_ && all; ++d)
+                all = span(list[j], d).lo <= hull[d].lo && span(list[j], d).hi >= hull[d].hi;
+            if (all) {
                 list.resize(j + 1);
                 break;
             }
-        if (list.size() <= p_.leaf_size || depth >= p_.max_depth || too_big_) return leaf(list, depth);
+        }
+        if (list.size() <= p_.leaf_size || depth >= p_.max_depth || too_big_ || t_.refs.size() > ref_budget_)
+            return leaf(list, depth);
 
-        // The cut: the most bits within the space budget (child entries + children), as long
-        // as cutting more still lowers the fullest child.
+        // The cut: over every dimension, the number of bits within the space budget (child
+        // entries + children) that leaves the fewest boxes in the fullest child, then the fewest
+        // copies. Dimension by dimension, as HyperCuts does, so boxes that share one field (many
+        // rules of one /32 source) are told apart by another.
         const std::size_t n = list.size();
         const std::size_t budget = std::size_t{p_.space_factor} * n;
-        const std::size_t d = tree_.dim;
+        std::size_t best_d = 0, best_max = n, best_cost = ~std::size_t{0};
         unsigned best_k = 0;
-        std::size_t best_max = n + 1;
+        Block best_blk;
         std::vector<std::int64_t> diff;
-        const unsigned kmax = std::min(r.bits[d], p_.max_cut_bits);
-        for (unsigned k = 1; k <= kmax; ++k) {
-            const std::size_t nch = std::size_t{1} << k;
-            const unsigned cw = r.bits[d] - k;
-            diff.assign(nch + 1, 0);
-            std::size_t sum = 0;
+        for (std::size_t d = 0; d < nd_; ++d) {
+            // Two blocks to try: the one holding every box that does not span the region, and
+            // the one holding only those much narrower than that (a /1 among /19s would
+            // otherwise leave the /19s no bits to be cut by).
+            std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
             for (auto b : list) {
-                auto [c0, c1] = child_range(span(b, d), r, d, cw, nch);
-                ++diff[c0];
-                --diff[c1 + 1];
-                sum += c1 - c0 + 1;
+                if (spans(b, r, d)) continue;
+                lo = std::min(lo, std::max(span(b, d).lo, r.lo[d]));
+                hi = std::max(hi, std::min(span(b, d).hi, r.hi[d]));
             }
-            if (k > 1 && sum + nch > budget) break;
-            std::int64_t run = 0;
-            std::size_t mx = 0;
-            for (std::size_t c = 0; c < nch; ++c) {
-                run += diff[c];
-                mx = std::max(mx, static_cast<std::size_t>(run));
+            if (lo >= hi) continue;  // nothing to tell apart here
+            Block blocks[2] = {block_of(lo, hi), {}};
+            std::uint64_t slo = ~std::uint64_t{0}, shi = 0;
+            for (auto b : list) {
+                if (spans(b, r, d)) continue;
+                const std::uint64_t blo = std::max(span(b, d).lo, r.lo[d]), bhi = std::min(span(b, d).hi, r.hi[d]);
+                if (bit_width(bhi - blo) + p_.small_bits > blocks[0].bits) continue;
+                slo = std::min(slo, blo);
+                shi = std::max(shi, bhi);
             }
-            if (mx < best_max) {
-                best_k = k;
-                best_max = mx;
+            const int nblocks = slo < shi && block_of(slo, shi).bits < blocks[0].bits ? 2 : 1;
+            if (nblocks == 2) blocks[1] = block_of(slo, shi);
+            for (int bi = 0; bi < nblocks; ++bi) {
+                const Block blk = blocks[bi];
+                const unsigned kmax = std::min(blk.bits, p_.max_cut_bits);
+                for (unsigned k = 1; k <= kmax; ++k) {
+                    const std::size_t nch = std::size_t{1} << k;
+                    diff.assign(nch + 1, 0);
+                    std::size_t sum = 0;
+                    for (auto b : list) {
+                        auto [c0, c1] = child_range(b, r, d, blk, k);
+                        ++diff[c0];
+                        --diff[c1 + 1];
+                        sum += c1 - c0 + 1;
+                    }
+                    if (k > 1 && sum + nch > budget) break;
+                    std::int64_t run = 0;
+                    std::size_t mx = 0;
+                    for (std::size_t c = 0; c < nch; ++c) {
+                        run += diff[c];
+                        mx = std::max(mx, static_cast<std::size_t>(run));
+                    }
+                    if (mx < best_max || (mx == best_max && mx < n && sum + nch < best_cost)) {
+                        best_d = d;
+                        best_k = k;
+                        best_max = mx;
+                        best_cost = sum + nch;
+                        best_blk = blk;
+                    }
+                }
             }
         }
-        // No cut separates these boxes (they all span the block in this dimension): a leaf.
+        // No cut separates these boxes.
         if (best_k == 0 || best_max >= n) return leaf(list, depth);
 
+        const std::size_t d = best_d;
+        const Block blk = best_blk;
+        tree_.cut_dims |= 1u << d;
         const std::size_t nch = std::size_t{1} << best_k;
-        const unsigned cw = r.bits[d] - best_k;
+        const unsigned cw = blk.bits - best_k;
         std::vector<std::vector<std::uint32_t>> kids(nch);
         std::vector<char> partial(nch, 0);
         for (auto b : list) {
-            const ClsSpan& s = span(b, d);
-            auto [c0, c1] = child_range(s, r, d, cw, nch);
+            auto [c0, c1] = child_range(b, r, d, blk, best_k);
             for (std::size_t c = c0; c <= c1; ++c) kids[c].push_back(b);
-            std::uint64_t first_lo = r.lo[d] + (std::uint64_t{c0} << cw);
-            if (s.lo > first_lo) partial[c0] = 1;
-            std::uint64_t last_hi = r.lo[d] + (std::uint64_t{c1} << cw) + ((std::uint64_t{1} << cw) - 1);
-            if (s.hi < last_hi) partial[c1] = 1;
+            if (!inside(b, r, d, blk)) continue;
+            const ClsSpan& s = span(b, d);
+            if (s.lo > blk.lo + (std::uint64_t{c0} << cw)) partial[c0] = 1;
+            if (s.hi < blk.lo + (std::uint64_t{c1} << cw) + ((std::uint64_t{1} << cw) - 1)) partial[c1] = 1;
         }
         const auto base = static_cast<std::uint32_t>(t_.nodes.size());
         t_.nodes.resize(t_.nodes.size() + nch, 0);
         tree_.nodes += nch;
+        // Packets outside the block land in some child too (aliasing): then every child keeps
+        // the whole region of this dimension.
+        const bool exact = blk.lo <= r.lo[d] && r.hi[d] <= blk.hi();
         Region cr = r;
-        cr.bits[d] = cw;
         // A child whose boxes are those of the previous child, all covering both children's
         // blocks of dimension d entirely, has the same subtree (cuts below take lower bits).
         std::vector<char> same(nch, 0);
         for (std::size_t c = 1; c < nch; ++c)
-            same[c] = !partial[c] && !partial[c - 1] && kids[c] == kids[c - 1];
+            same[c] = !partial[c] && !partial[c - 1] && kids[c] == kids[c - 1] && !exact;
         for (std::size_t c = 0; c < nch; ++c) {
             if (same[c]) {
                 t_.nodes[base + c] = t_.nodes[base + c - 1];
                 continue;
             }
-            cr.lo[d] = r.lo[d] + (std::uint64_t{c} << cw);
+            if (exact) {
+                const std::uint64_t clo = blk.lo + (std::uint64_t{c} << cw);
+                const std::uint64_t chi = clo + ((std::uint64_t{1} << cw) - 1);
+                cr.lo[d] = std::max(r.lo[d], clo);
+                cr.hi[d] = std::min(r.hi[d], chi);
+            }
             std::uint64_t desc = build(kids[c], cr, depth + 1);
             t_.nodes[base + c] = desc;
         }
-        return cls_inner(base, cw, best_k);
-    }
-
-    std::pair<std::size_t, std::size_t> child_range(const ClsSpan& s, const Region& r, std::size_t d, unsigned cw,
-                                                    std::size_t nch) const {
-        std::uint64_t lo = std::max(s.lo, r.lo[d]) - r.lo[d];
-        std::uint64_t hi = std::min(s.hi, r.hi(d)) - r.lo[d];
-        std::size_t c0 = static_cast<std::size_t>(lo >> cw), c1 = static_cast<std::size_t>(hi >> cw);
-        return {std::min(c0, nch - 1), std::min(c1, nch - 1)};
+        return cls_inner(base, cw, best_k, static_cast<unsigned>(d));
     }
 
     const ClsGroup& g_;
@@ -325,6 +393,7 @@ private:
     ClsTables& t_;
     std::vector<Box> boxes_;
     std::size_t nd_;
+    std::size_t ref_budget_;  // past it, nodes become leaves: bounds the copies of wide boxes
     bool too_big_ = false;
 
     struct ListHash {
@@ -449,8 +518,11 @@ bool build_group(ClsGroup& g, const std::vector<RuleBoxes>& rule_boxes, const Cl
     const std::size_t nd = g.dims.size();
 
     // The boxes, each in the tree of the dimension where it is narrowest (one dimension: the
-    // pieces of one_dimension instead).
-    std::vector<std::vector<Box>> per_dim(nd);
+    // pieces of one_dimension instead); boxes that are wide even there (more than
+    // 2^-small_bits of the range used) in a second tree of that dimension, as CutSplit
+    // separates small from big fields: a /1 next to /32s would otherwise make every cut of
+    // the /32s copy it, or stop the cuts.
+    std::vector<std::vector<Box>> per_dim(2 * nd);
     if (nd == 1) one_dimension(g, rule_boxes, tables, per_dim[0]);
     for (std::size_t r = 0; nd > 1 && r < rule_boxes.size(); ++r) {
         for (const auto& box : rule_boxes[r].boxes) {
@@ -461,20 +533,27 @@ bool build_group(ClsGroup& g, const std::vector<RuleBoxes>& rule_boxes, const Cl
             for (std::size_t d = 1; d < nd; ++d)
                 if (narrowness(tables.boxes[at + d], used[d]) < narrowness(tables.boxes[at + best], used[best]))
                     best = d;
-            per_dim[best].push_back({static_cast<std::uint32_t>(g.first + r), at});
+            const bool wide = narrowness(tables.boxes[at + best], used[best]) > -double(params.small_bits);
+            per_dim[2 * best + (wide ? 1 : 0)].push_back({static_cast<std::uint32_t>(g.first + r), at});
             ++g.boxes;
         }
     }
-    for (std::size_t d = 0; d < nd; ++d) {
+    for (std::size_t d = 0; d < per_dim.size(); ++d) {
         if (per_dim[d].empty()) continue;
         ClsTree tree;
-        tree.dim = static_cast<unsigned>(d);
+        tree.dim = static_cast<unsigned>(d / 2);
         tree.boxes = per_dim[d].size();
+        tree.min_rule = per_dim[d].front().rule;
+        for (const Box& b : per_dim[d]) tree.min_rule = std::min(tree.min_rule, b.rule);
         TreeBuilder tb(g, tree, params, tables, std::move(per_dim[d]));
         tree.root = tb.run();
         if (tb.too_big() || tree.max_leaf > params.max_leaf) return rollback();
         g.trees.push_back(tree);
     }
+    // The tree holding the earliest rules first: a rule found there lets the walk skip every
+    // tree whose first rule comes later.
+    std::stable_sort(g.trees.begin(), g.trees.end(),
+                     [](const ClsTree& a, const ClsTree& b) { return a.min_rule < b.min_rule; });
     return true;
 }
 
@@ -483,12 +562,14 @@ std::optional<std::uint32_t> cls_classify(const ClsGroup& g, const ClsTables& t,
     for (const auto& d : g.dims) v.push_back(dim_value(d, pkt));
     std::optional<std::uint32_t> best;
     for (const ClsTree& tree : g.trees) {
+        if (best && *best < tree.min_rule) continue;
         std::uint64_t desc = tree.root;
         for (unsigned level = 0; level < tree.depth; ++level) {
             unsigned k = static_cast<unsigned>(desc >> 48) & 0xff;
             if (k == 0) break;
             unsigned shift = static_cast<unsigned>(desc >> 40) & 0xff;
-            std::uint64_t idx = (desc & 0xffffffffu) + ((v.at(tree.dim) >> shift) & ((std::uint64_t{1} << k) - 1));
+            unsigned dim = static_cast<unsigned>(desc >> 56);
+            std::uint64_t idx = (desc & 0xffffffffu) + ((v.at(dim) >> shift) & ((std::uint64_t{1} << k) - 1));
             desc = idx < t.nodes.size() ? t.nodes[idx] : 0;
         }
         unsigned count = static_cast<unsigned>(desc >> 32) & 0xff;  // 0 for an inner node: nothing

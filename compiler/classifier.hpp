@@ -55,13 +55,15 @@ ClsDim make_dim(FieldId canon);
 std::uint64_t dim_value(const ClsDim& d, const weir_pkt& pkt);
 
 // Node descriptor (u64): bits 0-31 base, 32-39 box count (leaf), 40-47 shift, 48-55 k (the number
-// of bits cut; 0 = leaf). Inner: child i's descriptor is nodes[base + i], the child of value v (the
-// tree's dimension, ClsTree::dim) is i = (v >> shift) & (2^k - 1). Leaf: refs[base .. base + count).
+// of bits cut; 0 = leaf), 56-63 the dimension cut (index into ClsGroup::dims). Inner: child i's
+// descriptor is nodes[base + i], the child of value v of that dimension is
+// i = (v >> shift) & (2^k - 1). Leaf: refs[base .. base + count).
 constexpr std::uint64_t cls_leaf(std::uint32_t refs, unsigned count) {
     return std::uint64_t{refs} | (std::uint64_t{count} << 32);
 }
-constexpr std::uint64_t cls_inner(std::uint32_t base, unsigned shift, unsigned k) {
-    return std::uint64_t{base} | (std::uint64_t{shift} << 40) | (std::uint64_t{k} << 48);
+constexpr std::uint64_t cls_inner(std::uint32_t base, unsigned shift, unsigned k, unsigned dim) {
+    return std::uint64_t{base} | (std::uint64_t{shift} << 40) | (std::uint64_t{k} << 48) |
+           (std::uint64_t{dim} << 56);
 }
 
 struct ClsRef {
@@ -74,7 +76,9 @@ struct ClsSpan {
 
 // One tree: cuts dimension `dim` of its group only.
 struct ClsTree {
-    unsigned dim = 0;         // index into ClsGroup::dims
+    unsigned dim = 0;         // index into ClsGroup::dims: the boxes narrowest there are in this tree
+    unsigned cut_dims = 0;    // bit d: some node cuts dimension d
+    std::uint32_t min_rule = 0;  // the first rule (index into Plan::rules) with a box in the tree
     std::uint64_t root = 0;   // descriptor of the root
     unsigned depth = 0;       // inner levels on the longest path (lookups per packet)
     unsigned max_leaf = 0;    // boxes in the largest leaf
@@ -100,8 +104,10 @@ struct ClsParams {
     std::size_t min_rules = 16;   // fewer consecutive boxable rules stay straight-line code
     unsigned max_dims = 8;
     unsigned leaf_size = 4;       // a node with at most this many boxes is a leaf
-    unsigned max_leaf = 64;       // a group with a larger leaf in some tree is split in two
+    unsigned max_leaf = 128;      // a group with a larger leaf in some tree is split in two
     unsigned space_factor = 4;    // cut budget: child entries + children <= factor * boxes
+    unsigned small_bits = 8;      // a box wider than 2^-small_bits of the used range is "wide"
+    unsigned ref_factor = 16;     // a tree's leaf entries <= factor * its boxes (+ 4096)
     unsigned max_cut_bits = 16;
     unsigned max_depth = 12;
     std::size_t max_boxes_per_rule = 64;

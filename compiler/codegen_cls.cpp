@@ -1,5 +1,6 @@
-// A classifier group (classifier.hpp) as code: the packet's dimension values; per tree the walk
-// unrolled to the tree's depth (one weir_cls_node read per level), then the leaf's boxes in
+// A classifier group (classifier.hpp) as code: the packet's dimension values; per tree (skipped
+// when a rule before all of its rules was found) the walk unrolled to the tree's depth (one
+// weir_cls_node read per level, cutting the dimension the node names), then the leaf's boxes in
 // order, unrolled to the tree's largest leaf, up to the first that holds the packet or belongs
 // to a rule after the best one found so far. The best rule's decision (filled in by the loader)
 // is returned; no box means the rules after the group decide.
@@ -78,9 +79,19 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
     auto load_best = [&] { return c.b.CreateAlignedLoad(i32, best, llvm::Align(4), true, "best"); };
 
     for (const ClsTree& tree : g.trees) {
-        // The walk: at each level a leaf goes to `leaf`, an inner node reads its child.
         llvm::BasicBlock* leaf = c.block("cls.leaf");
         llvm::BasicBlock* tree_done = c.block("cls.tree_done");
+        // A rule found in an earlier tree that comes before every rule of this one decides.
+        if (&tree != &g.trees.front()) {
+            llvm::BasicBlock* walk = c.block("cls.walk");
+            c.b.CreateCondBr(c.b.CreateICmpULT(load_best(), c.b.getInt32(tree.min_rule)), tree_done, walk);
+            c.enter(walk);
+        }
+        // The walk: at each level a leaf goes to `leaf`, an inner node reads its child in the
+        // dimension its descriptor names (only those the tree cuts are selected among).
+        std::vector<std::size_t> cut;
+        for (std::size_t d = 0; d < nd; ++d)
+            if (tree.cut_dims & (1u << d)) cut.push_back(d);
         std::vector<std::pair<llvm::Value*, llvm::BasicBlock*>> to_leaf;
         llvm::Value* desc = c.c64(tree.root);
         for (unsigned level = 0; level < tree.depth; ++level) {
@@ -89,8 +100,14 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
             to_leaf.emplace_back(desc, c.b.GetInsertBlock());
             c.b.CreateCondBr(c.b.CreateICmpEQ(k, c.c64(0)), leaf, inner);
             c.enter(inner);
+            llvm::Value* v = cut.empty() ? static_cast<llvm::Value*>(c.c64(0)) : dim(cut.front());
+            if (cut.size() > 1) {
+                llvm::Value* which = c.b.CreateLShr(desc, c.c64(56));
+                for (std::size_t i = 1; i < cut.size(); ++i)
+                    v = c.b.CreateSelect(c.b.CreateICmpEQ(which, c.c64(cut[i])), dim(cut[i]), v);
+            }
             llvm::Value* mask = c.b.CreateSub(c.b.CreateShl(c.c64(1), k), c.c64(1));
-            llvm::Value* child = c.b.CreateAnd(c.b.CreateLShr(dim(tree.dim), byte_at(c, desc, 40)), mask);
+            llvm::Value* child = c.b.CreateAnd(c.b.CreateLShr(v, byte_at(c, desc, 40)), mask);
             llvm::Value* idx = c.b.CreateTrunc(c.b.CreateAdd(c.b.CreateAnd(desc, c.c64(0xffffffffu)), child), i32);
             desc = c.b.CreateCall(node, {idx}, "node");
         }
@@ -118,10 +135,13 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
             c.b.CreateCondBr(c.b.CreateICmpULT(order, load_best()), check_j, tree_done);
             c.enter(check_j);
             llvm::Value* box = c.b.CreateTrunc(r, i32);
-            // The tree's own dimension last: the walk already brought the packet to a cell of
-            // it that the leaf's boxes overlap, so it is the least likely to reject.
-            for (std::size_t n = 0; n < nd; ++n) {
-                const std::size_t d = n + 1 < nd ? (n < tree.dim ? n : n + 1) : tree.dim;
+            // The dimensions the tree cuts last: the walk already brought the packet to a cell
+            // of them that the leaf's boxes overlap, so they are the least likely to reject.
+            std::vector<std::size_t> check;
+            for (std::size_t d = 0; d < nd; ++d)
+                if (!(tree.cut_dims & (1u << d))) check.push_back(d);
+            check.insert(check.end(), cut.begin(), cut.end());
+            for (std::size_t d : check) {
                 llvm::Value* hit =
                     c.b.CreateCall(in, {c.b.CreateAdd(box, c.b.getInt32(static_cast<std::uint32_t>(d))), dim(d)});
                 llvm::BasicBlock* more = c.block("cls.dim");
