@@ -731,7 +731,7 @@ std::string find_dir(const std::string& configured) {
     if (const char* env = std::getenv("WEIR_CLASSBENCH_DIR"); env && *env)
         return fs::is_directory(env, ec) ? std::string(env) : std::string();
     for (const std::string& d : {configured, std::string("/work/shared/classbench")})
-        if (!d.empty() && fs::is_directory(d, ec)) return d;
+        if (!d.empty() && fs::is_directory(d, ec)) return fs::path(d).lexically_normal().string();
     return {};
 }
 
