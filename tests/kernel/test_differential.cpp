@@ -26,10 +26,12 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 
 #include "bpf.hpp"
+#include "classbench.hpp"
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "interp.hpp"
@@ -563,4 +565,77 @@ TEST_CASE("the header parser, in the kernel and native, reads frames as an indep
     // The frames reach every outcome: not all malformed, not all without L4.
     CHECK(malformed > frames.size() / 10);
     CHECK(with_l4 > frames.size() / 6);
+}
+
+// Random rule sets shaped like the ClassBench families (bench/classbench.hpp: prefix-heavy acl,
+// wildcard-heavy fw, mixed ipc; protocol wildcards and overlapping port ranges in each), one
+// filter per rule, planned by the default planner, with headers inside, at the edges of and just
+// outside the filters: the kernel decides as the interpreter (run_and_compare), and the
+// interpreter as a linear scan of the filters (ClassBench's first match).
+// Environment: WEIR_DIFF_SEED (first seed), WEIR_DIFF_CB_SEEDS (seeds per family, default 2),
+// WEIR_DIFF_CB_RULES (rules of the first seed, default 1500; the next ones 2/3 of it, and so
+// on alternately), WEIR_DIFF_CB_PACKETS (headers per set, default 3000).
+TEST_CASE("ClassBench-shaped rule sets decide like the interpreter and a linear scan in the kernel") {
+    namespace cb = weir::classbench;
+    const std::uint32_t lo = if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    const std::uint64_t first = env_or("WEIR_DIFF_SEED", kDefaultSeed + 2000000);
+    const std::uint64_t seeds = env_or("WEIR_DIFF_CB_SEEDS", 2);
+    const std::size_t max_rules = env_or("WEIR_DIFF_CB_RULES", 1500);
+    const std::size_t packets = env_or("WEIR_DIFF_CB_PACKETS", 3000);
+    for (cb::Family fam : cb::kFamilies) {
+        for (std::uint64_t k = 0; k < seeds; ++k) {
+            const std::uint64_t seed = first + k;
+            const std::size_t n = k % 2 ? max_rules * 2 / 3 : max_rules;
+            const std::string label = std::string(cb::family_name(fam)) + " seed " + std::to_string(seed);
+            SUBCASE(label.c_str()) {
+                std::vector<cb::Rule> rules = cb::generate_rules(fam, n, seed);
+                auto header = [&] {
+                    return "ClassBench-shaped " + std::string(cb::family_name(fam)) + " set of " + std::to_string(n) +
+                           " rules, seed " + std::to_string(seed) + " (rerun: WEIR_DIFF_SEED=" + std::to_string(seed) +
+                           " WEIR_DIFF_CB_SEEDS=1 WEIR_DIFF_CB_RULES=" + std::to_string(n) +
+                           "; the filters: build/bench/classbench generate " + cb::family_name(fam) + " " +
+                           std::to_string(n) + " --seed " + std::to_string(seed) + ")\n";
+                };
+                CheckOptions copts;
+                copts.lint = false;
+                auto c = compile_source("/tmp/weir-differential/classbench.weir", cb::policy_text(rules, "classbench"),
+                                        copts);
+                REQUIRE_MESSAGE(c->ok(), header() << render_text(c->sources, c->diags));
+                Plan plan = plan_policy(c->program, 0);
+                const Policy& pol = c->program.policies.at(0);
+                std::vector<cb::Header> headers = cb::generate_headers(rules, packets, seed);
+                std::size_t i = 0, scan_bad = 0, by_rule = 0;
+                std::set<int> deciding;
+                Totals t;
+                run_and_compare(*c, plan, lo,
+                                [&]() -> std::optional<GeneratedPacket> {
+                                    if (i == headers.size()) return std::nullopt;
+                                    const cb::Header& h = headers[i++];
+                                    GeneratedPacket p;
+                                    p.bytes = cb::frame(h);
+                                    p.kind = cb::header_text(h);
+                                    weir_pkt pkt{};
+                                    weir_parse(p.bytes.data(), p.bytes.data() + p.bytes.size(), &pkt);
+                                    Decision d = evaluate(c->program, pol, pkt, p.bytes, "lo");
+                                    const int want = cb::first_match(rules, h);
+                                    by_rule += want >= 0;
+                                    deciding.insert(want);
+                                    if (d.rule != want && scan_bad++ < 3)
+                                        FAIL_CHECK(header() << "header " << p.kind << ": linear scan "
+                                                            << (want < 0 ? std::string("default") : "r" + std::to_string(want))
+                                                            << ", interpreter " << rule_name(pol, d.rule));
+                                    return p;
+                                },
+                                header, t);
+                CHECK(t.mismatches == 0);
+                CHECK(t.parse_mismatches == 0);
+                CHECK(scan_bad == 0);
+                MESSAGE(label << ": " << n << " rules, " << t.packets << " headers, " << by_rule
+                              << " decided by a filter (" << deciding.size() << " different ones), " << t.by_group << " by a classifier tree; mismatches: kernel "
+                              << t.mismatches << ", linear scan " << scan_bad << "; " << plan.groups.size()
+                              << " classifier groups; codegen " << t.compile_s << " s, load " << t.load_s << " s");
+            }
+        }
+    }
 }

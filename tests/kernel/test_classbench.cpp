@@ -1,0 +1,189 @@
+// ClassBench sets (../shared/classbench/, README.md there): each set converted to a weir policy
+// (bench/classbench.hpp: filter i -> rule `r<i>: drop if ...`, default pass), compiled with the
+// default planner, loaded into the kernel, and every header of the set's trace (or, for a set
+// without one, a header inside each filter) run through BPF_PROG_TEST_RUN and the reference
+// interpreter: both must be decided by the first matching filter of a linear scan.
+//
+// One test case per set, so that a failure names the set; the 1k sets run in every run, the
+// larger ones are discovered separately under the `slow` label (tests/kernel/CMakeLists.txt).
+// The folder: $WEIR_CLASSBENCH_DIR, else ../shared/classbench next to the source tree, else
+// /work/shared/classbench; without it (or without a set's file) the case skips.
+//
+// WEIR_CLASSBENCH_PLAN=linear forces straight-line code (`weir compile --plan linear`) instead of
+// the default planner, to tell a classifier fault from one elsewhere.
+//
+// Codegen runs in a forked child (classbench::run_in_child): an LLVM fatal error on one set is
+// that set's failure, not the end of the run.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "classbench.hpp"
+#include "codegen.hpp"
+#include "driver.hpp"
+#include "interp.hpp"
+#include "loaded_policy.hpp"
+#include "parse.h"
+#include "plan.hpp"
+#include "test_runner.hpp"
+#include "weir_abi.h"
+
+using namespace weir;
+namespace cb = weir::classbench;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+constexpr const char* kKnownSets[] = {"acl1_1k",  "fw1_1k",   "ipc1_1k",  "acl1_10k",
+                                      "fw1_10k",  "ipc1_10k", "acl1_44k", "fw1_51k"};
+
+std::string classbench_dir() { return cb::find_dir(WEIR_CLASSBENCH_DEFAULT_DIR); }
+
+std::string rule_desc(std::span<const cb::Rule> rules, int i) {
+    if (i < 0) return "default (no filter)";
+    if (i >= int(rules.size())) return "#" + std::to_string(i) + " (no such filter)";
+    const cb::Rule& r = rules[std::size_t(i)];
+    return cb::weir_rule_name(r, std::size_t(i)) + " [" + cb::rule_line(r) + "]";
+}
+
+void check_set(const cb::SetFiles& set) {
+    const auto start = Clock::now();
+    auto parsed = cb::load_rules(set.rules);
+    REQUIRE_MESSAGE(parsed.ok(), set.name << ": the filter file does not parse:\n" << parsed.error_text());
+    const std::vector<cb::Rule>& rules = parsed.items;
+    REQUIRE_MESSAGE(!rules.empty(), set.name << ": no filters in " << set.rules);
+
+    std::vector<cb::Header> headers;
+    std::string from;
+    if (!set.trace.empty()) {
+        auto t = cb::load_trace(set.trace);
+        REQUIRE_MESSAGE(t.ok(), set.name << ": the trace does not parse:\n" << t.error_text());
+        headers = std::move(t.items);
+        from = "trace " + set.trace;
+    } else {
+        headers = cb::headers_from_rules(rules);
+        from = "headers derived from the filters (the set has no trace)";
+    }
+    REQUIRE(!headers.empty());
+
+    // Compile: check (no lint: the warnings do not matter here), plan, codegen in a child.
+    CheckOptions copts;
+    copts.lint = false;
+    copts.keep_ast = false;
+    auto c = compile_source(set.name + ".weir", cb::policy_text(rules, "classbench"), copts);
+    REQUIRE_MESSAGE(c->ok(), set.name << ": the converted policy does not check:\n"
+                                      << render_text(c->sources, c->diags));
+    PlanOptions popts;
+    if (const char* m = std::getenv("WEIR_CLASSBENCH_PLAN"); m && std::string_view(m) == "linear")
+        popts.mode = PlanOptions::Mode::Linear;
+    Plan plan = plan_policy(c->program, 0, popts);
+    const double check_plan_s = secs(start);
+    auto t0 = Clock::now();
+    cb::ChildResult obj = cb::run_in_child(
+        [&](std::string& error) {
+            CodegenResult r = codegen(plan, c->sources, EmitKind::Obj, CodegenOptions{});
+            if (!r.ok()) error = r.error;
+            return std::move(r.bytes);
+        },
+        1200);
+    REQUIRE_MESSAGE(obj.error.empty(), set.name << " (" << rules.size() << " rules): codegen failed after "
+                                                << obj.seconds << " s: " << obj.error);
+    const double codegen_s = secs(t0);
+    t0 = Clock::now();
+    Diagnostics diags;
+    auto lp = LoadedPolicy::load(plan, c->sources, obj.bytes, diags);
+    REQUIRE_MESSAGE(lp, set.name << " (" << rules.size() << " rules): the kernel refused the program:\n"
+                                 << render_text(c->sources, diags));
+    const double load_s = secs(t0);
+
+    const Policy& pol = c->program.policies.at(0);
+    REQUIRE(pol.rules.size() == rules.size());
+    std::size_t kernel_bad = 0, interp_bad = 0, by_rule = 0, reported = 0;
+    t0 = Clock::now();
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        const cb::Header& h = headers[i];
+        const int want = cb::first_match(rules, h);
+        std::vector<std::uint8_t> f = cb::frame(h);
+        weir_pkt pkt{};
+        weir_parse(f.data(), f.data() + f.size(), &pkt);
+        Decision d = evaluate(c->program, pol, pkt, f, "lo");
+        auto run = lp->run(f);
+        if (!run) FAIL(set.name << ": BPF_PROG_TEST_RUN failed: " << run.error().message);
+        const std::uint32_t want_action = want < 0 ? WEIR_ACT_PASS : WEIR_ACT_DROP;
+        const bool kernel_ok = run->rule == want && run->action == want_action;
+        const bool interp_ok = d.rule == want;
+        by_rule += want >= 0;
+        kernel_bad += !kernel_ok;
+        interp_bad += !interp_ok;
+        if ((!kernel_ok || !interp_ok) && reported++ < 5) {
+            std::ostringstream m;
+            m << set.name << ": header #" << i;
+            if (h.line) m << " (" << (set.trace.empty() ? set.rules : set.trace) << ":" << h.line << ")";
+            m << " " << cb::header_text(h) << "\n  linear scan: " << rule_desc(rules, want)
+              << "\n  kernel:      " << rule_desc(rules, run->rule) << ", action " << run->action
+              << (run->malformed ? " (malformed)" : "") << "\n  interpreter: " << rule_desc(rules, d.rule);
+            FAIL_CHECK(m.str());
+        }
+    }
+    const double run_s = secs(t0);
+    MESSAGE(set.name << ": " << rules.size() << " rules, " << headers.size() << " headers (" << from << "), "
+                     << by_rule << " decided by a filter; mismatches: kernel " << kernel_bad << ", interpreter "
+                     << interp_bad << "; plan " << std::string(plan.strategy == Strategy::Classifier ? "classifier" : "linear")
+                     << " (" << plan.groups.size() << " groups); check+plan " << check_plan_s << " s, codegen "
+                     << codegen_s << " s, load " << load_s << " s, runs " << run_s << " s");
+    CHECK_MESSAGE(kernel_bad == 0, set.name << ": " << kernel_bad << " of " << headers.size()
+                                            << " headers decided by another rule in the kernel");
+    CHECK_MESSAGE(interp_bad == 0, set.name << ": " << interp_bad << " of " << headers.size()
+                                            << " headers decided by another rule in the interpreter");
+}
+
+void check_named(const std::string& name) {
+    std::string dir = classbench_dir();
+    if (dir.empty())
+        WEIR_SKIP("no ClassBench folder (WEIR_CLASSBENCH_DIR, " WEIR_CLASSBENCH_DEFAULT_DIR
+                  ", /work/shared/classbench)");
+    for (const cb::SetFiles& s : cb::find_sets(dir))
+        if (s.name == name) {
+            check_set(s);
+            return;
+        }
+    WEIR_SKIP("no set " + name + " in " + dir);
+}
+
+}  // namespace
+
+// The names end in ":" so that CMake's discovery can select by size (TEST_SPEC).
+#define WEIR_CLASSBENCH_CASE(set) \
+    TEST_CASE("classbench " #set ": kernel and interpreter decide every header by the first matching filter") { \
+        check_named(#set);                                                                                      \
+    }
+WEIR_CLASSBENCH_CASE(acl1_1k)
+WEIR_CLASSBENCH_CASE(fw1_1k)
+WEIR_CLASSBENCH_CASE(ipc1_1k)
+WEIR_CLASSBENCH_CASE(acl1_10k)
+WEIR_CLASSBENCH_CASE(fw1_10k)
+WEIR_CLASSBENCH_CASE(ipc1_10k)
+WEIR_CLASSBENCH_CASE(acl1_44k)
+WEIR_CLASSBENCH_CASE(fw1_51k)
+
+// Sets added to the folder later than this file: each checked the same way.
+TEST_CASE("classbench other sets: every further set in the folder is decided by its first matching filter") {
+    std::string dir = classbench_dir();
+    if (dir.empty()) WEIR_SKIP("no ClassBench folder");
+    std::set<std::string> known(std::begin(kKnownSets), std::end(kKnownSets));
+    std::size_t n = 0;
+    for (const cb::SetFiles& s : cb::find_sets(dir)) {
+        if (known.count(s.name)) continue;
+        ++n;
+        SUBCASE(s.name.c_str()) { check_set(s); }
+    }
+    MESSAGE(n << " further sets in " << dir);
+}
