@@ -100,7 +100,6 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_MAP_SET_MAC   "weir_set_mac"
 #define WEIR_MAP_CLS_NODES "weir_cls_nodes"
 #define WEIR_MAP_CLS_REFS  "weir_cls_refs"
-#define WEIR_MAP_CLS_BOXES "weir_cls_boxes"
 #define WEIR_MAP_LIMITS    "weir_limits"
 #define WEIR_MAP_CLOCK     "weir_clock"
 
@@ -178,21 +177,21 @@ struct weir_key_mac {
     __u8 pad[2];
 };
 
-/* Classifier trees (compiler/classifier.hpp): three ARRAY maps, BPF_F_MMAPABLE so the loader
+/* Classifier trees (compiler/classifier.hpp): two ARRAY maps, BPF_F_MMAPABLE so the loader
  * fills them with one copy each; max_entries set by the loader (template: 1). Read through
- * weir_cls_node/weir_cls_ref/weir_cls_in (xdp.c).
+ * weir_cls_node/weir_cls_entry/weir_cls_decision (xdp.c).
  *   weir_cls_nodes  key i -> __u64 node descriptor (index 0: an empty leaf)
- *   weir_cls_refs   key i -> struct weir_cls_ref: a leaf entry
- *   weir_cls_boxes  key i -> struct weir_cls_span: one dimension of one box */
-struct weir_cls_ref {
-    __u32 box;      /* index of the box's first span in weir_cls_boxes */
-    __u32 order;    /* the rule's position in the policy: the lowest found over the trees wins */
-    __u32 decision; /* weir_decision(slot, action) of the box's rule */
-    __u32 pad;
-};
+ *   weir_cls_refs   key i -> struct weir_cls_ref: a leaf entry, its box inline (one lookup per
+ *                   box: a leaf is checked without a map read per dimension) */
+#define WEIR_CLS_MAX_DIMS 8
 struct weir_cls_span {
     __u64 lo;
     __u64 hi;
+};
+struct weir_cls_ref {
+    __u32 order;    /* the rule's position in the policy: the lowest found over the trees wins */
+    __u32 decision; /* weir_decision(slot, action) of the box's rule */
+    struct weir_cls_span span[WEIR_CLS_MAX_DIMS]; /* the box, one span per dimension of its group */
 };
 
 /* Rate limits (`over RATE [burst N] [per KEY] [size N]`, compiler/limits.hpp): one LRU hash,

@@ -75,7 +75,6 @@ WEIR_SET_MAP(weir_set_mac, weir_key_mac);
 
 WEIR_CLS_MAP(weir_cls_nodes, __u64);
 WEIR_CLS_MAP(weir_cls_refs, struct weir_cls_ref);
-WEIR_CLS_MAP(weir_cls_boxes, struct weir_cls_span);
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -132,23 +131,16 @@ __attribute__((always_inline)) __u64 weir_cls_node(__u32 i)
     return d ? *d : 0;
 }
 
-/* A leaf entry: the box index in the low 32 bits, the rule's order in the high 32. */
-__attribute__((always_inline)) __u64 weir_cls_ref(__u32 i)
+/* A leaf entry (its order, decision and box), or 0. */
+__attribute__((always_inline)) struct weir_cls_ref *weir_cls_entry(__u32 i)
 {
-    struct weir_cls_ref *r = bpf_map_lookup_elem(&weir_cls_refs, &i);
-    return r ? ((__u64)r->order << 32) | r->box : ~0ull;
+    return bpf_map_lookup_elem(&weir_cls_refs, &i);
 }
 
 __attribute__((always_inline)) __u32 weir_cls_decision(__u32 i)
 {
     struct weir_cls_ref *r = bpf_map_lookup_elem(&weir_cls_refs, &i);
     return r ? r->decision : weir_decision(WEIR_RULE_DEFAULT, WEIR_ACT_ABORTED);
-}
-
-__attribute__((always_inline)) int weir_cls_in(__u32 i, __u64 v)
-{
-    struct weir_cls_span *s = bpf_map_lookup_elem(&weir_cls_boxes, &i);
-    return s && s->lo <= v && v <= s->hi;
 }
 
 /* Set lookups, called by generated code (`FIELD in @set`): values in host order, as in

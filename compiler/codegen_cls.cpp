@@ -8,6 +8,7 @@
 
 #include "codegen_ctx.hpp"
 #include "field_access.hpp"
+#include "weir_abi.h"
 
 namespace weir::cg {
 
@@ -33,11 +34,10 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
     const Rule& first = *c.plan.rules.at(g.first).src;
     c.at(first.range);
     llvm::Function* node = helper(c, "weir_cls_node", 1, first);
-    llvm::Function* ref = helper(c, "weir_cls_ref", 1, first);
-    llvm::Function* in = helper(c, "weir_cls_in", 2, first);
+    llvm::Function* entry_fn = helper(c, "weir_cls_entry", 1, first);
     llvm::Function* decision = helper(c, "weir_cls_decision", 1, first);
     llvm::BasicBlock* done = c.block("cls.none");
-    if (!node || !ref || !in || !decision) {
+    if (!node || !entry_fn || !decision) {
         c.b.CreateBr(done);
         c.enter(done);
         return;
@@ -130,11 +130,17 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
             c.b.CreateCondBr(c.b.CreateICmpULT(c.c64(j), count), entry_j, tree_done);
             c.enter(entry_j);
             llvm::Value* at = c.b.CreateAdd(base, c.b.getInt32(j));
-            llvm::Value* r = c.b.CreateCall(ref, {at}, "ref");
-            llvm::Value* order = c.b.CreateTrunc(c.b.CreateLShr(r, c.c64(32)), i32);
+            llvm::Value* e = c.b.CreateCall(entry_fn, {at}, "entry");
+            llvm::BasicBlock* have_j = c.block("cls.have");
+            c.b.CreateCondBr(c.b.CreateIsNull(e), tree_done, have_j);
+            c.enter(have_j);
+            auto member = [&](llvm::Type* t, std::size_t off, const char* name) {
+                llvm::Value* p = c.b.CreateConstInBoundsGEP1_64(c.i(8), e, off);
+                return c.b.CreateAlignedLoad(t, p, llvm::Align(t == i64 ? 8 : 4), name);
+            };
+            llvm::Value* order = member(i32, offsetof(weir_cls_ref, order), "order");
             c.b.CreateCondBr(c.b.CreateICmpULT(order, load_best()), check_j, tree_done);
             c.enter(check_j);
-            llvm::Value* box = c.b.CreateTrunc(r, i32);
             // The dimensions the tree cuts last: the walk already brought the packet to a cell
             // of them that the leaf's boxes overlap, so they are the least likely to reject.
             std::vector<std::size_t> check;
@@ -142,10 +148,13 @@ void emit_classifier(Ctx& c, const ClsGroup& g) {
                 if (!(tree.cut_dims & (1u << d))) check.push_back(d);
             check.insert(check.end(), cut.begin(), cut.end());
             for (std::size_t d : check) {
-                llvm::Value* hit =
-                    c.b.CreateCall(in, {c.b.CreateAdd(box, c.b.getInt32(static_cast<std::uint32_t>(d))), dim(d)});
+                const std::size_t at_d = offsetof(weir_cls_ref, span) + d * sizeof(weir_cls_span);
+                llvm::Value* v = dim(d);
+                llvm::Value* lo = member(i64, at_d + offsetof(weir_cls_span, lo), "lo");
+                llvm::Value* hi = member(i64, at_d + offsetof(weir_cls_span, hi), "hi");
+                llvm::Value* hit = c.b.CreateAnd(c.b.CreateICmpULE(lo, v), c.b.CreateICmpULE(v, hi));
                 llvm::BasicBlock* more = c.block("cls.dim");
-                c.b.CreateCondBr(c.b.CreateICmpNE(hit, llvm::ConstantInt::get(hit->getType(), 0)), more, next_j);
+                c.b.CreateCondBr(hit, more, next_j);
                 c.enter(more);
             }
             c.b.CreateAlignedStore(order, best, llvm::Align(4), true);

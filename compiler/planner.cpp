@@ -162,7 +162,7 @@ private:
                 std::set<FieldId> more = dims;
                 for (const auto& b : boxes[j]->boxes)
                     for (const auto& f : b) more.insert(f.first);
-                if (more.size() > p.max_dims) break;
+                if (more.size() > std::min<std::size_t>(p.max_dims, WEIR_CLS_MAX_DIMS)) break;
                 dims = std::move(more);
             }
             if (j == i) j = i + 1;  // one rule alone needs more dimensions than a tree has

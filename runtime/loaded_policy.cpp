@@ -58,23 +58,21 @@ bpf::Status fill_classifier(const bpf::Object& obj, const Plan& plan) {
     if (plan.groups.empty()) return bpf::ok();
     auto nodes = obj.map_fd(WEIR_MAP_CLS_NODES);
     auto refs = obj.map_fd(WEIR_MAP_CLS_REFS);
-    auto boxes = obj.map_fd(WEIR_MAP_CLS_BOXES);
     if (!nodes) return nodes.error();
     if (!refs) return refs.error();
-    if (!boxes) return boxes.error();
     std::vector<weir_cls_ref> r(plan.cls.refs.size());
     for (std::size_t i = 0; i < r.size(); ++i) {
-        const PlannedRule& pr = plan.rules.at(plan.cls.refs[i].rule);
-        r[i].box = plan.cls.refs[i].box;
-        r[i].order = plan.cls.refs[i].rule;
+        const ClsRef& ref = plan.cls.refs[i];
+        const PlannedRule& pr = plan.rules.at(ref.rule);
+        const std::size_t nd = plan.groups.at(static_cast<std::size_t>(pr.group)).dims.size();
+        r[i].order = ref.rule;
         r[i].decision = weir_decision(pr.slot, pr.action);
-        r[i].pad = 0;
+        for (std::size_t d = 0; d < WEIR_CLS_MAX_DIMS; ++d)
+            r[i].span[d] = d < nd ? weir_cls_span{plan.cls.boxes[ref.box + d].lo, plan.cls.boxes[ref.box + d].hi}
+                                  : weir_cls_span{0, ~std::uint64_t{0}};
     }
-    std::vector<weir_cls_span> b(plan.cls.boxes.size());
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] = {plan.cls.boxes[i].lo, plan.cls.boxes[i].hi};
     if (auto s = write_mapped(*nodes, plan.cls.nodes.data(), plan.cls.nodes.size(), sizeof(std::uint64_t)); !s) return s;
-    if (auto s = write_mapped(*refs, r.data(), r.size(), sizeof(weir_cls_ref)); !s) return s;
-    return write_mapped(*boxes, b.data(), b.size(), sizeof(weir_cls_span));
+    return write_mapped(*refs, r.data(), r.size(), sizeof(weir_cls_ref));
 }
 
 }  // namespace
@@ -124,9 +122,9 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
             return failed("size the set tables", st.error());
     }
     // Classifier tables: exactly the plan's entries (at least one: nodes[0] is the empty leaf).
-    const std::size_t cls_sizes[] = {plan.cls.nodes.size(), plan.cls.refs.size(), plan.cls.boxes.size()};
-    const char* cls_maps[] = {WEIR_MAP_CLS_NODES, WEIR_MAP_CLS_REFS, WEIR_MAP_CLS_BOXES};
-    for (int i = 0; i < 3; ++i)
+    const std::size_t cls_sizes[] = {plan.cls.nodes.size(), plan.cls.refs.size()};
+    const char* cls_maps[] = {WEIR_MAP_CLS_NODES, WEIR_MAP_CLS_REFS};
+    for (int i = 0; i < 2; ++i)
         if (auto st = obj->set_max_entries(cls_maps[i], static_cast<std::uint32_t>(std::max<std::size_t>(1, cls_sizes[i])));
             !st)
             return failed("size the classifier tables", st.error());
