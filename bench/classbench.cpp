@@ -306,7 +306,7 @@ Parsed<Rule> parse_rules(std::string_view text, const std::string& file) {
     return parse_lines<Rule>(text, file, [](std::string_view l, std::size_t line, Errors& errs, Rule& r) {
         std::vector<Field> f = split(l, false);
         if (f.size() < 5 || f.size() > 6) {
-            errs.add(line, 1, "expected 6 tab-separated fields (src, dst, sport, dport, proto, flags), found " +
+            errs.add(line, 1, "expected 5 or 6 tab-separated fields (src, dst, sport, dport, proto[, flags]), found " +
                                   std::to_string(f.size()));
             return false;
         }

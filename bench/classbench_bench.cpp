@@ -204,7 +204,8 @@ Speed measure_policy(std::span<const cb::Rule> rules, const std::vector<cb::Head
                 std::string why = render_text(c->sources, diags), line, pick;
                 std::istringstream in(why);
                 while (std::getline(in, line))
-                    if (line.find("error") != std::string::npos || line.find("cannot") != std::string::npos) pick = line;
+                    if (line.find("error") != std::string::npos || line.find("cannot") != std::string::npos)
+                        pick = line.substr(std::min(line.size(), line.find_first_not_of(' ')));
                 error = "load: " + (pick.empty() ? one_line(why) : pick);
                 return {};
             }

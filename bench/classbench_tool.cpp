@@ -6,6 +6,7 @@
 //                                                    (one inside each, for sets without a trace)
 //   classbench generate acl|fw|ipc N [--seed S]      a random ClassBench-shaped filter set
 // Exit status: 0 ok, 1 bad input (file:line:col errors on stderr), 2 bad usage or I/O.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
