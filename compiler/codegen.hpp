@@ -40,12 +40,14 @@ struct CodegenOptions {
     // Address space the worker may map beyond what it inherits from the caller (RLIMIT_AS), in
     // bytes; 0: no limit. 2 GiB: the largest ClassBench set (fw1_51k) needs ~0.6 GiB.
     std::uint64_t memory_limit = std::uint64_t{2} << 30;
-    // Wall time the worker may take, in milliseconds; then it is killed. 0: no limit.
+    // CPU time the worker may take, in milliseconds (rounded up to whole seconds); then it is
+    // killed. Wall time is limited to 4 times this (at least 4 s), for a worker that waits
+    // without using CPU. CPU time, so that a busy host does not fail a slow compile. 0: no limit.
     unsigned time_limit_ms = 60'000;
     // Test hook, isolated only: the worker fails this way instead of compiling. "fatal": an LLVM
     // fatal error; "abort": abort(); "memory": allocates until the memory limit stops it;
-    // "hang": sleeps past the time limit. Empty: off; the environment variable
-    // WEIR_INJECT_CODEGEN_FAULT sets it for any caller (used by the CLI tests).
+    // "hang": spins past the time limit; "stall": sleeps past it. Empty: off; the environment
+    // variable WEIR_INJECT_CODEGEN_FAULT sets it for any caller (used by the CLI tests).
     std::string inject_fault;
 };
 

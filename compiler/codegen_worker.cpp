@@ -119,6 +119,13 @@ int keep_only_pipe(int out) {
     return out;
 }
 
+// The time limit is CPU time (RLIMIT_CPU, whole seconds), so that a busy host does not fail a
+// compile that is only slow to be scheduled; wall time guards against a worker that waits
+// without using CPU.
+constexpr unsigned kWallFactor = 4;
+unsigned long long cpu_limit_s(unsigned ms) { return (ms + 999ull) / 1000; }
+unsigned long long wall_limit_ms(unsigned ms) { return std::max<unsigned long long>(ms, 1000) * kWallFactor; }
+
 // CodegenOptions::inject_fault, in the child: fails the way named, through the same paths a real
 // failure takes.
 void inject(const CodegenOptions& opts) {
@@ -133,11 +140,14 @@ void inject(const CodegenOptions& opts) {
             *static_cast<volatile char*>(held.back().get()) = 1;  // one page each, not 64 MiB of RAM
         }
     }
-    if (f == "hang") {
-        if (opts.time_limit_ms == 0) throw std::runtime_error("inject_fault \"hang\" needs a time limit");
-        for (;;) ::pause();
+    if (f == "hang" || f == "stall") {
+        if (opts.time_limit_ms == 0) throw std::runtime_error("inject_fault \"" + f + "\" needs a time limit");
+        if (f == "stall")
+            for (;;) ::pause();
+        for (volatile unsigned long spin = 0;; spin = spin + 1) {
+        }
     }
-    throw std::runtime_error("unknown inject_fault \"" + f + "\" (fatal, abort, memory, hang)");
+    throw std::runtime_error("unknown inject_fault \"" + f + "\" (fatal, abort, memory, hang, stall)");
 }
 
 [[noreturn]] void child_main(int out, int in, pid_t parent, const std::function<WorkerOutput()>& work,
@@ -151,13 +161,18 @@ void inject(const CodegenOptions& opts) {
     // a crash ends it with the signal, which the parent reports.
     sigset_t fatal;
     sigemptyset(&fatal);
-    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) {
+    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGXCPU}) {
         ::signal(sig, SIG_DFL);
         sigaddset(&fatal, sig);
     }
     ::sigprocmask(SIG_UNBLOCK, &fatal, nullptr);
     struct rlimit none {0, 0};
     ::setrlimit(RLIMIT_CORE, &none);  // a crashed worker leaves no core of the caller's memory
+    if (opts.time_limit_ms > 0) {
+        rlim_t secs = static_cast<rlim_t>(cpu_limit_s(opts.time_limit_ms));
+        struct rlimit cpu {secs, secs + 1};  // SIGXCPU, then SIGKILL a second later
+        ::setrlimit(RLIMIT_CPU, &cpu);
+    }
     if (opts.memory_limit > 0) {
         rlim_t cap = static_cast<rlim_t>(mapped_bytes() + opts.memory_limit);
         struct rlimit as {cap, cap};
@@ -200,15 +215,21 @@ std::string size_text(std::uint64_t bytes) {
     return std::to_string((bytes + MiB - 1) / MiB) + " MiB";
 }
 
-std::string seconds_text(unsigned ms) {
+std::string seconds_text(unsigned long long ms) {
     if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
     return std::to_string(ms) + " ms";
 }
+
 
 constexpr const char* kTooLarge =
     "the policy's generated code is too large; split the policy, or move long lists of values into sets";
 constexpr const char* kBug =
     "weir keeps running, but this is a bug in weir or LLVM: please report it with the policy";
+
+std::string timeout_text(unsigned ms) {
+    return "the compiler did not finish within its time limit (" + seconds_text(cpu_limit_s(ms) * 1000) +
+           " of CPU time, " + seconds_text(wall_limit_ms(ms)) + " in all) and was stopped: " + kTooLarge;
+}
 
 WorkerOutput failed(CodegenFailure why, std::string text) {
     WorkerOutput out;
@@ -275,9 +296,12 @@ Parsed parse(const std::string& data, WorkerOutput& out) {
     return got;
 }
 
-void reap(pid_t pid, int& status) {
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+// Waits for the child; its CPU time in seconds.
+double reap(pid_t pid, int& status) {
+    struct rusage ru {};
+    while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
     }
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 // A worker that has sent its result is left to exit on its own: tearing down its copy of the
@@ -323,7 +347,7 @@ WorkerOutput run_in_worker(const std::function<WorkerOutput()>& work, const Code
 
     // Read until end of file (the child exited) or the time limit.
     using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(opts.time_limit_ms);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(wall_limit_ms(opts.time_limit_ms));
     std::string data;
     bool timed_out = false;
     std::string read_error;
@@ -361,10 +385,7 @@ WorkerOutput run_in_worker(const std::function<WorkerOutput()>& work, const Code
         ::kill(pid, SIGKILL);
         reap(pid, status);
     }
-    if (timed_out)
-        return failed(CodegenFailure::Timeout, "the compiler did not finish within its time limit of " +
-                                                   seconds_text(opts.time_limit_ms) + " and was stopped: " +
-                                                   kTooLarge);
+    if (timed_out) return failed(CodegenFailure::Timeout, timeout_text(opts.time_limit_ms));
     if (!read_error.empty())
         return failed(CodegenFailure::Worker, "cannot read the compile worker's result: " + read_error);
 
@@ -379,7 +400,10 @@ WorkerOutput run_in_worker(const std::function<WorkerOutput()>& work, const Code
         }
         return out;
     }
-    reap(pid, status);
+    double cpu = reap(pid, status);
+    if (opts.time_limit_ms > 0 && WIFSIGNALED(status) &&
+        (WTERMSIG(status) == SIGXCPU || (WTERMSIG(status) == SIGKILL && cpu >= cpu_limit_s(opts.time_limit_ms))))
+        return failed(CodegenFailure::Timeout, timeout_text(opts.time_limit_ms));
     if (!got.fatal.empty() || got.memory) {
         if (got.memory)
             return failed(CodegenFailure::OutOfMemory, "the compiler ran out of its " + size_text(opts.memory_limit) +

@@ -201,12 +201,21 @@ TEST_CASE("a memory blow-up stops at the worker's memory limit") {
     still_compiles();
 }
 
-TEST_CASE("a hang is killed at the worker's time limit") {
+TEST_CASE("a hang is killed at the worker's CPU time limit") {
     CodegenOptions o = isolated();
-    o.time_limit_ms = 300;
+    o.time_limit_ms = 300;  // 1 s of CPU time (whole seconds), 4 s in all
     CodegenResult r = with_fault("hang", o);
     CHECK(r.failure == CodegenFailure::Timeout);
-    CHECK_MESSAGE(has(r.error, "did not finish within its time limit of 300 ms"), r.error);
+    CHECK_MESSAGE(has(r.error, "did not finish within its time limit (1 s of CPU time, 4 s in all)"), r.error);
+    still_compiles();
+}
+
+TEST_CASE("a worker that waits without using CPU is killed at the wall-time limit") {
+    CodegenOptions o = isolated();
+    o.time_limit_ms = 300;
+    CodegenResult r = with_fault("stall", o);
+    CHECK(r.failure == CodegenFailure::Timeout);
+    CHECK_MESSAGE(has(r.error, "did not finish within its time limit"), r.error);
     still_compiles();
 }
 
@@ -217,6 +226,7 @@ TEST_CASE("the fault hook refuses what could take the machine down, and unknown 
     o = isolated();
     o.time_limit_ms = 0;
     CHECK(has(with_fault("hang", o).error, "needs a time limit"));
+    CHECK(has(with_fault("stall", o).error, "needs a time limit"));
     CodegenResult r = with_fault("nonsense");
     CHECK(r.failure == CodegenFailure::Error);
     CHECK(has(r.error, "unknown inject_fault"));
