@@ -263,7 +263,11 @@ std::optional<double> ns_per_packet(int prog, const std::vector<std::uint8_t>& f
     report(fd, "plan", ms_since(t0));
     report(fd, "strategy", plan.strategy == Strategy::Classifier ? "classifier" : "linear");
     t0 = Clock::now();
-    CodegenResult obj = codegen(plan, c->sources, EmitKind::Obj, {});
+    // In process: this child is already the isolation (time budget, its own wait4), and its
+    // rss_compile_kib must count LLVM's memory, which a compile worker's would not.
+    CodegenOptions cg;
+    cg.isolate = false;
+    CodegenResult obj = codegen(plan, c->sources, EmitKind::Obj, cg);
     report(fd, "codegen", ms_since(t0));
     if (!obj.ok()) {
         report(fd, "error", "codegen: " + obj.error);

@@ -19,15 +19,17 @@ std::string millis(std::chrono::nanoseconds ns) {
 }
 
 // Loads every policy of a checked compilation; diagnostics into `diags`, a line per verified
-// policy into `report`. False if one was rejected or could not be built.
+// policy into `report`; `unbuilt` counts the policies that did not compile (their error is
+// already printed). False if one was rejected or could not be built.
 bool verify_policies(const Compilation& c, const std::string& path, const CheckArgs& a,
-                     Diagnostics& diags, std::ostream& report) {
+                     Diagnostics& diags, std::ostream& report, std::size_t& unbuilt) {
     bool ok = true;
     for (std::size_t p = 0; p < c.program.policies.size(); ++p) {
         const Policy& pol = c.program.policies[p];
         auto obj = build_policy_object(c, int(p), path, a.unverifiable_rule);
         if (!obj) {
             ok = false;
+            ++unbuilt;
             continue;
         }
         for (const auto& name : obj->placeholder_ifaces)
@@ -67,6 +69,7 @@ int cmd_check(const CheckArgs& a, const CommonOptions& o) {
 
         Diagnostics kdiags;
         std::ostringstream kreport;
+        std::size_t unbuilt = 0;
         if (a.kernel && c->ok()) {
             if (!kernel_ok) {
                 kernel_ok = bpf::probe_xdp_support();
@@ -75,7 +78,7 @@ int cmd_check(const CheckArgs& a, const CommonOptions& o) {
                               << kernel_ok->error().message << "\n";
             }
             if (*kernel_ok) {
-                if (!verify_policies(*c, path, a, kdiags, kreport)) any_errors = true;
+                if (!verify_policies(*c, path, a, kdiags, kreport, unbuilt)) any_errors = true;
             } else {
                 no_kernel = true;
             }
@@ -93,7 +96,7 @@ int cmd_check(const CheckArgs& a, const CommonOptions& o) {
         std::cerr << render_text(c->sources, c->diags, color);
         if (c->io_error) continue;
         std::cerr << render_text(c->sources, kdiags, color);
-        std::size_t e = c->diags.errors() + kdiags.errors(), w = c->diags.warnings();
+        std::size_t e = c->diags.errors() + kdiags.errors() + unbuilt, w = c->diags.warnings();
         if (e == 0 && w == 0) {
             std::size_t rules = 0;
             for (const auto& p : c->program.policies) rules += p.rules.size();

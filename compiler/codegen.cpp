@@ -1,14 +1,18 @@
 // codegen(): plan -> weir_match in the template module -> BPF object. The steps live in the
-// codegen_*.cpp files (see codegen_ctx.hpp for the map); this file runs them in order.
+// codegen_*.cpp files (see codegen_ctx.hpp for the map); this file runs them in order, in a
+// forked worker unless CodegenOptions::isolate is off (codegen_worker.hpp).
 #include "codegen.hpp"
 
 #include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/DiagnosticPrinter.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "codegen_ctx.hpp"
+#include "codegen_worker.hpp"
 
 namespace weir {
 
@@ -82,9 +86,7 @@ void generate(const Plan& plan, const SourceManager& sources, EmitKind kind, con
     }
 }
 
-}  // namespace
-
-CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& opts) {
+CodegenResult in_process(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& opts) {
     CodegenResult res;
     try {
         generate(plan, sources, kind, opts, res);
@@ -92,7 +94,41 @@ CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind k
         res.error = std::string("internal: codegen failed: ") + e.what();
         res.bytes.clear();
     }
+    if (!res.ok()) res.failure = CodegenFailure::Error;
     return res;
+}
+
+bool env_set(const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& opts) {
+    if (!opts.isolate || env_set("WEIR_CODEGEN_IN_PROCESS")) return in_process(plan, sources, kind, opts);
+    // The child records the interface names it resolves; they are asked again here, so that a
+    // callback with side effects (the CLI's placeholder list) sees them in this process.
+    CodegenOptions child = opts;
+    if (const char* fault = std::getenv("WEIR_INJECT_CODEGEN_FAULT"); fault && *fault && child.inject_fault.empty())
+        child.inject_fault = fault;
+    std::vector<std::string> asked;
+    if (opts.ifindex_of)
+        child.ifindex_of = [&asked, &opts](const std::string& name) {
+            asked.push_back(name);
+            return opts.ifindex_of(name);
+        };
+    cg::WorkerOutput out = cg::run_in_worker(
+        [&] {
+            cg::WorkerOutput w;
+            w.result = in_process(plan, sources, kind, child);
+            w.asked = std::move(asked);
+            return w;
+        },
+        child);
+    if (opts.ifindex_of)
+        for (const std::string& name : out.asked) (void)opts.ifindex_of(name);
+    return std::move(out.result);
 }
 
 }  // namespace weir

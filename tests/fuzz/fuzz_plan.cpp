@@ -79,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
 
         CodegenOptions co;
+        co.isolate = false;  // a crash in LLVM should stop the fuzzer where it happens, with its stack
         co.ifindex_of = [](const std::string&) -> std::optional<std::uint32_t> { return 1; };
         CodegenResult r = codegen(plan, c->sources, EmitKind::Obj, co);
         if (!r.ok()) fuzz::fail(kTarget, "codegen failed on a checked policy", r.error, dump_plan(plan));
