@@ -540,7 +540,11 @@ bool Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
     std::vector<std::size_t> candidates;  // earlier terminal rules that match some of its packets
     for (std::size_t j : earlier) {
         const Rule& e = policy.rules[j];
-        if (!e.action.terminal() || !facts[j].usable() || facts[j].never() || !intersects(facts[j])) continue;
+        if (!e.action.terminal() || !facts[j].usable() || facts[j].never()) continue;
+        // Past kMaxUnionRules candidates the union is not tried, so whether a one-box rule meets
+        // this one only matters if it covers it, which implies meeting (its boxes are non-empty).
+        const bool only_cover = candidates.size() > kMaxUnionRules && facts[j].boxes.size() == 1;
+        if (!only_cover && !intersects(facts[j])) continue;
         if (covers_all(rf, facts[j].boxes)) {
             auto& d =
                 diags_.warning("shadowed-rule", rule_loc(rule),
@@ -548,7 +552,7 @@ bool Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
             d.notes.push_back({rule_loc(e), "'" + e.name + "' matches first here"});
             return true;
         }
-        candidates.push_back(j);
+        if (!only_cover) candidates.push_back(j);
     }
     if (candidates.size() < 2 || candidates.size() > kMaxUnionRules) return false;
 

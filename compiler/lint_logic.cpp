@@ -60,6 +60,25 @@ int variant_in(FieldId canon, const State& s) {
     return -1;
 }
 
+// For every field, the header states in which it is absent (slot 0) or carries variant 0 or 1
+// (slots 1, 2), as bit masks over kStates, computed once: the disjointness and cover tests ask
+// this for millions of pairs at 10k rules, a field at a time instead of a state at a time.
+const std::array<std::uint32_t, 3>& slot_states(FieldId canon) {
+    static const auto table = [] {
+        std::array<std::array<std::uint32_t, 3>, 256> t{};
+        for (std::size_t f = 0; f < t.size(); ++f) t[f] = {(std::uint32_t{1} << kStateCount) - 1, 0, 0};
+        for (const FieldDef& d : all_fields()) {
+            auto& m = t[static_cast<std::size_t>(d.id)];
+            m = {0, 0, 0};
+            for (int st = 0; st < kStateCount; ++st)
+                m[static_cast<std::size_t>(variant_in(d.id, kStates[static_cast<std::size_t>(st)]) + 1)] |=
+                    std::uint32_t{1} << st;
+        }
+        return t;
+    }();
+    return table[static_cast<std::size_t>(canon)];
+}
+
 // Variants of its canonical field that a field as written can take (bit i: variant i).
 unsigned allowed_variants(FieldId f) {
     switch (f) {
@@ -394,13 +413,12 @@ bool disjoint(const Box& a, std::uint32_t mask_a, const Box& b, std::uint32_t ma
         } else if (q->first < p->first) {
             ++q;
         } else {
-            const bool absent = p->second.absent && q->second.absent;
-            const bool meet[2] = {overlap(p->second.v[0], q->second.v[0]), overlap(p->second.v[1], q->second.v[1])};
-            for (std::uint32_t rest = states; rest != 0; rest &= rest - 1) {
-                const int st = __builtin_ctz(rest);
-                const int var = variant_in(p->first, kStates[static_cast<std::size_t>(st)]);
-                if (!(var < 0 ? absent : meet[var])) states &= ~(std::uint32_t{1} << st);
-            }
+            const auto& slots = slot_states(p->first);
+            std::uint32_t keep = 0;
+            if (p->second.absent && q->second.absent) keep |= slots[0];
+            if (overlap(p->second.v[0], q->second.v[0])) keep |= slots[1];
+            if (overlap(p->second.v[1], q->second.v[1])) keep |= slots[2];
+            states &= keep;
             ++p;
             ++q;
         }
@@ -457,18 +475,17 @@ bool within(const Box& a, std::uint32_t mask_a, const Box& b) {
         }
         cons.push_back(s);
     }
-    auto slot = [](FieldId f, const State& st) { return variant_in(f, st) + 1; };
     // Field pieces: states where a is non-empty, every earlier field meets and field k leaves.
     std::uint32_t all_meet = mask_a;  // states where a ∩ b1 ∩ … ∩ b(k-1) is non-empty
     for (const Slots& s : cons) {
-        std::uint32_t next = 0;
-        for (std::uint32_t rest = all_meet; rest != 0; rest &= rest - 1) {
-            const int st = __builtin_ctz(rest);
-            const int sl = slot(s.canon, kStates[static_cast<std::size_t>(st)]);
-            if (s.leave[static_cast<std::size_t>(sl)]) return false;  // a non-empty piece
-            if (s.meet[static_cast<std::size_t>(sl)]) next |= std::uint32_t{1} << st;
+        const auto& slots = slot_states(s.canon);
+        std::uint32_t leave = 0, meet = 0;
+        for (std::size_t k = 0; k < 3; ++k) {
+            if (s.leave[k]) leave |= slots[k];
+            if (s.meet[k]) meet |= slots[k];
         }
-        all_meet = next;
+        if (all_meet & leave) return false;  // a non-empty piece
+        all_meet &= meet;
     }
     if (all_meet == 0) return true;  // a ∩ (b's fields) is empty: nothing left for the vars
     // Var pieces: cur ∩ (var k negated), cur = a ∩ b's fields ∩ b's earlier vars.
