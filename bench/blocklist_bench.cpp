@@ -367,6 +367,10 @@ int main(int argc, char** argv) {
     }
 
     // --- report ---
+    if (can_load && !dev.empty())
+        std::printf("load: `weir load --dev %s` on a veth pair created for this run (attached, not a dry run); "
+                    "ns/pkt: BPF_PROG_TEST_RUN x %u, best of 3, mean over 64 packets\n\n",
+                    dev.c_str(), repeat);
     const double base_ns = cases[0].ns;
     std::printf("%-11s %9s | %8s %8s %8s | %8s %8s %8s | %8s %7s\n", "set", "entries", "check s", "cpu s",
                 "RSS MiB", "load s", "cpu s", "RSS MiB", "ns/pkt", "x10-set");
