@@ -300,6 +300,7 @@ EditOutcome edit(const EditOptions& opts) {
         // files; everything else goes through the checker.
         const bool addresses = r.set_type == "ip" || r.set_type == "ip4" || r.set_type == "ip6";
         std::vector<Element> plain;
+        if (addresses) plain.reserve(opts.elements.size());
         for (std::size_t i = 0; i < opts.elements.size(); ++i) {
             const std::string& tok = opts.elements[i];
             const auto [b, e] = at[i];
@@ -334,6 +335,7 @@ EditOutcome edit(const EditOptions& opts) {
 
         std::vector<Element> elems = std::move(plain);
         elems.insert(elems.end(), prog.sets[0].elems.begin(), prog.sets[0].elems.end());
+        entries.reserve(elems.size());
         for (const Element& el : elems) {
             TableKind kind = el.family == Family::V4   ? TableKind::V4
                              : el.family == Family::V6 ? TableKind::V6
