@@ -1,5 +1,7 @@
 #include "lint_logic.hpp"
 
+#include "source.hpp"
+
 #include <algorithm>
 
 namespace weir::logic {
@@ -658,6 +660,7 @@ std::optional<FieldSet> Space::value_set(const Expr& e) const {
             for (const auto& x : *elems) ++per_family[x.family == Family::V6 ? 1 : 0];
             each_variant(mask, [&](int i, Intervals& v, u128) {
                 v.reserve(is_address(def.type) ? per_family[static_cast<std::size_t>(i)] : elems->size());
+                advise_huge_pages(v.data(), v.capacity() * sizeof(Interval));
             });
             for (const auto& x : *elems) {
                 int ev = element_variant(e.field, x);

@@ -505,6 +505,7 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
     std::size_t pos = 0;
     // One element a line at most: sized once, not regrown (and copied) twenty times at 1M lines.
     out.elems.reserve(out.elems.size() + sm_.file(id).line_starts.size());
+    advise_huge_pages(out.elems.data(), out.elems.capacity() * sizeof(Element));
     const bool addresses = d.type == FieldType::Ip4 || d.type == FieldType::Ip6 || d.type == FieldType::IpAny;
     while (pos < text.size()) {
         std::size_t eol = text.find('\n', pos);

@@ -4,10 +4,19 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace weir {
+
+void advise_huge_pages(const void* p, std::size_t bytes) {
+    constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+    if (bytes < 2 * kHuge) return;
+    auto begin = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+    auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(kHuge - 1);
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 
 FileId SourceManager::add(std::string path, std::string text) {
     SourceFile f;
@@ -70,6 +79,7 @@ FileId SourceManager::load(const std::string& path, std::string& error, std::uin
     // One byte past the size fstat gave: a file that did not grow ends in one read() and one
     // read() of 0, without doubling the buffer just to see EOF.
     text.resize(static_cast<std::size_t>(st.st_size) + 1);
+    advise_huge_pages(text.data(), text.size());
     std::size_t used = 0;
     for (;;) {
         // The file may grow while it is read: read until EOF, never past the limit.
