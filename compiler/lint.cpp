@@ -24,13 +24,13 @@ using logic::Lit;
 using logic::Space;
 
 constexpr long kQuestionBudget = 20000;     // case splits for one "is A covered by B?"
-constexpr long kPolicyBudget = 4'000'000;   // case splits for all questions about one policy
 constexpr std::size_t kMaxUnionRules = 12;  // rules tried together for "shadowed by several"
 
 // What lint knows about one rule's condition.
 struct RuleFacts {
     std::optional<Dnf> dnf;  // nullopt: too large to reason about
     std::vector<const Box*> boxes;
+    std::vector<std::uint32_t> masks;  // logic::state_mask of each box
     bool usable() const { return dnf.has_value(); }
     bool never() const { return dnf && dnf->empty(); }
 };
@@ -63,7 +63,67 @@ public:
             std::sort(e.begin(), e.end(), [](const Entry& x, const Entry& y) { return x.lo < y.lo; });
             max_[v].assign(4 * std::max<std::size_t>(1, e.size()), 0);
             if (!e.empty()) build(v, 1, 0, e.size());
+            his_[v].reserve(e.size());
+            for (const Entry& x : e) his_[v].push_back(x.hi);
+            std::sort(his_[v].begin(), his_[v].end());
         }
+        marks_.assign(facts.size() / 64 + 1, 0);
+        hulls_.resize(facts.size());
+        for (auto j : wild_) hulls_[j].wild = true;
+        for (std::size_t j = 0; j < facts.size(); ++j)
+            if (!hulls_[j].wild && facts[j].usable() && !facts[j].never() && sets_of(facts[j], sets))
+                hulls_[j] = hull_of(sets);
+    }
+
+    // How many entries (of any rule) `before` would look at for `sets`, from two binary searches
+    // per interval: entries with lo <= hi_q, less those that end before lo_q.
+    std::size_t estimate(const std::vector<const logic::FieldSet*>& sets) const {
+        std::size_t n = wild_.size();
+        for (const auto* set : sets) {
+            if (set->absent) n += absent_.size();
+            for (std::size_t v = 0; v < 2; ++v) {
+                const auto& e = entries_[v];
+                for (const auto& iv : set->v[v]) {
+                    auto upto = std::upper_bound(e.begin(), e.end(), iv.hi, [](u128 x, const Entry& en) { return x < en.lo; }) - e.begin();
+                    auto ended = std::lower_bound(his_[v].begin(), his_[v].end(), iv.lo) - his_[v].begin();
+                    n += static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, upto - ended));
+                }
+            }
+        }
+        return n;
+    }
+
+    // What a rule allows of the field, all its boxes together: "absent", and per variant the
+    // smallest and largest value (the hull). Two rules may share a packet only if their hulls
+    // meet (or both allow the field absent): exact for the one-interval fields of most rules, a
+    // superset otherwise (a candidate too many costs one exact test later, one too few would
+    // lose a finding).
+    struct Hull {
+        bool wild = false;  // some box leaves the field free
+        bool absent = false;
+        std::array<bool, 2> any{};
+        std::array<u128, 2> lo{}, hi{};
+    };
+    static Hull hull_of(const std::vector<const logic::FieldSet*>& sets) {
+        Hull h;
+        for (const auto* set : sets) {
+            h.absent = h.absent || set->absent;
+            for (std::size_t v = 0; v < 2; ++v) {
+                if (set->v[v].empty()) continue;
+                u128 lo = set->v[v].front().lo, hi = set->v[v].back().hi;
+                h.lo[v] = h.any[v] ? std::min(h.lo[v], lo) : lo;
+                h.hi[v] = h.any[v] ? std::max(h.hi[v], hi) : hi;
+                h.any[v] = true;
+            }
+        }
+        return h;
+    }
+    bool may_share(std::size_t j, const Hull& q) const {
+        const Hull& h = hulls_[j];
+        if (h.wild || (q.absent && h.absent)) return true;
+        for (std::size_t v = 0; v < 2; ++v)
+            if (q.any[v] && h.any[v] && std::max(q.lo[v], h.lo[v]) <= std::min(q.hi[v], h.hi[v])) return true;
+        return false;
     }
 
     // The field's set in each box of `f`; false if some box leaves the field free.
@@ -78,7 +138,8 @@ public:
         return true;
     }
 
-    // Rules j < i that allow a value of the field that one of `sets` allows, or leave it free.
+    // Rules j < i that allow a value of the field that one of `sets` allows, or leave it free,
+    // ascending. Marked in a bitmap and read back in order: no sort.
     std::vector<std::size_t> before(std::size_t i, const std::vector<const logic::FieldSet*>& sets) const {
         std::vector<std::size_t> out;
         for (auto j : wild_)
@@ -90,8 +151,13 @@ public:
             for (std::size_t v = 0; v < 2; ++v)
                 for (const auto& iv : set->v[v]) overlapping(v, iv.lo, iv.hi, i, out);
         }
-        std::sort(out.begin(), out.end());
-        out.erase(std::unique(out.begin(), out.end()), out.end());
+        for (auto j : out) marks_[j / 64] |= std::uint64_t{1} << (j % 64);
+        out.clear();
+        for (std::size_t w = 0; w * 64 < i; ++w) {
+            for (std::uint64_t bits = marks_[w]; bits != 0; bits &= bits - 1)
+                out.push_back(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)));
+            marks_[w] = 0;
+        }
         return out;
     }
 
@@ -130,6 +196,9 @@ private:
     std::vector<std::size_t> wild_, absent_;
     std::array<std::vector<Entry>, 2> entries_;
     std::array<std::vector<u128>, 2> max_;
+    std::array<std::vector<u128>, 2> his_;  // every entry's hi, sorted (estimate())
+    std::vector<Hull> hulls_;               // per rule
+    mutable std::vector<std::uint64_t> marks_;  // before(): one bit per rule, cleared after use
 };
 
 class CandidateIndex {
@@ -151,26 +220,36 @@ public:
     }
 
     // Rules j < i that may intersect rule i, ascending; `work` grows by the rules looked at.
+    // The candidates come from the index of the field that offers the fewest (estimated without
+    // collecting them); the other indexed fields then filter those rules one by one. Collecting
+    // and sorting every field's list, to intersect them, cost most of lint at 10k rules.
     std::vector<std::size_t> before(std::size_t i, long& work) const {
-        std::optional<std::vector<std::size_t>> out;
-        std::vector<const logic::FieldSet*> sets;
-        for (const auto& fi : fields_) {
-            if (!fi.sets_of(facts_[i], sets)) continue;
-            std::vector<std::size_t> c = fi.before(i, sets);
-            work += static_cast<long>(c.size());
-            if (!out) {
-                out = std::move(c);
+        std::vector<std::vector<const logic::FieldSet*>> sets(fields_.size());
+        std::optional<std::size_t> best;
+        std::size_t best_n = 0;
+        for (std::size_t k = 0; k < fields_.size(); ++k) {
+            if (!fields_[k].sets_of(facts_[i], sets[k])) {
+                sets[k].clear();
                 continue;
             }
-            std::vector<std::size_t> both;
-            std::set_intersection(out->begin(), out->end(), c.begin(), c.end(), std::back_inserter(both));
-            out = std::move(both);
+            std::size_t n = fields_[k].estimate(sets[k]);
+            if (!best || n < best_n) best = k, best_n = n;
         }
-        if (out) return *out;
-        work += static_cast<long>(i);
-        std::vector<std::size_t> all(i);
-        for (std::size_t j = 0; j < i; ++j) all[j] = j;
-        return all;
+        std::vector<std::size_t> out;
+        if (best) {
+            out = fields_[*best].before(i, sets[*best]);
+        } else {
+            out.resize(i);
+            for (std::size_t j = 0; j < i; ++j) out[j] = j;
+        }
+        work += static_cast<long>(out.size());
+        std::vector<std::pair<const FieldIndex*, FieldIndex::Hull>> filters;
+        for (std::size_t k = 0; k < fields_.size(); ++k)
+            if (k != best && !sets[k].empty()) filters.emplace_back(&fields_[k], FieldIndex::hull_of(sets[k]));
+        std::erase_if(out, [&](std::size_t j) {
+            return std::any_of(filters.begin(), filters.end(), [&](const auto& f) { return !f.first->may_share(j, f.second); });
+        });
+        return out;
     }
 
 private:
@@ -253,8 +332,8 @@ const Expr* find_set_use(const Expr& e, int set) {
 
 class Linter {
 public:
-    Linter(const Program& program, const SourceManager* sm, Diagnostics& diags, long comparisons)
-        : program_(program), sm_(sm), diags_(diags), comparisons_(comparisons) {}
+    Linter(const Program& program, const SourceManager* sm, Diagnostics& diags, long comparisons, long case_splits)
+        : program_(program), sm_(sm), diags_(diags), comparisons_(comparisons), case_splits_(case_splits) {}
 
     void run() {
         lint_sets();
@@ -306,6 +385,8 @@ private:
     const SourceManager* sm_;
     Diagnostics& diags_;
     long budget_ = 0;  // left for the current policy
+    long case_splits_ = kLintCaseSplits;  // budget_ at the start of each policy
+    long undecided_ = 0;  // questions of the current policy left unanswered for lack of budget
     long comparisons_ = kLintComparisons;  // earlier rules the shadow analysis may look at, per policy
     std::vector<DeadCounters> dead_;       // per policy
 };
@@ -346,15 +427,28 @@ void Linter::lint_sets() {
 }
 
 bool Linter::covers(const Box& a, const std::vector<const Box*>& bs) {
-    if (budget_ <= 0) return false;
+    // One box: exact without case splits, and without building the complement of each of its
+    // fields (a million intervals for a rule over a blocklist).
+    if (bs.size() == 1) return logic::within(a, logic::state_mask(a), *bs[0]);
+    if (budget_ <= 0) {
+        ++undecided_;
+        return false;
+    }
     long local = std::min(kQuestionBudget, budget_);
     const long start = local;
     bool yes = logic::covered(a, bs, local);
     budget_ -= start - std::max(local, 0L);
+    if (!yes && local < 0) ++undecided_;  // gave up: "no" here means "not known"
     return yes;
 }
 
 bool Linter::covers_all(const RuleFacts& r, const std::vector<const Box*>& bs) {
+    if (bs.size() == 1) {
+        // One box: exact without case splits (most rules of a large policy are one box).
+        for (std::size_t x = 0; x < r.boxes.size(); ++x)
+            if (!logic::within(*r.boxes[x], r.masks[x], *bs[0])) return false;
+        return true;
+    }
     return std::all_of(r.dnf->begin(), r.dnf->end(), [&](const Conj& c) { return covers(c.box, bs); });
 }
 
@@ -363,7 +457,8 @@ bool Linter::always_true(const RuleFacts& f) {
 }
 
 void Linter::lint_policy(const Policy& policy, DeadCounters& dead) {
-    budget_ = kPolicyBudget;
+    budget_ = case_splits_;
+    undecided_ = 0;
     Space space(program_);
     std::vector<RuleFacts> facts(policy.rules.size());
     for (std::size_t i = 0; i < policy.rules.size(); ++i) {
@@ -374,7 +469,10 @@ void Linter::lint_policy(const Policy& policy, DeadCounters& dead) {
         else
             f.dnf = space.dnf(r.cond);
         if (f.dnf)
-            for (const auto& c : *f.dnf) f.boxes.push_back(&c.box);
+            for (const auto& c : *f.dnf) {
+                f.boxes.push_back(&c.box);
+                f.masks.push_back(logic::state_mask(c.box));
+            }
     }
 
     std::size_t end = policy.rules.size();  // rules [0, end) can be reached
@@ -410,6 +508,13 @@ void Linter::lint_policy(const Policy& policy, DeadCounters& dead) {
         }
         if (check_shadowed(policy, i, facts, earlier)) dead.rule[i] = "shadowed-rule";
     }
+    if (undecided_ > 0)
+        diags_.add({Severity::Note, "lint-budget", policy.name_range,
+                    "lint left " + std::to_string(undecided_) + (undecided_ == 1 ? " question" : " questions") +
+                        " about shadowed rules of policy '" + policy.name + "' undecided: they need more than " +
+                        std::to_string(kQuestionBudget) + " case splits each or " + std::to_string(case_splits_) +
+                        " for the policy; the rules they concern may be shadowed without a warning",
+                    {}});
 }
 
 // Whether rule i can never match (or count) because earlier terminal rules decide its packets;
@@ -426,16 +531,20 @@ bool Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
         count ? " decides every packet it would " + verb : " matches every packet it would";
 
     auto intersects = [&](const RuleFacts& e) {
-        for (const auto& a : *rf.dnf)
-            for (const Box* b : e.boxes)
-                if (!logic::disjoint(a.box, *b)) return true;
+        for (std::size_t x = 0; x < rf.boxes.size(); ++x)
+            for (std::size_t y = 0; y < e.boxes.size(); ++y)
+                if (!logic::disjoint(*rf.boxes[x], rf.masks[x], *e.boxes[y], e.masks[y])) return true;
         return false;
     };
 
     std::vector<std::size_t> candidates;  // earlier terminal rules that match some of its packets
     for (std::size_t j : earlier) {
         const Rule& e = policy.rules[j];
-        if (!e.action.terminal() || !facts[j].usable() || facts[j].never() || !intersects(facts[j])) continue;
+        if (!e.action.terminal() || !facts[j].usable() || facts[j].never()) continue;
+        // Past kMaxUnionRules candidates the union is not tried, so whether a one-box rule meets
+        // this one only matters if it covers it, which implies meeting (its boxes are non-empty).
+        const bool only_cover = candidates.size() > kMaxUnionRules && facts[j].boxes.size() == 1;
+        if (!only_cover && !intersects(facts[j])) continue;
         if (covers_all(rf, facts[j].boxes)) {
             auto& d =
                 diags_.warning("shadowed-rule", rule_loc(rule),
@@ -443,7 +552,7 @@ bool Linter::check_shadowed(const Policy& policy, std::size_t i, const std::vect
             d.notes.push_back({rule_loc(e), "'" + e.name + "' matches first here"});
             return true;
         }
-        candidates.push_back(j);
+        if (!only_cover) candidates.push_back(j);
     }
     if (candidates.size() < 2 || candidates.size() > kMaxUnionRules) return false;
 
@@ -687,12 +796,13 @@ void Linter::lint_alert(const Alert& a) {
 
 }  // namespace
 
-void lint(const Program& program, Diagnostics& diags, long comparisons) {
-    Linter(program, nullptr, diags, comparisons).run();
+void lint(const Program& program, Diagnostics& diags, long comparisons, long case_splits) {
+    Linter(program, nullptr, diags, comparisons, case_splits).run();
 }
 
-void lint(const Program& program, const SourceManager& sm, Diagnostics& diags, long comparisons) {
-    Linter(program, &sm, diags, comparisons).run();
+void lint(const Program& program, const SourceManager& sm, Diagnostics& diags, long comparisons,
+          long case_splits) {
+    Linter(program, &sm, diags, comparisons, case_splits).run();
 }
 
 }  // namespace weir

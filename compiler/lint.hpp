@@ -19,8 +19,15 @@ inline constexpr std::uint64_t kAlertEvaluationMs = 1000;
 // rules together; past that it stops with a note (`lint-budget`) naming the first rule it left.
 inline constexpr long kLintComparisons = 20'000'000;
 
-void lint(const Program& program, Diagnostics& diags, long comparisons = kLintComparisons);
+// Deciding whether a rule is covered by several earlier ones splits cases; each policy may use
+// `case_splits` of them (one question at most 20,000). A question left undecided is counted, and
+// the policy gets one note (`lint-budget`) saying how many.
+inline constexpr long kLintCaseSplits = 4'000'000;
+
+void lint(const Program& program, Diagnostics& diags, long comparisons = kLintComparisons,
+          long case_splits = kLintCaseSplits);
 // The same, with "(line N)" in messages that name another rule (the note points there too).
-void lint(const Program& program, const SourceManager& sm, Diagnostics& diags, long comparisons = kLintComparisons);
+void lint(const Program& program, const SourceManager& sm, Diagnostics& diags, long comparisons = kLintComparisons,
+          long case_splits = kLintCaseSplits);
 
 }  // namespace weir

@@ -1,5 +1,7 @@
 #include "lint_logic.hpp"
 
+#include "source.hpp"
+
 #include <algorithm>
 
 namespace weir::logic {
@@ -60,6 +62,25 @@ int variant_in(FieldId canon, const State& s) {
     return -1;
 }
 
+// For every field, the header states in which it is absent (slot 0) or carries variant 0 or 1
+// (slots 1, 2), as bit masks over kStates, computed once: the disjointness and cover tests ask
+// this for millions of pairs at 10k rules, a field at a time instead of a state at a time.
+const std::array<std::uint32_t, 3>& slot_states(FieldId canon) {
+    static const auto table = [] {
+        std::array<std::array<std::uint32_t, 3>, 256> t{};
+        for (std::size_t f = 0; f < t.size(); ++f) t[f] = {(std::uint32_t{1} << kStateCount) - 1, 0, 0};
+        for (const FieldDef& d : all_fields()) {
+            auto& m = t[static_cast<std::size_t>(d.id)];
+            m = {0, 0, 0};
+            for (int st = 0; st < kStateCount; ++st)
+                m[static_cast<std::size_t>(variant_in(d.id, kStates[static_cast<std::size_t>(st)]) + 1)] |=
+                    std::uint32_t{1} << st;
+        }
+        return t;
+    }();
+    return table[static_cast<std::size_t>(canon)];
+}
+
 // Variants of its canonical field that a field as written can take (bit i: variant i).
 unsigned allowed_variants(FieldId f) {
     switch (f) {
@@ -102,11 +123,12 @@ bool field_ok(FieldId canon, const FieldSet& s, const State& st) {
     return v < 0 ? s.absent : !s.v[static_cast<std::size_t>(v)].empty();
 }
 
-void merge_field(Box& b, FieldId canon, const FieldSet& s) {
+// `s` by value: a set built for the call (a complement) moves in instead of being copied.
+void merge_field(Box& b, FieldId canon, FieldSet s) {
     auto it = std::lower_bound(b.fields.begin(), b.fields.end(), canon,
                                [](const auto& p, FieldId f) { return p.first < f; });
     if (it == b.fields.end() || it->first != canon) {
-        b.fields.insert(it, {canon, s});
+        b.fields.insert(it, {canon, std::move(s)});
         return;
     }
     FieldSet& t = it->second;
@@ -158,18 +180,21 @@ bool cover_rec(const Box& a, std::span<const Box* const> bs, std::size_t i, long
     const Box& b = *bs[i];
     if (disjoint(a, b)) return cover_rec(a, bs, i + 1, budget);
     // a minus b, as disjoint pieces: a ∩ b1 ∩ … ∩ b(k-1) ∩ ¬bk for each constraint bk of b.
+    // cur is not narrowed after the last constraint: nothing reads it (and copying a field of a
+    // million intervals for nothing is what made rules over large sets slow to lint).
     Box cur = a;
+    std::size_t left = b.fields.size() + b.vars.size();
     for (const auto& [f, s] : b.fields) {
         Box piece = cur;
         merge_field(piece, f, complement(f, s));
         if (!cover_rec(piece, bs, i + 1, budget)) return false;
-        merge_field(cur, f, s);
+        if (--left > 0) merge_field(cur, f, s);
     }
     for (const auto& [v, value] : b.vars) {
         Box piece = cur;
         merge_var(piece, v, !value);
         if (!cover_rec(piece, bs, i + 1, budget)) return false;
-        merge_var(cur, v, value);
+        if (--left > 0) merge_var(cur, v, value);
     }
     return true;
 }
@@ -180,16 +205,19 @@ bool cover_rec(const Box& a, std::span<const Box* const> bs, std::size_t i, long
 
 void normalize(Intervals& v) {
     std::erase_if(v, [](const Interval& x) { return x.lo > x.hi; });
-    std::sort(v.begin(), v.end(), [](const Interval& a, const Interval& b) { return a.lo < b.lo; });
-    Intervals out;
-    for (const auto& x : v) {
-        if (!out.empty() && (out.back().hi == kU128Max || x.lo <= out.back().hi + 1)) {
-            out.back().hi = std::max(out.back().hi, x.hi);
+    auto by_lo = [](const Interval& a, const Interval& b) { return a.lo < b.lo; };
+    if (!std::is_sorted(v.begin(), v.end(), by_lo)) std::sort(v.begin(), v.end(), by_lo);
+    // Merged in place: a set of a million elements is not copied.
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const Interval x = v[i];
+        if (n > 0 && (v[n - 1].hi == kU128Max || x.lo <= v[n - 1].hi + 1)) {
+            v[n - 1].hi = std::max(v[n - 1].hi, x.hi);
             continue;
         }
-        out.push_back(x);
+        v[n++] = x;
     }
-    v = std::move(out);
+    v.resize(n);
 }
 
 Intervals intersect(const Intervals& a, const Intervals& b) {
@@ -209,6 +237,7 @@ Intervals intersect(const Intervals& a, const Intervals& b) {
 
 Intervals complement(const Intervals& a, u128 max) {
     Intervals out;
+    out.reserve(a.size() + 1);
     u128 next = 0;  // smallest value not yet accounted for
     for (const auto& x : a) {
         if (x.lo > max) break;
@@ -338,7 +367,136 @@ bool disjoint(const Box& a, const Box& b) {
             ++j;
         }
     }
-    return is_empty(intersect(a, b));
+    // is_empty(intersect(a, b)) without building the intersection: the boxes of a rule that uses
+    // a set of a million addresses are not copied for every question.
+    for (const auto& [v, value] : a.vars) {
+        auto it = std::lower_bound(b.vars.begin(), b.vars.end(), v, [](const auto& p, int x) { return p.first < x; });
+        if (it != b.vars.end() && it->first == v && it->second != value) return true;
+    }
+    for (const State& st : kStates) {
+        bool ok = true;
+        auto p = a.fields.begin();
+        auto q = b.fields.begin();
+        while (ok && (p != a.fields.end() || q != b.fields.end())) {
+            if (q == b.fields.end() || (p != a.fields.end() && p->first < q->first)) {
+                ok = field_ok(p->first, p->second, st);
+                ++p;
+            } else if (p == a.fields.end() || q->first < p->first) {
+                ok = field_ok(q->first, q->second, st);
+                ++q;
+            } else {
+                int var = variant_in(p->first, st);
+                ok = var < 0 ? p->second.absent && q->second.absent
+                             : overlap(p->second.v[static_cast<std::size_t>(var)], q->second.v[static_cast<std::size_t>(var)]);
+                ++p;
+                ++q;
+            }
+        }
+        if (ok) return false;
+    }
+    return true;
+}
+
+bool disjoint(const Box& a, std::uint32_t mask_a, const Box& b, std::uint32_t mask_b) {
+    if (a.never || b.never) return true;
+    std::uint32_t states = mask_a & mask_b;
+    if (states == 0) return true;
+    for (const auto& [v, value] : a.vars) {
+        auto it = std::lower_bound(b.vars.begin(), b.vars.end(), v, [](const auto& p, int x) { return p.first < x; });
+        if (it != b.vars.end() && it->first == v && it->second != value) return true;
+    }
+    // A state both boxes allow stays allowed by the intersection unless a field both constrain
+    // has no value in common there: per common field, which variants (or "absent") meet.
+    auto p = a.fields.begin();
+    auto q = b.fields.begin();
+    while (p != a.fields.end() && q != b.fields.end() && states != 0) {
+        if (p->first < q->first) {
+            ++p;
+        } else if (q->first < p->first) {
+            ++q;
+        } else {
+            const auto& slots = slot_states(p->first);
+            std::uint32_t keep = 0;
+            if (p->second.absent && q->second.absent) keep |= slots[0];
+            if (overlap(p->second.v[0], q->second.v[0])) keep |= slots[1];
+            if (overlap(p->second.v[1], q->second.v[1])) keep |= slots[2];
+            states &= keep;
+            ++p;
+            ++q;
+        }
+    }
+    return states == 0;
+}
+
+namespace {
+
+// Every interval of `a` inside one of `b` (both normalized).
+bool subset(const Intervals& a, const Intervals& b) {
+    std::size_t j = 0;
+    for (const auto& x : a) {
+        while (j < b.size() && b[j].hi < x.lo) ++j;
+        if (j == b.size() || b[j].lo > x.lo || b[j].hi < x.hi) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool within(const Box& a, std::uint32_t mask_a, const Box& b) {
+    // As cover_rec splits it: a minus b is the union of the pieces a ∩ b1 ∩ … ∩ b(k-1) ∩ ¬bk,
+    // one per constraint bk of b; a is within b when every piece is empty. A piece is empty when
+    // no header state allows it; in a state, each field of b decides by the variant (or absence)
+    // the state gives it: its values in a meet bj (j < k), or leave bk (j = k).
+    if (a.never || mask_a == 0) return true;
+    if (b.never) return false;
+    struct Slots {
+        FieldId canon;
+        std::array<bool, 3> meet, leave;  // slot 0: absent, 1 + i: variant i
+    };
+    // Asked millions of times at 10k rules: the scratch vector is kept, not reallocated.
+    static thread_local std::vector<Slots> cons;
+    cons.clear();
+    auto p = a.fields.begin();
+    for (const auto& [f, bs] : b.fields) {
+        while (p != a.fields.end() && p->first < f) ++p;
+        const FieldSet* as = p != a.fields.end() && p->first == f ? &p->second : nullptr;
+        Slots s{f, {}, {}};
+        s.meet[0] = as ? as->absent && bs.absent : bs.absent;
+        s.leave[0] = as ? as->absent && !bs.absent : !bs.absent;
+        for (int v = 0; v < variant_count(f); ++v) {
+            const auto k = static_cast<std::size_t>(v);
+            if (as) {
+                s.meet[k + 1] = overlap(as->v[k], bs.v[k]);
+                s.leave[k + 1] = !subset(as->v[k], bs.v[k]);
+            } else {
+                s.meet[k + 1] = !bs.v[k].empty();
+                // Normalized: b leaves nothing out only as the one interval [0, max].
+                const Intervals& x = bs.v[k];
+                s.leave[k + 1] = !(x.size() == 1 && x.front().lo == 0 && x.front().hi >= variant_max(f, v));
+            }
+        }
+        cons.push_back(s);
+    }
+    // Field pieces: states where a is non-empty, every earlier field meets and field k leaves.
+    std::uint32_t all_meet = mask_a;  // states where a ∩ b1 ∩ … ∩ b(k-1) is non-empty
+    for (const Slots& s : cons) {
+        const auto& slots = slot_states(s.canon);
+        std::uint32_t leave = 0, meet = 0;
+        for (std::size_t k = 0; k < 3; ++k) {
+            if (s.leave[k]) leave |= slots[k];
+            if (s.meet[k]) meet |= slots[k];
+        }
+        if (all_meet & leave) return false;  // a non-empty piece
+        all_meet &= meet;
+    }
+    if (all_meet == 0) return true;  // a ∩ (b's fields) is empty: nothing left for the vars
+    // Var pieces: cur ∩ (var k negated), cur = a ∩ b's fields ∩ b's earlier vars.
+    for (const auto& [v, value] : b.vars) {
+        auto it = std::lower_bound(a.vars.begin(), a.vars.end(), v, [](const auto& x, int y) { return x.first < y; });
+        const bool a_has = it != a.vars.end() && it->first == v;
+        if (!a_has || it->second != value) return false;  // the piece with var v negated is non-empty
+    }
+    return true;
 }
 
 bool covered(const Box& a, std::span<const Box* const> bs, long& budget) {
@@ -497,6 +655,13 @@ std::optional<FieldSet> Space::value_set(const Expr& e) const {
                                       [](const Element& x) { return x.family == Family::V6; });
                 if (!v4 || !v6) return std::nullopt;
             }
+            // Sized first: a set of a million addresses is built without regrowing.
+            std::array<std::size_t, 2> per_family{};
+            for (const auto& x : *elems) ++per_family[x.family == Family::V6 ? 1 : 0];
+            each_variant(mask, [&](int i, Intervals& v, u128) {
+                v.reserve(is_address(def.type) ? per_family[static_cast<std::size_t>(i)] : elems->size());
+                advise_huge_pages(v.data(), v.capacity() * sizeof(Interval));
+            });
             for (const auto& x : *elems) {
                 int ev = element_variant(e.field, x);
                 if (ev == kBadElement || x.lo > x.hi) return std::nullopt;

@@ -90,8 +90,13 @@ std::uint32_t state_mask(const Box& b);
 bool is_empty(const Box& b);
 // No packet is in both.
 bool disjoint(const Box& a, const Box& b);
+// The same, given each box's state_mask (computed once per box, asked about many pairs).
+bool disjoint(const Box& a, std::uint32_t mask_a, const Box& b, std::uint32_t mask_b);
 inline constexpr int kStateCount = 23;
 
+// Is every packet of `a` (whose state_mask is `mask_a`) in `b`? Exact, without case splits:
+// covered(a, {b}) for one box.
+bool within(const Box& a, std::uint32_t mask_a, const Box& b);
 // Is every packet of `a` in one of `bs`? `budget` counts the case splits; when it runs out the
 // answer is false (unknown). Exact otherwise.
 bool covered(const Box& a, std::span<const Box* const> bs, long& budget);

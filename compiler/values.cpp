@@ -89,6 +89,73 @@ std::optional<Element> parse_ip(const ast::Value& v, Diagnostics& diags) {
     return e;
 }
 
+namespace {
+
+// "/len" after an address: 1-3 digits without a leading zero (parse_ip takes "/024" too, but
+// that rare spelling can take the full path), at most `width`. -1 if not so.
+int plain_prefix(std::string_view digits, int width) {
+    if (digits.empty() || digits.size() > 3 || (digits.size() > 1 && digits[0] == '0')) return -1;
+    int len = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return -1;
+        len = len * 10 + (c - '0');
+    }
+    return len <= width ? len : -1;
+}
+
+// A dotted quad as inet_pton(AF_INET) reads it: four decimal octets, no leading zeros.
+bool plain_v4(std::string_view s, u128& out) {
+    std::uint32_t value = 0;
+    std::size_t i = 0;
+    for (int octet = 0; octet < 4; ++octet) {
+        if (octet > 0) {
+            if (i >= s.size() || s[i] != '.') return false;
+            ++i;
+        }
+        std::size_t start = i;
+        unsigned n = 0;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3) n = n * 10 + unsigned(s[i++] - '0');
+        if (i == start || n > 255 || (i - start > 1 && s[start] == '0')) return false;
+        value = (value << 8) | n;
+    }
+    if (i != s.size()) return false;
+    out = value;
+    return true;
+}
+
+}  // namespace
+
+std::optional<Element> parse_ip_plain(std::string_view text) {
+    std::size_t slash = text.find('/');
+    std::string_view addr = text.substr(0, slash);
+    Element e;
+    u128 value = 0;
+    if (addr.find(':') == std::string_view::npos) {
+        if (!plain_v4(addr, value)) return std::nullopt;
+        e.family = Family::V4;
+    } else {
+        // inet_pton wants a C string; the longest IPv6 text (with an IPv4 tail) is 45 bytes.
+        char buf[INET6_ADDRSTRLEN + 1];
+        if (addr.size() >= sizeof buf) return std::nullopt;
+        std::memcpy(buf, addr.data(), addr.size());
+        buf[addr.size()] = '\0';
+        unsigned char bytes[16];
+        if (inet_pton(AF_INET6, buf, bytes) != 1) return std::nullopt;
+        for (unsigned char b : bytes) value = (value << 8) | b;
+        e.family = Family::V6;
+    }
+    const int width = e.family == Family::V6 ? 128 : 32;
+    int len = width;
+    if (slash != std::string_view::npos && (len = plain_prefix(text.substr(slash + 1), width)) < 0)
+        return std::nullopt;
+    u128 host = low_ones(width - len);
+    if ((value & host) != 0) return std::nullopt;  // parse_ip warns: cidr-host-bits
+    e.lo = value;
+    e.hi = value | host;
+    e.prefix = len;
+    return e;
+}
+
 std::optional<Element> parse_mac(const ast::Value& v, Diagnostics& diags) {
     const std::string& t = v.text;
     bool ok = t.size() == 17;

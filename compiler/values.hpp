@@ -14,6 +14,11 @@ namespace weir {
 // "192.0.2.0/24", "2001:db8::1", with optional "/len". Host bits set -> warning "cidr-host-bits"
 // (the element keeps the network: lo = address & mask).
 std::optional<Element> parse_ip(const ast::Value& v, Diagnostics& diags);
+// The fast path of set files: an address or prefix read exactly as parse_ip reads it (192.0.2.7,
+// 198.18.0.0/15, 2001:db8::/32), without allocating. nullopt for anything parse_ip would warn
+// about or reject and for every other token (ranges, names): the caller takes the full path.
+// The element's range is left to the caller.
+std::optional<Element> parse_ip_plain(std::string_view text);
 std::optional<Element> parse_mac(const ast::Value& v, Diagnostics& diags);
 // Decimal or 0x hex, at most `max`.
 std::optional<std::uint64_t> parse_uint(const ast::Value& v, std::uint64_t max, std::string_view what,

@@ -443,6 +443,10 @@ LoadOutcome load(const LoadOptions& o) {
     // --- verify: a private instance with fresh maps ---
     KernelLoadOptions klo;
     klo.object_name = pol.name;
+    // Only the self-test reads the private instance's sets: without test blocks they stay empty
+    // (the live instance fills its own), which halves the load of a million-entry blocklist.
+    klo.fill_sets = std::any_of(c.program.tests.begin(), c.program.tests.end(),
+                                [&](const TestCase& t) { return t.policy == pidx; });
     auto priv = LoadedPolicy::load(plan, c.sources, obj.bytes, out.kernel_diags, klo);
     if (!priv) {
         bool perm = false;
@@ -605,15 +609,10 @@ LoadOutcome load(const LoadOptions& o) {
             if (auto st = zero_slots(pinned.map(WEIR_MAP_RULES), fresh); !st)
                 return undo(Problem::Environment, "prepare", "zero new counter slots: " + st.error().message);
         }
-        const std::uint8_t present = 1;
         for (int ti : fill) {
             const SetTable& t = plan.tables[ti];
-            int fd = pinned.map(table_map_name(t.kind));
-            for (const TablePrefix& pfx : t.prefixes) {
-                auto key = set_table_key(t.kind, t.id, pfx);
-                if (auto st = bpf::update_key(fd, key, std::span(&present, 1)); !st)
-                    return undo(Problem::Environment, "prepare", "fill set '" + t.name + "': " + st.error().message);
-            }
+            if (auto st = fill_set_table(pinned.map(table_map_name(t.kind)), t); !st)
+                return undo(Problem::Environment, "prepare", "fill set '" + t.name + "': " + st.error().message);
         }
     }
     auto live = LoadedPolicy::load(plan, c.sources, obj.bytes, out.kernel_diags, live_options());

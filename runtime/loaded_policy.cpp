@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "limits.hpp"
+#include "maps.hpp"
 #include "verifier_log.hpp"
 #include "weir_abi.h"
 
@@ -31,10 +32,6 @@ std::size_t set_table_key_size(TableKind kind) {
 }
 
 namespace {
-
-void put_u32(std::vector<std::uint8_t>& out, std::size_t at, std::uint32_t v) {
-    std::memcpy(out.data() + at, &v, sizeof v);  // host order, as the BPF side reads it
-}
 
 // Copies `n` values of `size` bytes into an mmap-able array map (BPF_F_MMAPABLE).
 bpf::Status write_mapped(int fd, const void* values, std::size_t n, std::size_t size) {
@@ -77,11 +74,14 @@ bpf::Status fill_classifier(const bpf::Object& obj, const Plan& plan) {
 
 }  // namespace
 
-std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p) {
+namespace {
+
+// One key into `key` (set_table_key_size(kind) bytes, zeroed).
+void write_set_key(std::uint8_t* key, TableKind kind, std::uint32_t set, const TablePrefix& p) {
     const unsigned bits = table_value_bits(kind);
-    std::vector<std::uint8_t> key(set_table_key_size(kind), 0);
-    put_u32(key, offsetof(weir_key_v4, prefixlen), WEIR_SET_ID_BITS + p.len);
-    put_u32(key, offsetof(weir_key_v4, set), set);
+    const std::uint32_t prefixlen = WEIR_SET_ID_BITS + p.len;
+    std::memcpy(key + offsetof(weir_key_v4, prefixlen), &prefixlen, sizeof prefixlen);  // host order
+    std::memcpy(key + offsetof(weir_key_v4, set), &set, sizeof set);
     u128 value = p.value;
     if (bits < 128) value &= (u128{1} << bits) - 1;
     if (p.len == 0)
@@ -91,7 +91,54 @@ std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const
     const std::size_t at = offsetof(weir_key_v4, value);  // the same in every key struct
     for (unsigned i = 0; i < bits / 8; ++i)
         key[at + i] = static_cast<std::uint8_t>(value >> (bits - 8 * (i + 1)));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p) {
+    std::vector<std::uint8_t> key(set_table_key_size(kind), 0);
+    write_set_key(key.data(), kind, set, p);
     return key;
+}
+
+std::vector<std::uint8_t> set_table_keys(TableKind kind, std::uint32_t set, std::span<const TablePrefix> prefixes) {
+    const std::size_t ks = set_table_key_size(kind);
+    std::vector<std::uint8_t> keys(prefixes.size() * ks, 0);
+    auto before = [&](const TablePrefix& a, const TablePrefix& b) {
+        return a.value != b.value ? a.value < b.value : a.len < b.len;
+    };
+    if (std::is_sorted(prefixes.begin(), prefixes.end(), before)) {
+        for (std::size_t i = 0; i < prefixes.size(); ++i) write_set_key(&keys[i * ks], kind, set, prefixes[i]);
+        return keys;
+    }
+    if (table_value_bits(kind) <= 56) {
+        // Value and length packed in one integer (8 bytes an entry, sorted in cache).
+        std::vector<std::uint64_t> packed(prefixes.size());
+        for (std::size_t i = 0; i < packed.size(); ++i)
+            packed[i] = static_cast<std::uint64_t>(prefixes[i].value) << 8 | prefixes[i].len;
+        std::sort(packed.begin(), packed.end());
+        for (std::size_t i = 0; i < packed.size(); ++i)
+            write_set_key(&keys[i * ks], kind, set,
+                          TablePrefix{packed[i] >> 8, static_cast<std::uint8_t>(packed[i] & 0xff)});
+        return keys;
+    }
+    std::vector<TablePrefix> sorted(prefixes.begin(), prefixes.end());
+    std::sort(sorted.begin(), sorted.end(), before);
+    for (std::size_t i = 0; i < sorted.size(); ++i) write_set_key(&keys[i * ks], kind, set, sorted[i]);
+    return keys;
+}
+
+bpf::Status fill_set_table(int map_fd, const SetTable& t) {
+    const std::vector<std::uint8_t> keys = set_table_keys(t.kind, t.id, t.prefixes);
+    const std::uint8_t present = 1;
+    bpf::ManyUpdate u;
+    u.keys = keys.data();
+    u.key_size = set_table_key_size(t.kind);
+    u.values = &present;
+    u.value_size = sizeof present;
+    u.same_value = true;
+    u.n = t.prefixes.size();
+    return bpf::update_many(map_fd, u);
 }
 
 std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceManager& sources,
@@ -203,16 +250,11 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     }
 
     // Set tables.
-    const std::uint8_t present = 1;
     for (const SetTable& t : plan.tables) {
         if (!opts.fill_sets) break;
         auto fd = lp->obj_.map_fd(table_map_name(t.kind));
         if (!fd) return failed("find its set tables", fd.error());
-        for (const TablePrefix& p : t.prefixes) {
-            std::vector<std::uint8_t> key = set_table_key(t.kind, t.id, p);
-            if (auto s = bpf::update_key(*fd, key, std::span(&present, 1)); !s)
-                return failed("fill set '" + t.name + "'", s.error());
-        }
+        if (auto s = fill_set_table(*fd, t); !s) return failed("fill set '" + t.name + "'", s.error());
     }
 
     // Classifier tables, each written in one copy through its memory mapping.

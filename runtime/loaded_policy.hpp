@@ -73,6 +73,11 @@ struct PolicyRun {
 std::vector<std::uint8_t> set_table_key(TableKind kind, std::uint32_t set, const TablePrefix& p);
 // The size of that key: sizeof the weir_key_* struct of the kind.
 std::size_t set_table_key_size(TableKind kind);
+// The keys of `prefixes`, packed set_table_key_size() apart, in value order (then length): an
+// LPM trie takes a million sorted inserts about four times faster than the same in random order.
+std::vector<std::uint8_t> set_table_keys(TableKind kind, std::uint32_t set, std::span<const TablePrefix> prefixes);
+// Writes every prefix of `t` into the set table `map_fd` (value 1), batched (maps.hpp).
+bpf::Status fill_set_table(int map_fd, const SetTable& t);
 
 class LoadedPolicy {
 public:

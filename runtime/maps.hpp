@@ -1,6 +1,7 @@
 // Reading the XDP template's maps (bpf-templates/weir_abi.h): counters summed over CPUs, and the
 // last decision, which is how `weir test` learns the deciding rule of a BPF_PROG_TEST_RUN packet.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "bpf.hpp"
@@ -29,5 +30,20 @@ Status clear_last_decision(int last_map_fd);
 // The decision recorded since clear_last_decision(): from the one CPU that ran packets.
 // Fails with -ENOENT if no packet ran, -EBUSY if packets ran on several CPUs.
 Result<LastDecision> last_decision(int last_map_fd);
+
+// Writes `n` entries, keys packed `key_size` bytes apart and values `value_size` apart (or one
+// value for all when `same_value`), with BPF_MAP_UPDATE_BATCH: one system call for a million
+// set entries instead of a million. Where the kernel has no batch update for the map type, entry
+// by entry. `*written` (if given) is how many entries were written, also on failure.
+struct ManyUpdate {
+    const void* keys = nullptr;
+    std::size_t key_size = 0;
+    const void* values = nullptr;
+    std::size_t value_size = 0;
+    bool same_value = false;
+    std::size_t n = 0;
+    std::uint64_t elem_flags = 0;  // BPF_ANY
+};
+Status update_many(int map_fd, const ManyUpdate& u, std::size_t* written = nullptr);
 
 }  // namespace weir::bpf

@@ -964,3 +964,79 @@ TEST_CASE("soundness: flagged rules never decide or count in the interpreter") {
     CHECK(flagged > 100);  // the test must exercise the claims
     MESSAGE("rules flagged: ", flagged);
 }
+
+// ---- large policies: the candidate index, exact one-box covers, the case-split budget ---------
+
+TEST_CASE("engine: within() and the masked disjoint() agree with covered() and disjoint()") {
+    Program prog = one_policy({});
+    logic::Space space(prog);
+    std::vector<Expr> conds = {
+        eq(F::TcpDport, 22),
+        eq(F::L4Dport, 22),
+        cmp(F::L4Dport, Cmp::Ge, num(1024)),
+        all({eq(F::Ip4Src, v4(192, 0, 2, 0, 24)), eq(F::TcpDport, 22)}),
+        eq(F::Ip4Src, v4(192, 0, 2, 7)),
+        eq(F::IpSrc, v4(192, 0, 2, 0, 24)),
+        no(eq(F::TcpDport, 22)),
+        flag(F::TcpFlagSyn),
+        all({flag(F::TcpFlagSyn), payload(0, "GET")}),
+        all({no(payload(0, "GET")), eq(F::TcpDport, 80)}),
+        eq(F::VlanId, 7),
+        in(F::L4Dport, {num(1, 10), num(20, 30)}),
+    };
+    std::vector<logic::Box> boxes;
+    for (const auto& c : conds) {
+        auto dnf = space.dnf(c);
+        REQUIRE(dnf);
+        REQUIRE(dnf->size() == 1);
+        boxes.push_back((*dnf)[0].box);
+    }
+    boxes.push_back(logic::Box{});  // every packet
+    for (const auto& a : boxes)
+        for (const auto& b : boxes) {
+            const logic::Box* bs[] = {&b};
+            long budget = 1'000'000;
+            CHECK(logic::within(a, logic::state_mask(a), b) == logic::covered(a, bs, budget));
+            CHECK(logic::disjoint(a, logic::state_mask(a), b, logic::state_mask(b)) == logic::disjoint(a, b));
+        }
+}
+
+TEST_CASE("shadowed-rule: found through the candidate index in a policy of 300 rules") {
+    std::vector<Rule> rules;
+    for (unsigned i = 0; i < 300; ++i)
+        rules.push_back(rule("r" + std::to_string(i), AK::Drop,
+                             all({eq(F::Ip4Src, v4(10, i / 256, i % 256, 0, 24)), eq(F::TcpDport, 1000 + i)})));
+    // Narrower than r5 (a host of its /24), and the same as r7 with the port written as a range.
+    rules.push_back(rule("host", AK::Pass, all({eq(F::Ip4Src, v4(10, 0, 5, 9)), eq(F::TcpDport, 1005)})));
+    rules.push_back(rule("range", AK::Pass,
+                         all({eq(F::Ip4Src, v4(10, 0, 7, 0, 24)), cmp(F::TcpDport, Cmp::Eq, num(1007, 1007))})));
+    rules.push_back(rule("free", AK::Pass, eq(F::TcpDport, 1009)));  // any source: not shadowed
+    Program p = one_policy(std::move(rules));
+    auto d = run(p);
+    REQUIRE(codes(d) == Codes{"shadowed-rule", "shadowed-rule"});
+    CHECK(d.list()[0].message == "rule 'host' can never match: rule 'r5' matches every packet it would");
+    CHECK(d.list()[1].message == "rule 'range' can never match: rule 'r7' matches every packet it would");
+}
+
+TEST_CASE("lint-budget: questions left undecided for lack of case splits are counted in a note") {
+    auto policy = [] {
+        return one_policy({
+            rule("t", AK::Drop, eq(F::TcpDport, 22)),
+            rule("u", AK::Drop, eq(F::UdpDport, 22)),
+            rule("l4", AK::Pass, eq(F::L4Dport, 22)),
+        });
+    };
+    Diagnostics full;
+    lint(policy(), full);
+    CHECK(codes(full) == Codes{"shadowed-rule"});
+    // One case split for the policy: "do t and u together cover l4?" cannot be answered.
+    Diagnostics starved;
+    Program p = policy();
+    lint(p, starved, kLintComparisons, 1);
+    REQUIRE(codes(starved) == Codes{"lint-budget"});
+    const Diagnostic& n = starved.list()[0];
+    CHECK(n.severity == Severity::Note);
+    CHECK(n.range == p.policies[0].name_range);
+    CHECK(n.message.find("undecided") != std::string::npos);
+    CHECK(n.message.find("may be shadowed without a warning") != std::string::npos);
+}

@@ -97,3 +97,42 @@ TEST_CASE("a directory or FIFO as policy, include or set file is an error with i
         if (d.code == "set-file-unreadable" && d.message.find("it is a directory") != std::string::npos) found = true;
     CHECK(found);
 }
+
+TEST_CASE("line starts: every line of a file, with and without a final newline") {
+    SourceManager sm;
+    FileId a = sm.add("a", "one\ntwo\n\nfour");
+    CHECK(sm.file(a).line_starts == std::vector<std::uint32_t>{0, 4, 8, 9});
+    CHECK(sm.line_text(a, 4) == "four");
+    CHECK(sm.line_col(a, 10).line == 4);
+    CHECK(sm.line_col(a, 10).col == 2);
+    FileId b = sm.add("b", "x\n");
+    CHECK(sm.file(b).line_starts == std::vector<std::uint32_t>{0, 2});
+    FileId c = sm.add("c", "");
+    CHECK(sm.file(c).line_starts == std::vector<std::uint32_t>{0});
+}
+
+TEST_CASE("a set file of many lines is read whole and every element kept, in order") {
+    Scratch s;
+    std::string lines;
+    for (int i = 0; i < 5000; ++i)
+        lines += "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + (i % 3 ? ".1\n" : ".0/24\n");
+    lines += "  192.0.2.9   # a comment\n2001:db8::/32\n192.0.2.77/24\n";  // the last: host bits, a warning
+    s.write("bl.txt", lines);
+    auto c = compile_file(s.write("p.weir", "set bl : ip = file \"bl.txt\"\npolicy p default pass {\n"
+                                           "    b: drop if ip.src in @bl\n}\n"),
+                          CheckOptions{});
+    REQUIRE(!c->diags.has_errors());
+    REQUIRE(c->program.sets.size() == 1);
+    const auto& el = c->program.sets[0].elems;
+    REQUIRE(el.size() == 5003);
+    CHECK(el[0].prefix == 24);
+    CHECK(el[1].lo == (u128{10} << 24 | 1 << 8 | 1));  // 10.0.1.1
+    CHECK(el[5000].lo == (u128{0xc0000209}));
+    CHECK(el[5000].family == Family::V4);
+    CHECK(c->sources.text(el[5000].range) == "192.0.2.9");
+    CHECK(el[5001].family == Family::V6);
+    CHECK(el[5002].lo == u128{0xc0000200});
+    CHECK(el[5002].prefix == 24);
+    REQUIRE(c->diags.list().size() == 1);
+    CHECK(c->diags.list()[0].code == "cidr-host-bits");
+}

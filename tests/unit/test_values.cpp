@@ -1,6 +1,8 @@
 // Literal conversion: parse_ip, parse_mac, parse_uint and the canonical formatters.
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include "values.hpp"
 
 using namespace weir;
@@ -221,4 +223,36 @@ TEST_CASE("element_token: names and ranges split as the grammar does") {
     // A trailing '-' is a range missing its high end, not a name.
     CHECK_FALSE(element_token("tcp-", 0, 0));
     CHECK_FALSE(element_token("-", 0, 0));
+}
+
+TEST_CASE("parse_ip_plain: the set-file fast path reads what parse_ip reads, or declines") {
+    auto full = [](const std::string& text) -> std::optional<Element> {
+        Diagnostics d;
+        ast::Value v;
+        v.text = text;
+        auto e = parse_ip(v, d);
+        if (!d.list().empty()) return std::nullopt;  // a warning or an error: the full path's job
+        return e;
+    };
+    for (std::string t : {"192.0.2.7", "0.0.0.0", "255.255.255.255", "198.18.0.0/15", "10.0.0.0/8", "0.0.0.0/0",
+                          "1.2.3.4/32", "2001:db8::1", "2001:db8::/32", "::", "::/0", "::ffff:192.0.2.1",
+                          "2001:2:0:0:0:0:0:1/128", "fe80::/10"}) {
+        CAPTURE(t);
+        auto fast = parse_ip_plain(t);
+        auto slow = full(t);
+        REQUIRE(fast);
+        REQUIRE(slow);
+        CHECK(fast->family == slow->family);
+        CHECK(fast->lo == slow->lo);
+        CHECK(fast->hi == slow->hi);
+        CHECK(fast->prefix == slow->prefix);
+    }
+    // Declined: errors, host bits set (a warning), spellings left to the full path, non-addresses.
+    for (const std::string& t : std::vector<std::string>{"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/024",
+                          "1.2.3.4/-1", "192.0.2.1/24", "1.2.3.4 ", " 1.2.3.4", "1.2.3.4-1.2.3.9", "2001:db8::1/129",
+                          "2001:db8::1/64", "2001:db8:::1", "tcp", "80", "02:00:5e:00:53:01", "1.2.3.4/3x",
+                          std::string(100, '1') + ":"}) {
+        CAPTURE(t);
+        CHECK_FALSE(parse_ip_plain(t));
+    }
 }
