@@ -206,3 +206,52 @@ TEST_CASE("classbench other sets: every further set in the folder is decided by 
     }
     MESSAGE(n << " further sets in " << dir);
 }
+
+// The limits of one BPF program: ClassBench-shaped sets the checker accepts compile with the
+// planner (and verify), and forced into straight-line code they get the planner's located
+// error, never an LLVM abort, a signal or a limit of the compile worker.
+namespace {
+
+// `must_fit`: the planner's program must compile (10k rules); else it may instead get the
+// located error (100k rules of wide, overlapping fw filters split into many groups).
+void check_limits(std::size_t n, bool must_fit) {
+    for (cb::Family fam : cb::kFamilies) {
+        const std::string name = std::string(cb::family_name(fam)) + "_" + std::to_string(n);
+        std::vector<cb::Rule> rules = cb::generate_rules(fam, n, 11);
+        CheckOptions copts;
+        copts.lint = false;
+        auto c = compile_source(name + ".weir", cb::policy_text(rules, "classbench"), copts);
+        REQUIRE_MESSAGE(c->ok(), name << ": " << render_text(c->sources, c->diags));
+        for (auto mode : {PlanOptions::Mode::Auto, PlanOptions::Mode::Linear}) {
+            PlanOptions po;
+            po.mode = mode;
+            Plan plan = plan_policy(c->program, 0, po);
+            CodegenResult obj = codegen(plan, c->sources, EmitKind::Obj, CodegenOptions{});
+            const char* how = mode == PlanOptions::Mode::Auto ? "planner" : "straight-line";
+            CHECK_MESSAGE((obj.failure == CodegenFailure::None || obj.failure == CodegenFailure::Error),
+                          name << " (" << how << "): " << obj.error);
+            if (mode == PlanOptions::Mode::Linear || (!must_fit && !obj.ok())) {
+                // One BPF program cannot hold that many rules as code: the error says where.
+                CHECK_MESSAGE(obj.error.find("too large for one BPF program") != std::string::npos,
+                              name << ": " << obj.error);
+                CHECK_MESSAGE(obj.error.find(name + ".weir:") != std::string::npos, name << ": " << obj.error);
+                continue;
+            }
+            REQUIRE_MESSAGE(obj.ok(), name << " (planner): " << obj.error);
+            if (!must_fit) continue;
+            Diagnostics diags;
+            auto lp = LoadedPolicy::load(plan, c->sources, obj.bytes, diags);
+            CHECK_MESSAGE(lp, name << ": " << render_text(c->sources, diags));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("limits 10k: ClassBench-shaped sets compile and verify; straight-line, a located error") {
+    check_limits(10000, true);
+}
+
+TEST_CASE("limits 100k: ClassBench-shaped sets compile; straight-line, a located error") {
+    check_limits(100000, false);
+}
