@@ -104,7 +104,7 @@ struct ClsParams {
     std::size_t min_rules = 16;   // fewer consecutive boxable rules stay straight-line code
     unsigned max_dims = 8;
     unsigned leaf_size = 4;       // a node with at most this many boxes is a leaf
-    unsigned max_leaf = 128;      // a group with a larger leaf in some tree is split in two
+    unsigned max_leaf = 255;      // a group with a larger leaf in some tree is split in two
     unsigned space_factor = 4;    // cut budget: child entries + children <= factor * boxes
     unsigned small_bits = 8;      // a box wider than 2^-small_bits of the used range is "wide"
     unsigned ref_factor = 16;     // a tree's leaf entries <= factor * its boxes (+ 4096)
