@@ -22,6 +22,7 @@
 
 // frames.hpp's builders take designated initializers that leave fields defaulted.
 #pragma clang diagnostic ignored "-Wmissing-designated-field-initializers"
+#include "drain.hpp"
 #include "frames.hpp"
 
 namespace weir::classbench {
@@ -789,23 +790,7 @@ ChildResult run_in_child(const std::function<std::vector<std::uint8_t>(std::stri
     ::close(p[1]);
     std::string buf;
     auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(budget_s));
-    bool timed_out = false;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd pf{p[0], POLLIN, 0};
-        int r = ::poll(&pf, 1, int(std::min<long long>(left, 1000)));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) continue;
-        char chunk[65536];
-        ssize_t got = ::read(p[0], chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        buf.append(chunk, std::size_t(got));
-    }
+    const bool timed_out = bench::drain_until(p[0], deadline, buf);
     if (timed_out) ::kill(pid, SIGKILL);
     int status = 0;
     rusage ru{};

@@ -67,6 +67,7 @@
 
 #include "attach.hpp"
 #include "bpf.hpp"
+#include "drain.hpp"
 #include "machine.hpp"
 #include "bpf_env.hpp"
 #include "codegen.hpp"
@@ -339,22 +340,7 @@ Row run_row(const Args& args, RulesetShape shape, std::size_t n, Mode mode) {
     ::close(p[1]);
     std::string buf;
     auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.budget));
-    bool timed_out = false;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd pf{p[0], POLLIN, 0};
-        int r = ::poll(&pf, 1, int(std::min<long long>(left, 1000)));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) continue;
-        char chunk[4096];
-        ssize_t got = ::read(p[0], chunk, sizeof chunk);
-        if (got <= 0) break;
-        buf.append(chunk, std::size_t(got));
-    }
+    const bool timed_out = bench::drain_until(p[0], deadline, buf);
     if (timed_out) ::kill(pid, SIGKILL);
     int status = 0;
     rusage ru{};
