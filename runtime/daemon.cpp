@@ -2,8 +2,8 @@
 #include "daemon.hpp"
 
 #include "daemon_alerts.hpp"
+#include "http_server.hpp"
 
-#include <httplib.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -649,8 +649,7 @@ int Daemon::serve_and_watch() {
     }
 
     // HTTP first: a port that cannot be bound is fatal before anything changes.
-    httplib::Server http;
-    std::thread http_thread;
+    std::unique_ptr<http::Server> http_server;
     if (config_.listen != "off") {
         std::string host, err;
         int port = 0;
@@ -659,23 +658,26 @@ int Daemon::serve_and_watch() {
             close(sfd);
             return 2;
         }
-        http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-            res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
-        });
-        http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-            auto now = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
-            bool alive = now - heartbeat_.load() <= 5;
-            res.status = alive ? 200 : 503;
-            res.set_content(alive ? "ok\n" : "main loop stalled\n", "text/plain");
-        });
-        int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
-        if (bound <= 0) {
-            events_.emit("fatal", {{"message", "cannot listen on " + config_.listen + ": " + std::strerror(errno)}});
+        http_server = http::Server::bind(host, port, http::Limits{}, err);
+        if (!http_server) {
+            events_.emit("fatal", {{"message", "cannot listen on " + config_.listen + ": " + err}});
             close(sfd);
             return 2;
         }
-        http_thread = std::thread([&http] { http.listen_after_bind(); });
-        events_.emit("listening", {{"address", host}, {"port", bound}});
+        http_server->get("/metrics", [this] {
+            return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render()};
+        });
+        // Inline: answered on the server thread even while a scrape waits for the maps.
+        http_server->get(
+            "/healthz",
+            [this] {
+                auto now = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+                bool alive = now - heartbeat_.load() <= 5;
+                return http::Response{alive ? 200 : 503, "text/plain", alive ? "ok\n" : "main loop stalled\n"};
+            },
+            /*inline_handler=*/true);
+        http_server->start();
+        events_.emit("listening", {{"address", host}, {"port", http_server->port()}});
     }
 
     Watcher watcher(config_.bindings);
@@ -750,10 +752,7 @@ int Daemon::serve_and_watch() {
         }
     }
 
-    if (http_thread.joinable()) {
-        http.stop();
-        http_thread.join();
-    }
+    if (http_server) http_server->stop();
     close(sfd);
     stop_and_leave();
     return 0;
