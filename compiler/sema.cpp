@@ -541,21 +541,32 @@ void Checker::read_set_file(const ast::SetDecl& decl, SetDef& out, FileId file, 
         }
         if (line_errors.list().size() != errors_before) ++bad;
     }
-    if (bad <= kShownSetFileErrors) {
+    // Most lines bad (a secret, a config): nothing of the file is shown, only where its bad
+    // lines are. Some bad: the first few, with their text, locate the problem.
+    const bool mostly_bad = bad * 2 > lines;
+    if (!mostly_bad && bad <= kShownSetFileErrors) {
         for (const auto& diag : line_errors.list()) diags_.add(diag);
         return;
     }
-    // Most lines bad: nothing of the file is shown. Some bad: the first few locate the problem.
-    const bool mostly_bad = bad * 2 > lines;
     std::size_t shown = 0;
-    if (!mostly_bad)
-        for (const auto& diag : line_errors.list())
-            if (shown++ < kShownSetFileErrors) diags_.add(diag);
-    diags_.error("set-file-errors", decl.file.range,
-                 "set file " + quote_string(rel) + ": " + std::to_string(bad) + " of " + std::to_string(lines) +
-                     " lines are not elements" +
-                     (mostly_bad ? " (it does not look like a set file; no line of it is shown)"
-                                 : "; the first " + std::to_string(kShownSetFileErrors) + " are shown"));
+    std::string where;
+    std::uint32_t last_line = 0;
+    for (const auto& diag : line_errors.list()) {
+        if (!mostly_bad && shown++ < kShownSetFileErrors) diags_.add(diag);
+        std::uint32_t line = sm_.line_col(id, diag.range.begin).line;
+        if (mostly_bad && line != last_line && shown < kShownSetFileErrors) {
+            where += (where.empty() ? "" : ", ") + std::to_string(line);
+            last_line = line;
+            ++shown;
+        }
+    }
+    auto& err = diags_.error(
+        "set-file-errors", decl.file.range,
+        "set file " + quote_string(rel) + ": " + std::to_string(bad) + " of " + std::to_string(lines) +
+            " lines are not elements" +
+            (mostly_bad ? " (it does not look like a set file; no line of it is shown)"
+                        : "; the first " + std::to_string(kShownSetFileErrors) + " are shown"));
+    if (mostly_bad) err.notes.push_back({{}, "the first bad lines: " + where + (bad > shown ? ", ..." : "")});
 }
 
 // ---------------------------------------------------------------------------------------------
