@@ -20,10 +20,19 @@ void run(Compilation& c, FileId root, const CheckOptions& opts) {
     c.diags.sort();
 }
 
+void confine(Compilation& c, const CheckOptions& opts) {
+    if (opts.allowed_dirs.empty()) return;
+    std::vector<std::string> dirs = opts.allowed_dirs;
+    if (opts.load.use_default_rules)
+        for (auto& d : default_rules_dirs()) dirs.push_back(std::move(d));
+    c.sources.confine(dirs);
+}
+
 }  // namespace
 
 std::unique_ptr<Compilation> compile_file(const std::string& path, const CheckOptions& opts) {
     auto c = std::make_unique<Compilation>();
+    confine(*c, opts);
     std::string err;
     FileId root = c->sources.load(path, err);
     if (root == kNoFile) {
@@ -38,6 +47,7 @@ std::unique_ptr<Compilation> compile_file(const std::string& path, const CheckOp
 std::unique_ptr<Compilation> compile_source(const std::string& display_path, std::string text,
                                             const CheckOptions& opts) {
     auto c = std::make_unique<Compilation>();
+    confine(*c, opts);
     FileId root = c->sources.add(display_path, std::move(text));
     run(*c, root, opts);
     return c;

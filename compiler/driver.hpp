@@ -15,6 +15,9 @@ namespace weir {
 
 struct CheckOptions {
     LoadOptions load;
+    // Non-empty: every file read (the root, includes, set files) must lie inside one of these
+    // folders, symlinks resolved; the bundled rules folders are added when load uses them.
+    std::vector<std::string> allowed_dirs;
     bool lint = true;
     bool werror = false;  // warnings become errors
     // Keep the syntax trees (Compilation::files) after checking. Compiling and loading need only

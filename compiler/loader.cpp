@@ -141,10 +141,15 @@ std::vector<std::string> include_search_path(const std::string& from_file, const
     std::string own = fs::path(from_file).parent_path().string();
     dirs.push_back(own.empty() ? "." : own);
     for (const auto& d : opts.include_dirs) dirs.push_back(d);
-    if (opts.use_default_rules) {
-        for (const char* d : {WEIR_SOURCE_RULES_DIR, WEIR_INSTALLED_RULES_DIR})
-            if (*d) dirs.emplace_back(d);
-    }
+    if (opts.use_default_rules)
+        for (auto& d : default_rules_dirs()) dirs.push_back(std::move(d));
+    return dirs;
+}
+
+std::vector<std::string> default_rules_dirs() {
+    std::vector<std::string> dirs;
+    for (const char* d : {WEIR_SOURCE_RULES_DIR, WEIR_INSTALLED_RULES_DIR})
+        if (*d) dirs.emplace_back(d);
     return dirs;
 }
 

@@ -13,6 +13,9 @@ struct LoadOptions {
     bool use_default_rules = true;          // then the source tree's and the installed rules/
 };
 
+// The bundled rules folders (the source tree's, the installed one).
+std::vector<std::string> default_rules_dirs();
+
 // The search path for `include "p"` written in `from_file`: its folder, -I dirs, rules dirs.
 std::vector<std::string> include_search_path(const std::string& from_file, const LoadOptions& opts);
 

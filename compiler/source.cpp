@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -50,12 +51,31 @@ std::string size_text(std::uint64_t bytes) {
 
 }  // namespace
 
-FileId SourceManager::load(const std::string& path, std::string& error, std::uint64_t max_bytes) {
+namespace {
+
+// The path of what `fd` refers to, symlinks resolved: the file actually opened, so a link
+// swapped after a check cannot lead elsewhere.
+std::string opened_path(int fd) {
+    char buf[4096];
+    std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(proc.c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+bool inside(const std::string& path, const std::string& dir) {
+    if (dir == "/") return !path.empty() && path[0] == '/';
+    return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+}
+
+}  // namespace
+
+bool read_regular_file(const std::string& path, std::uint64_t max_bytes, std::string& text, std::string& error,
+                       const std::vector<std::string>& within) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         error = std::strerror(errno);
-        return kNoFile;
+        return false;
     }
     struct FdCloser {
         int fd;
@@ -64,18 +84,28 @@ FileId SourceManager::load(const std::string& path, std::string& error, std::uin
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         error = std::strerror(errno);
-        return kNoFile;
+        return false;
+    }
+    if (!within.empty()) {
+        std::string real = opened_path(fd);
+        bool ok = std::any_of(within.begin(), within.end(), [&](const std::string& d) { return inside(real, d); });
+        if (!ok) {
+            std::string dirs;
+            for (const auto& d : within) dirs += (dirs.empty() ? "" : ", ") + d;
+            error = "it is outside the folders policies may be read from (" + dirs + ")";
+            return false;
+        }
     }
     if (!S_ISREG(st.st_mode)) {
         error = std::string("it is ") + file_kind(st.st_mode) + ", not a regular file";
-        return kNoFile;
+        return false;
     }
     auto too_large = [&] {
         error = "it is larger than the limit of " + size_text(max_bytes);
-        return kNoFile;
+        return false;
     };
     if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return too_large();
-    std::string text;
+    text.clear();
     // One byte past the size fstat gave: a file that did not grow ends in one read() and one
     // read() of 0, without doubling the buffer just to see EOF.
     text.resize(static_cast<std::size_t>(st.st_size) + 1);
@@ -91,14 +121,36 @@ FileId SourceManager::load(const std::string& path, std::string& error, std::uin
         if (n < 0) {
             if (errno == EINTR) continue;
             error = std::strerror(errno);
-            return kNoFile;
+            return false;
         }
         if (n == 0) break;
         used += static_cast<std::size_t>(n);
     }
     if (used > max_bytes) return too_large();
     text.resize(used);
+    return true;
+}
+
+FileId SourceManager::load(const std::string& path, std::string& error, std::uint64_t max_bytes) {
+    std::string text;
+    if (confined_ && confined_to_.empty()) {
+        error = "no folder policies may be read from exists";
+        return kNoFile;
+    }
+    if (!read_regular_file(path, max_bytes, text, error, confined_to_)) return kNoFile;
     return add(path, std::move(text));
+}
+
+void SourceManager::confine(const std::vector<std::string>& dirs) {
+    confined_ = true;
+    confined_to_.clear();
+    for (const auto& d : dirs) {
+        // A folder that does not exist holds no file: it is left out.
+        if (char* real = ::realpath(d.c_str(), nullptr)) {
+            confined_to_.emplace_back(real);
+            std::free(real);
+        }
+    }
 }
 
 LineCol SourceManager::line_col(FileId id, std::uint32_t offset) const {

@@ -25,6 +25,14 @@ struct SourceRange {
 // one fault per 4 KiB page was a third of `weir check`'s time. A hint; nothing below 4 MiB.
 void advise_huge_pages(const void* p, std::size_t bytes);
 
+// Reads a whole regular file of at most `max_bytes` into `text`; false with `error` set
+// ("it is a FIFO, not a regular file", "it is larger than the limit of 16 MiB", strerror)
+// otherwise. Directories, FIFOs, devices and sockets are refused without reading or blocking.
+// With `within` non-empty, the file opened (symlinks resolved, as the kernel opened it) must lie
+// inside one of those folders (absolute, canonical).
+bool read_regular_file(const std::string& path, std::uint64_t max_bytes, std::string& text, std::string& error,
+                       const std::vector<std::string>& within = {});
+
 struct LineCol {
     std::uint32_t line = 0;  // 1-based
     std::uint32_t col = 0;   // 1-based, in bytes
@@ -43,6 +51,9 @@ public:
     // Reads a regular file of at most `max_bytes` from disk; returns kNoFile and sets `error` on
     // failure. Directories, FIFOs, devices and sockets are refused without reading or blocking.
     FileId load(const std::string& path, std::string& error, std::uint64_t max_bytes = kMaxSourceBytes);
+    // From now on load() reads only files inside these folders (canonicalized here; those that
+    // do not exist are left out, and with none left nothing can be read).
+    void confine(const std::vector<std::string>& dirs);
 
     // Policy and include files past this size are refused (set files have their own limit).
     static constexpr std::uint64_t kMaxSourceBytes = 16ull << 20;
@@ -60,6 +71,8 @@ public:
 
 private:
     std::vector<SourceFile> files_;
+    bool confined_ = false;
+    std::vector<std::string> confined_to_;
 };
 
 }  // namespace weir

@@ -12,6 +12,7 @@
 #include "driver.hpp"
 #include "dump.hpp"
 #include "sets.hpp"
+#include "source.hpp"
 #include "stats.hpp"
 #include "weir_abi.h"
 
@@ -81,6 +82,7 @@ weir::CheckOptions check_options(const CompileOptions& o) {
     c.load.use_default_rules = o.use_default_rules;
     c.lint = o.lint;
     c.werror = o.werror;
+    c.allowed_dirs = o.allowed_dirs;
     return c;
 }
 
@@ -449,6 +451,14 @@ auto read_all(const char* step, Read read, Convert convert) {
 
 Result<std::vector<Status>> status_all(const std::string& ifname) {
     return read_all<attach::Attachment>("status", [&](auto& v) { return attach::status(v, ifname); }, status_of);
+}
+
+Result<std::string> read_input_file(const std::string& path, std::uint64_t max_bytes) {
+    Result<std::string> r;
+    std::string error;
+    if (!read_regular_file(path, max_bytes, r.value, error))
+        r.error = Error{ErrorKind::Policy, "read", path + ": cannot read: " + error};
+    return r;
 }
 
 Result<std::vector<std::string>> interfaces() {

@@ -92,6 +92,7 @@ ConfigResult parse_config(const std::string& path, const std::string& text) {
             else err("\"" + where + "\" must be an array of strings");
     };
     std::vector<std::string> common_includes;
+    std::vector<std::string> allowed;
     for (const auto& [key, v] : j.items()) {
         if (key == "listen") {
             if (!v.is_string()) err("\"listen\" must be a string such as \"127.0.0.1:9464\" or \"off\"");
@@ -102,8 +103,10 @@ ConfigResult parse_config(const std::string& path, const std::string& text) {
             else r.config.debounce = std::chrono::milliseconds(v.get<std::uint64_t>());
         } else if (key == "include_dirs") {
             strings(v, key, common_includes);
+        } else if (key == "allowed_dirs") {
+            strings(v, key, allowed);
         } else if (key != "interfaces") {
-            err("unknown key \"" + key + "\" (known: listen, debounce_ms, include_dirs, interfaces)");
+            err("unknown key \"" + key + "\" (known: listen, debounce_ms, include_dirs, allowed_dirs, interfaces)");
         }
     }
     if (r.config.listen != "off") {
@@ -126,6 +129,7 @@ ConfigResult parse_config(const std::string& path, const std::string& text) {
         }
         Binding b;
         b.include_dirs = common_includes;
+        b.allowed_dirs = allowed;
         bool good = true;
         for (const auto& [key, v] : e.items()) {
             if (key == "include_dirs") {
@@ -162,6 +166,14 @@ ConfigResult parse_config(const std::string& path, const std::string& text) {
             err(at + ".file must name a policy file");
             good = false;
         }
+        if (good && !allowed.empty() &&
+            std::none_of(allowed.begin(), allowed.end(), [&](const std::string& d) {
+                auto rel = fs::path(b.file).lexically_relative(d);
+                return !rel.empty() && *rel.begin() != "..";
+            })) {
+            err(at + ".file '" + b.file + "' is outside \"allowed_dirs\"");
+            good = false;
+        }
         if (good && !seen.insert(b.interface).second) {
             err(at + ": interface '" + b.interface + "' is configured twice");
             good = false;
@@ -172,15 +184,13 @@ ConfigResult parse_config(const std::string& path, const std::string& text) {
 }
 
 ConfigResult read_config(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) {
+    api::Result<std::string> text = api::read_input_file(path, kMaxConfigBytes);
+    if (!text) {
         ConfigResult r;
-        r.errors.push_back(path + ": cannot read: " + std::strerror(errno));
+        r.errors.push_back(text.error.message);
         return r;
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_config(path, ss.str());
+    return parse_config(path, text.value);
 }
 
 bool parse_listen(const std::string& text, std::string& host, int& port, std::string& error) {
@@ -555,6 +565,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     // compile
     api::CompileOptions copts;
     copts.include_dirs = b.include_dirs;
+    copts.allowed_dirs = b.allowed_dirs;
     api::Policy p = api::Policy::from_file(b.file, copts);
     if (p.io_error())
         return failed({api::ErrorKind::Environment, "compile", "cannot read '" + b.file + "': " + kept}, "");

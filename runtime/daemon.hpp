@@ -45,6 +45,7 @@ struct Binding {
     std::string policy;  // which `policy` block; empty: the file's only one
     api::Mode mode = api::Mode::Auto;
     std::vector<std::string> include_dirs;
+    std::vector<std::string> allowed_dirs;  // the config's "allowed_dirs" (empty: anywhere)
 };
 
 struct Config {
@@ -62,6 +63,9 @@ struct ConfigResult {
 // The JSON config (format in docs/cli.md). Relative policy paths are relative to the config
 // file's folder.
 ConfigResult parse_config(const std::string& path, const std::string& text);
+// The config must be a regular file (a FIFO or directory is an error, never a wait) of at most
+// kMaxConfigBytes.
+inline constexpr std::uint64_t kMaxConfigBytes = 1u << 20;
 ConfigResult read_config(const std::string& path);
 
 // "HOST:PORT" or "[V6]:PORT" (port 0: any free port).

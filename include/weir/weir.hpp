@@ -57,6 +57,11 @@ struct Result {
     const T* operator->() const { return &value; }
 };
 
+// Reads a whole input file the way weir reads policies and set files: regular files only
+// (a directory, FIFO, device or socket is refused without blocking) and at most `max_bytes`.
+// Error step "read", kind Policy.
+Result<std::string> read_input_file(const std::string& path, std::uint64_t max_bytes);
+
 // --- diagnostics ---------------------------------------------------------------------------
 
 enum class Severity { Error, Warning, Note };
@@ -106,6 +111,10 @@ struct CompileOptions {
     bool use_default_rules = true;          // then the bundled rules/ (std/...)
     bool lint = true;                       // run the linter (warnings)
     bool werror = false;                    // warnings become errors
+    // Non-empty: the policy file, its includes and its set files must lie inside these folders
+    // (symlinks resolved as the file is opened); a file elsewhere is a read error. The bundled
+    // rules/ stay readable while use_default_rules is on.
+    std::vector<std::string> allowed_dirs;
 };
 
 // A checked policy file: one or more policies, their sets, constants and tests, plus every

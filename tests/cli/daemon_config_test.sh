@@ -87,6 +87,21 @@ expect_rc "an interface configured twice" 2 "$WEIR" daemon --config "$TMP/dup.js
 expect_out "says which" "interfaces[1]: interface '$DEV' is configured twice"
 [[ -z $(status_field "$DEV" policy) ]] && ok || bad "a bad config loaded something"
 
+# ---- config: only a regular file; allowed_dirs confine policies, includes and set files ----
+mkfifo "$TMP/fifo.json"
+expect_rc "a FIFO as config: an error, not a wait" 2 timeout 20 "$WEIR" daemon --config "$TMP/fifo.json" --once
+expect_out "says what it is" "it is a FIFO, not a regular file"
+config outside.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\"}" '"allowed_dirs": ["own"],'
+expect_rc "a policy outside allowed_dirs" 2 "$WEIR" daemon --config "$TMP/outside.json" --once
+expect_out "names the key" "interfaces[0].file '$TMP/two.weir' is outside \"allowed_dirs\""
+printf 'set s : ip = file "secret.txt"\npolicy p default pass {\n    r: drop if ip.src in @s\n}\n' >"$TMP/own/leak.weir"
+printf 'token: s3cr3t\n' >"$TMP/secret.txt"
+ln -s "$TMP/secret.txt" "$TMP/own/secret.txt"
+config link.json "{\"interface\": \"$DEV\", \"file\": \"own/leak.weir\"}" '"allowed_dirs": ["own"],'
+expect_rc "a set file that links out of allowed_dirs" 1 "$WEIR" daemon --config "$TMP/link.json" --once
+expect_out "is refused" "it is outside the folders policies may be read from"
+grep -q s3cr3t "$TMP/out" && bad "the secret was echoed" || ok
+
 # ---- --once exit codes ----
 config env.json "{\"interface\": \"$NOIF\", \"file\": \"two.weir\", \"policy\": \"dc-a\", \"include_dirs\": [\"top\", \"own\"]}"
 expect_rc "--once, no such interface: environment" 2 "$WEIR" daemon --config "$TMP/env.json" --once

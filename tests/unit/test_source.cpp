@@ -136,3 +136,44 @@ TEST_CASE("a set file of many lines is read whole and every element kept, in ord
     REQUIRE(c->diags.list().size() == 1);
     CHECK(c->diags.list()[0].code == "cidr-host-bits");
 }
+
+TEST_CASE("confined: the policy, includes and set files must lie inside the allowed folders") {
+    Scratch s;
+    fs::create_directory(s.dir / "conf");
+    fs::create_directory(s.dir / "elsewhere");
+    const std::string secret = s.write("elsewhere/secret.txt", "198.18.0.1\n");
+    s.write("conf/inc.weir", "const ssh = 22\n");
+    fs::create_symlink(secret, s.dir / "conf" / "link.txt");  // a link leading out of the folder
+    CheckOptions opts;
+    opts.load.use_default_rules = false;
+    opts.allowed_dirs = {(s.dir / "conf").string()};
+
+    auto c = compile_file(s.write("conf/ok.weir", "include \"inc.weir\"\npolicy p default pass {\n"
+                                                  "    r: drop if tcp.dport == $ssh\n}\n"),
+                          opts);
+    CHECK(c->ok());
+
+    c = compile_file(s.write("top.weir", "policy p default pass {\n    r: drop if tcp.dport == 1\n}\n"), opts);
+    REQUIRE(c->diags.list().size() == 1);
+    CHECK(c->diags.list()[0].code == "io");
+    CHECK(c->diags.list()[0].message.find("outside the folders") != std::string::npos);
+
+    c = compile_file(s.write("conf/leak.weir", "set s : ip = file \"link.txt\"\npolicy p default pass {\n"
+                                               "    r: drop if ip.src in @s\n}\n"),
+                     opts);
+    CHECK_FALSE(c->ok());
+    bool found = false;
+    for (const auto& d : c->diags.list())
+        if (d.code == "set-file-unreadable" && d.message.find("outside the folders") != std::string::npos) found = true;
+    CHECK(found);
+
+    c = compile_file(s.write("conf/abs.weir", "include \"" + s.write("elsewhere/x.weir", "const q = 1\n") +
+                                                  "\"\npolicy p default pass {\n    r: drop if tcp.dport == $q\n}\n"),
+                     opts);
+    REQUIRE(c->diags.list().size() == 1);
+    CHECK(c->diags.list()[0].code == "include-unreadable");
+
+    opts.allowed_dirs = {(s.dir / "missing").string()};  // nothing exists: nothing is read
+    c = compile_file((s.dir / "conf" / "ok.weir").string(), opts);
+    CHECK_FALSE(c->ok());
+}
