@@ -20,7 +20,10 @@ namespace weir::traffic {
 namespace {
 
 constexpr std::string_view kTxProgram = "weir_tg_tx";
+constexpr std::string_view kReplayProgram = "weir_tg_replay";
 constexpr std::string_view kCountsMap = "weir_tg_counts";
+constexpr std::string_view kTraceMap = "weir_tg_trace";
+constexpr std::string_view kCursorMap = "weir_tg_cursor";
 constexpr std::uint32_t kMaxKernelBatch = 256;  // the kernel's limit for live frames
 // Test-run frames carry this as metadata (host order, like the program reads it): see trafficgen.c.
 constexpr std::uint32_t kMagic = 0x77656972u;
@@ -33,10 +36,55 @@ bpf::Error error(std::string what, int err) {
                       {}, err};
 }
 
-bpf::Result<bpf::Object> load_object() {
+// `trace_entries`: the size of the replay map (its one unused entry, unless for a replay).
+bpf::Result<bpf::Object> load_object(std::uint32_t trace_entries = 1) {
     auto obj = bpf::Object::open(trafficgen_object(), "weir_trafficgen");
     if (!obj) return obj.error();
+    if (auto st = obj->set_max_entries(kTraceMap, trace_entries); !st) return st.error();
     if (auto st = obj->load(); !st) return st.error();
+    return std::move(*obj);
+}
+
+// The map layouts of trafficgen.c.
+struct TraceEntry {
+    std::uint32_t len = 0;
+    unsigned char data[kMaxTraceFrame] = {};
+};
+struct Cursor {
+    std::uint64_t next = 0;
+    std::uint32_t len = 0, pad = 0;
+};
+
+// A generator of its own whose replay map holds `trace`.
+bpf::Result<bpf::Object> load_replay(const std::vector<std::vector<unsigned char>>& trace) {
+    auto obj = load_object(std::uint32_t(trace.size()));
+    if (!obj) return obj.error();
+    auto map = obj->map_fd(kTraceMap);
+    if (!map) return map.error();
+    auto cursor = obj->map_fd(kCursorMap);
+    if (!cursor) return cursor.error();
+    // In batches: one syscall per entry would cost ~0.1 s for a 100k-frame trace.
+    constexpr std::size_t kBatch = 4096;
+    std::vector<std::uint32_t> keys;
+    std::vector<TraceEntry> values;
+    for (std::size_t i = 0; i < trace.size(); i += kBatch) {
+        const std::size_t n = std::min(kBatch, trace.size() - i);
+        keys.resize(n);
+        values.assign(n, TraceEntry{});
+        for (std::size_t j = 0; j < n; ++j) {
+            keys[j] = std::uint32_t(i + j);
+            values[j].len = std::uint32_t(trace[i + j].size());
+            std::memcpy(values[j].data, trace[i + j].data(), trace[i + j].size());
+        }
+        std::uint32_t count = std::uint32_t(n);
+        if (bpf_map_update_batch(*map, keys.data(), values.data(), &count, nullptr) == 0 && count == n) continue;
+        for (std::size_t j = 0; j < n; ++j)  // no batch operations: one by one
+            if (bpf_map_update_elem(*map, &keys[j], &values[j], BPF_ANY) < 0)
+                return error("fill the trace map (frame " + std::to_string(i + j) + ")", errno);
+    }
+    Cursor c;
+    c.len = std::uint32_t(trace.size());
+    if (auto st = bpf::update(*cursor, 0, c); !st) return st.error();
     return std::move(*obj);
 }
 
@@ -52,17 +100,18 @@ struct Plan {
 };
 
 // The work of thread `t` of `threads`: an equal share of each frame's packets and of the rate.
-Plan make_plan(const FloodOptions& o, unsigned t, unsigned threads) {
+// `frames`: o.frames, or for a replay the one test frame the trace is written into.
+Plan make_plan(const FloodOptions& o, const std::vector<WeightedFrame>& frames, unsigned t, unsigned threads) {
     Plan plan;
     std::uint64_t total_weight = 0;
     std::uint32_t max_weight = 0;
-    for (const auto& f : o.frames) {
+    for (const auto& f : frames) {
         total_weight += f.weight;
         max_weight = std::max(max_weight, f.weight);
     }
     std::uint64_t per_call = std::max<std::uint32_t>(o.per_call, 1);
     plan.rate_pps = o.rate_pps / threads;
-    for (const auto& f : o.frames) {
+    for (const auto& f : frames) {
         std::vector<unsigned char> d(kMetaSize);
         std::memcpy(d.data(), &kMagic, kMetaSize);
         d.insert(d.end(), f.bytes.begin(), f.bytes.end());
@@ -71,11 +120,11 @@ Plan make_plan(const FloodOptions& o, unsigned t, unsigned threads) {
     if (plan.rate_pps > 0) {
         // Coarse pacing: one round of calls (each frame once) carries kPacingPeriod (per frame)
         // of packets, so the fixed cost of the calls stays a small part of the round.
-        double period = kPacingPeriod.count() * double(o.frames.size());
+        double period = kPacingPeriod.count() * double(frames.size());
         double per_round = plan.rate_pps * period * double(max_weight) / double(total_weight);
         per_call = std::min<std::uint64_t>(per_call, std::max<std::uint64_t>(1, std::uint64_t(per_round)));
     }
-    for (const auto& f : o.frames)
+    for (const auto& f : frames)
         plan.chunk.push_back(std::uint32_t(std::max<std::uint64_t>(1, per_call * f.weight / max_weight)));
     // With a rate and a duration (and no count), exactly rate * duration packets.
     std::uint64_t packets = o.packets;
@@ -83,13 +132,13 @@ Plan make_plan(const FloodOptions& o, unsigned t, unsigned threads) {
         packets = std::uint64_t(o.rate_pps * o.duration.count());
     if (packets > 0) {
         std::uint64_t given = 0;
-        for (const auto& f : o.frames) {
+        for (const auto& f : frames) {
             std::uint64_t q = std::uint64_t((unsigned __int128)packets * f.weight / total_weight);
             plan.quota.push_back(q);
             given += q;
         }
         for (std::size_t i = 0; given < packets; i = (i + 1) % plan.quota.size()) {
-            if (o.frames[i].weight == 0) continue;
+            if (frames[i].weight == 0) continue;
             ++plan.quota[i];
             ++given;
         }
@@ -99,7 +148,8 @@ Plan make_plan(const FloodOptions& o, unsigned t, unsigned threads) {
 }
 
 // One thread's flood, on a thread of its own that enters the sender's namespace.
-bpf::Result<FloodResult> run_flood(int prog, const FloodOptions& o, int netns_fd, const Plan& plan) {
+bpf::Result<FloodResult> run_flood(int prog, const FloodOptions& o, const std::vector<WeightedFrame>& frames,
+                                   int netns_fd, const Plan& plan) {
     if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) < 0)
         return error("enter the network namespace of '" + o.ifname + "'", errno);
     unsigned ifindex = ::if_nametoindex(o.ifname.c_str());
@@ -109,7 +159,7 @@ bpf::Result<FloodResult> run_flood(int prog, const FloodOptions& o, int netns_fd
                      errno);
 
     FloodResult result;
-    result.per_frame.assign(o.frames.size(), 0);
+    result.per_frame.assign(frames.size(), 0);
     const bool counted = !plan.quota.empty();
     const bool timed = o.duration.count() > 0;
     const auto start = Clock::now();
@@ -120,9 +170,9 @@ bpf::Result<FloodResult> run_flood(int prog, const FloodOptions& o, int netns_fd
     bool stop = false;
     for (bool more = true; more && !stop;) {
         more = false;
-        for (std::size_t i = 0; i < o.frames.size(); ++i) {
+        for (std::size_t i = 0; i < frames.size(); ++i) {
             std::uint64_t n = plan.chunk[i];
-            if (o.frames[i].weight == 0) continue;
+            if (frames[i].weight == 0) continue;
             if (counted) {
                 std::uint64_t left = plan.quota[i] - result.per_frame[i];
                 if (left == 0) continue;
@@ -180,7 +230,10 @@ bpf::Result<TrafficGen> TrafficGen::create() {
 }
 
 bpf::Result<FloodResult> TrafficGen::flood(const FloodOptions& o) const {
-    if (o.frames.empty()) return error("flood '" + o.ifname + "' with no frames", -EINVAL);
+    const bool replay = !o.trace.empty();
+    if (o.frames.empty() && !replay) return error("flood '" + o.ifname + "' with no frames", -EINVAL);
+    if (!o.frames.empty() && replay)
+        return error("flood with both frames and a trace (give one of them)", -EINVAL);
     std::uint64_t total_weight = 0;
     for (const auto& f : o.frames) {
         if (f.bytes.size() < 14)
@@ -189,7 +242,20 @@ bpf::Result<FloodResult> TrafficGen::flood(const FloodOptions& o) const {
                          -EINVAL);
         total_weight += f.weight;
     }
-    if (total_weight == 0) return error("flood with frames that all have weight 0", -EINVAL);
+    if (!replay && total_weight == 0) return error("flood with frames that all have weight 0", -EINVAL);
+    if (o.trace.size() > kMaxTraceFrames)
+        return error("flood with a trace of " + std::to_string(o.trace.size()) + " frames (at most " +
+                         std::to_string(kMaxTraceFrames) + ")",
+                     -EINVAL);
+    std::size_t longest = 0;
+    for (std::size_t i = 0; i < o.trace.size(); ++i) {
+        const std::size_t len = o.trace[i].size();
+        if (len < 14 || len > kMaxTraceFrame)
+            return error("flood with a trace whose frame " + std::to_string(i) + " has " + std::to_string(len) +
+                             " bytes (14 .. " + std::to_string(kMaxTraceFrame) + ")",
+                         -EINVAL);
+        longest = std::max(longest, len);
+    }
     if (o.packets == 0 && o.duration.count() <= 0)
         return error("flood without a packet count or a duration (it would never stop)", -EINVAL);
     if (o.kernel_batch > kMaxKernelBatch)
@@ -198,6 +264,22 @@ bpf::Result<FloodResult> TrafficGen::flood(const FloodOptions& o) const {
                      -EINVAL);
     if (o.rate_pps < 0 || std::isnan(o.rate_pps))
         return error("flood at a negative rate", -EINVAL);
+
+    // A replay runs its own generator, whose test frame only lends the longest entry's length.
+    std::optional<bpf::Object> replay_obj;
+    int prog = prog_;
+    std::vector<WeightedFrame> replay_frames;
+    if (replay) {
+        auto obj = load_replay(o.trace);
+        if (!obj) return obj.error();
+        auto p = obj->program_fd(kReplayProgram);
+        if (!p) return p.error();
+        replay_obj.emplace(std::move(*obj));
+        prog = *p;
+        replay_frames.push_back({std::vector<unsigned char>(longest, 0), 1});
+        std::copy(o.trace[0].begin(), o.trace[0].end(), replay_frames[0].bytes.begin());
+    }
+    const std::vector<WeightedFrame>& frames = replay ? replay_frames : o.frames;
 
     bpf::Fd ns;
     int ns_fd = o.netns_fd;
@@ -216,7 +298,7 @@ bpf::Result<FloodResult> TrafficGen::flood(const FloodOptions& o) const {
         if (ns_fd >= 0 && ::setns(ns_fd, CLONE_NEWNET) < 0) return;
         int ifindex = int(::if_nametoindex(o.ifname.c_str()));
         if (ifindex > 0 &&
-            bpf_xdp_attach(ifindex, prog_, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0)
+            bpf_xdp_attach(ifindex, prog, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr) == 0)
             held_ifindex = ifindex;
     }).join();
 
@@ -225,22 +307,28 @@ bpf::Result<FloodResult> TrafficGen::flood(const FloodOptions& o) const {
     std::vector<std::thread> workers;
     const auto start = Clock::now();
     for (unsigned t = 0; t < threads; ++t)
-        workers.emplace_back([&, t] { out[t].emplace(run_flood(prog_, o, ns_fd, make_plan(o, t, threads))); });
+        workers.emplace_back(
+            [&, t] { out[t].emplace(run_flood(prog, o, frames, ns_fd, make_plan(o, frames, t, threads))); });
     for (auto& w : workers) w.join();
     if (held_ifindex > 0)
         std::thread([&] {
             if (ns_fd >= 0 && ::setns(ns_fd, CLONE_NEWNET) < 0) return;
             bpf_xdp_attach_opts opts{};
             opts.sz = sizeof opts;
-            opts.old_prog_fd = prog_;
+            opts.old_prog_fd = prog;
             bpf_xdp_attach(held_ifindex, -1, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &opts);
         }).join();
     FloodResult sum;
-    sum.per_frame.assign(o.frames.size(), 0);
+    sum.per_frame.assign(frames.size(), 0);
     for (auto& r : out) {
         if (!*r) return r->error();
         sum.packets += (*r)->packets;
         for (std::size_t i = 0; i < sum.per_frame.size(); ++i) sum.per_frame[i] += (*r)->per_frame[i];
+    }
+    if (replay) {  // the shared cursor went through the trace in order, from its start
+        const std::uint64_t n = o.trace.size();
+        sum.per_frame.assign(n, sum.packets / n);
+        for (std::uint64_t i = 0; i < sum.packets % n; ++i) ++sum.per_frame[i];
     }
     sum.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return sum;

@@ -6,6 +6,10 @@
 // receives it (> 10 Mpps on one core). The run happens in the namespace that owns the sending
 // end: flood() does it on a helper thread that setns()'d there.
 //
+// Replay: instead of a few frames repeated, FloodOptions::trace sends a list of frames in order,
+// one per repetition (the generator program copies the next one from a BPF map into the frame it
+// transmits), so one call sends many distinct headers: a ClassBench trace, not one 5-tuple.
+//
 // TrafficSink attaches a counting XDP program (drop or pass) to the receiving device and reads
 // what arrived, per destination-port slot (see bpf-templates/trafficgen.c).
 //
@@ -14,6 +18,7 @@
 // frames handed to XDP_TX, not frames received.
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -37,6 +42,10 @@ struct WeightedFrame {
     std::uint32_t weight = 1;          // share of the packets, relative to the other frames
 };
 
+// Limits of FloodOptions::trace (the BPF map entry holds a frame of at most kMaxTraceFrame bytes).
+inline constexpr std::size_t kMaxTraceFrame = 128;
+inline constexpr std::size_t kMaxTraceFrames = std::size_t(1) << 20;
+
 struct FloodOptions {
     // The namespace of the sending device: a name under /run/netns, or an open namespace fd
     // (netns_fd >= 0 wins). Neither: the calling thread's namespace.
@@ -44,6 +53,14 @@ struct FloodOptions {
     int netns_fd = -1;
     std::string ifname;  // the sending device (a veth end) in that namespace
     std::vector<WeightedFrame> frames;
+    // Or a trace (exactly one of `frames` and `trace` is given): repetition k of the flood sends
+    // trace[k % trace.size()], in order from trace[0] on each flood; every frame 14 ..
+    // kMaxTraceFrame bytes, at most kMaxTraceFrames of them. With a count, trace[i] is sent
+    // packets / n times, once more if i < packets % n (n = trace.size()), also with several
+    // threads (they share one cursor: an atomic add per packet). Each flood loads its own copy
+    // of the generator with the trace in a map (milliseconds, before the flood's clock starts).
+    // Weights do not apply; per_call, threads, kernel_batch and rate_pps do.
+    std::vector<std::vector<unsigned char>> trace;
     // Stop after `packets` packets and/or after `duration`; at least one must be set. With a
     // count, each frame gets exactly round(packets * weight / total weight) packets (remainders
     // to the first frames) and the sum is exactly `packets`.
@@ -73,7 +90,7 @@ struct FloodOptions {
 
 struct FloodResult {
     std::uint64_t packets = 0;             // frames handed to XDP_TX (the sum of per_frame)
-    std::vector<std::uint64_t> per_frame;  // in the order of FloodOptions::frames
+    std::vector<std::uint64_t> per_frame;  // in the order of FloodOptions::frames (or ::trace)
     double seconds = 0;                    // wall time of the flood
     double mpps() const { return seconds > 0 ? double(packets) / seconds / 1e6 : 0; }
 };

@@ -1,11 +1,11 @@
 // Live traffic on a private veth pair (runtime/testnet.hpp): the XDP_TX generator of
 // runtime/trafficgen.hpp floods from inside the namespace, a counting XDP sink on the root-side
-// end counts what arrives. Exact counts per kind, duration and rate limits, errors, and what the
-// receiving veth end needs (an XDP program or GRO) to accept XDP_TX frames at all. Counts are
-// read once everything sent has arrived (the receiver may run later, e.g. in ksoftirqd on a busy
-// machine); time is only checked where the generator guarantees it (it never stops before a
-// deadline nor sends before a packet is due). Rates are printed by bench/live_rate (unpaced)
-// and bench/limit_precision (paced).
+// end counts what arrives. Exact counts per kind and per trace entry (replay), duration and rate
+// limits, errors, and what the receiving veth end needs (an XDP program or GRO) to accept XDP_TX
+// frames at all. Counts are read once everything sent has arrived (the receiver may run later,
+// e.g. in ksoftirqd on a busy machine); time is only checked where the generator guarantees it
+// (it never stops before a deadline nor sends before a packet is due). Rates are printed by
+// bench/live_rate (unpaced), bench/limit_precision (paced) and bench/classbench_live (replay).
 #include <doctest/doctest.h>
 
 #include <net/if.h>
@@ -272,6 +272,102 @@ TEST_CASE("flood: errors say what is wrong") {
     FloodOptions wrong_if = o;
     wrong_if.ifname = net.host_if();  // lives in the root namespace, not in net's
     CHECK(message(wrong_if).find("find device '" + net.host_if() + "'") != std::string::npos);
+}
+
+TEST_CASE("replay: every frame of a trace arrives, in turn, an exact number of times") {
+    TestNet net;
+    TrafficSink sink = make_sink(net, SinkAction::drop);
+    TrafficGen gen = make_gen();
+    // Eight headers told apart by destination port slot, of different kinds and lengths (60 to
+    // 100 bytes): each repetition must carry one entry whole, length included, whatever an
+    // earlier repetition left in the recycled page.
+    std::vector<Bytes> trace;
+    for (std::uint16_t i = 0; i < 8; ++i) {
+        const std::uint16_t dport = std::uint16_t(6000 + i);
+        switch (i % 4) {
+            case 0: trace.push_back(udp4(net, dport)); break;
+            case 1: trace.push_back(tcp4(net, dport)); break;
+            case 2: trace.push_back(udp6(net, dport)); break;
+            default: trace.push_back(udp4(net, dport, 100)); break;
+        }
+    }
+    FloodOptions o;
+    o.netns = net.netns();
+    o.ifname = net.peer_if();
+    o.trace = trace;
+    auto expect = [&](std::uint64_t packets) {
+        std::vector<std::uint64_t> want(trace.size(), packets / trace.size());
+        for (std::size_t i = 0; i < packets % trace.size(); ++i) ++want[i];
+        return want;
+    };
+    auto check_counts = [&](const std::vector<std::uint64_t>& want, std::uint64_t total) {
+        auto c = drained_counts(sink, total);
+        for (std::size_t i = 0; i < trace.size(); ++i) {
+            INFO("trace entry " << i);
+            CHECK(c[(6000 + i) % kPortSlots].packets == want[i]);
+            CHECK(c[(6000 + i) % kPortSlots].bytes == want[i] * trace[i].size());
+        }
+    };
+
+    SUBCASE("one thread, a count that does not divide evenly, several calls") {
+        o.packets = 100'003;
+        o.per_call = 7'000;
+        FloodResult r = flood(gen, o);
+        CHECK(r.packets == 100'003);
+        CHECK(r.per_frame == expect(100'003));  // 12,500 each, one more for the first three
+        check_counts(expect(100'003), 100'003);
+    }
+    SUBCASE("three threads share the trace's cursor") {
+        o.packets = 90'005;
+        o.threads = 3;
+        o.kernel_batch = 32;
+        o.per_call = 1'000;
+        FloodResult r = flood(gen, o);
+        CHECK(r.packets == 90'005);
+        CHECK(r.per_frame == expect(90'005));
+        check_counts(expect(90'005), 90'005);
+    }
+    SUBCASE("each flood starts at the trace's first frame") {
+        o.packets = 3;
+        flood(gen, o);
+        flood(gen, o);
+        check_counts({2, 2, 2, 0, 0, 0, 0, 0}, 6);
+    }
+    SUBCASE("a duration: whatever was sent, in trace order") {
+        o.duration = std::chrono::milliseconds(200);
+        o.per_call = 4'099;
+        FloodResult r = flood(gen, o);
+        REQUIRE(r.packets > 0);
+        CHECK(r.per_frame == expect(r.packets));
+        check_counts(expect(r.packets), r.packets);
+    }
+}
+
+TEST_CASE("replay: errors say what is wrong") {
+    TestNet net;
+    TrafficGen gen = make_gen();
+    FloodOptions o;
+    o.netns = net.netns();
+    o.ifname = net.peer_if();
+    o.packets = 10;
+    o.trace = {udp4(net, 7000), udp4(net, 7001)};
+    auto message = [&](const FloodOptions& opts) {
+        auto r = gen.flood(opts);
+        REQUIRE_FALSE(r);
+        return r.error().message;
+    };
+    FloodOptions both = o;
+    both.frames = {{udp4(net, 7000), 1}};
+    CHECK(message(both).find("both frames and a trace") != std::string::npos);
+    FloodOptions short_frame = o;
+    short_frame.trace[1] = Bytes(13, 0);
+    CHECK(message(short_frame).find("frame 1 has 13 bytes") != std::string::npos);
+    FloodOptions long_frame = o;
+    long_frame.trace[0] = udp4(net, 7000, kMaxTraceFrame + 1);
+    CHECK(message(long_frame).find("frame 0 has 129 bytes") != std::string::npos);
+    FloodOptions no_end = o;
+    no_end.packets = 0;
+    CHECK(message(no_end).find("without a packet count or a duration") != std::string::npos);
 }
 
 TEST_CASE("receiving veth end: XDP_TX frames need an XDP program or GRO there") {
