@@ -184,6 +184,7 @@ __attribute__((always_inline)) int weir_in_v4(__u32 set, __u32 addr)
     if (d) {
         struct weir_key_v4 k = {.set = set};
         __u32 n = d->n;
+#pragma clang loop unroll(disable) /* one probe's code per lookup: programs stay small */
         for (__u32 i = 0; i < WEIR_SET_HASH_LENS; i++) {
             if (i >= n)
                 break;
@@ -211,6 +212,7 @@ __attribute__((always_inline)) int weir_in_v6(__u32 set, __u64 hi, __u64 lo)
     if (d) {
         struct weir_key_v6 k = {.set = set};
         __u32 n = d->n;
+#pragma clang loop unroll(disable) /* one probe's code per lookup: programs stay small */
         for (__u32 i = 0; i < WEIR_SET_HASH_LENS; i++) {
             if (i >= n)
                 break;

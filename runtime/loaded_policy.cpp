@@ -201,13 +201,16 @@ std::vector<std::uint8_t> prefix_lengths(std::span<const TablePrefix> prefixes) 
 }
 
 bpf::Status fill_set_table(const SetMaps& m, const SetTable& t) {
-    const std::vector<std::uint8_t> keys = set_table_keys(t.kind, t.id, t.prefixes);
     const std::vector<std::uint8_t> lens = prefix_lengths(t.prefixes);
     if (lens.size() <= WEIR_SET_HASH_LENS) {
         auto free = desc_slot_free(m, t.id);
         if (!free) return free.error();
         if (*free) {
-            // Entries first, then the descriptor that makes the program probe them.
+            // Entries first, then the descriptor that makes the program probe them. A hash
+            // takes keys in any order: no sort.
+            const std::size_t ks = set_table_key_size(t.kind);
+            std::vector<std::uint8_t> keys(t.prefixes.size() * ks, 0);
+            for (std::size_t i = 0; i < t.prefixes.size(); ++i) write_set_key(&keys[i * ks], t.kind, t.id, t.prefixes[i]);
             if (auto st = write_keys(m.hash, t.kind, keys); !st) return st;
             weir_set_desc d{};
             d.set = t.id;
@@ -218,7 +221,7 @@ bpf::Status fill_set_table(const SetMaps& m, const SetTable& t) {
         }
     }
     if (m.trie < 0) return bpf::Error{std::string("no set table ") + table_map_name(t.kind), {}, -ENOENT};
-    if (auto st = write_keys(m.trie, t.kind, keys); !st) return st;
+    if (auto st = write_keys(m.trie, t.kind, set_table_keys(t.kind, t.id, t.prefixes)); !st) return st;
     // A descriptor of this id from before (a refill): the trie holds the set now.
     if (auto d = hashed_desc(m, t.id); d && *d) {
         weir_set_desc z = **d;
