@@ -184,17 +184,15 @@ __attribute__((always_inline)) int weir_in_v4(__u32 set, __u32 addr)
     if (d) {
         struct weir_key_v4 k = {.set = set};
         __u32 n = d->n;
-#pragma clang loop unroll(disable) /* one probe's code per lookup: programs stay small */
         for (__u32 i = 0; i < WEIR_SET_HASH_LENS; i++) {
             if (i >= n)
                 break;
             __u32 len = d->len[i];
             if (len > 32)
                 break;
-            __u32 masked = addr & (__u32)(~0ull << (32 - len)); /* len 0: 0 */
+            __u32 masked = __builtin_bswap32(addr & (__u32)(~0ull << (32 - len))); /* len 0: 0 */
             k.prefixlen = WEIR_SET_ID_BITS + len;
-            for (int b = 0; b < 4; b++)
-                k.value[b] = (__u8)(masked >> (24 - 8 * b));
+            __builtin_memcpy(k.value, &masked, 4); /* big-endian */
             if (bpf_map_lookup_elem(&weir_seth_v4, &k))
                 return 1;
         }
@@ -212,7 +210,6 @@ __attribute__((always_inline)) int weir_in_v6(__u32 set, __u64 hi, __u64 lo)
     if (d) {
         struct weir_key_v6 k = {.set = set};
         __u32 n = d->n;
-#pragma clang loop unroll(disable) /* one probe's code per lookup: programs stay small */
         for (__u32 i = 0; i < WEIR_SET_HASH_LENS; i++) {
             if (i >= n)
                 break;
@@ -234,12 +231,10 @@ __attribute__((always_inline)) int weir_in_v6(__u32 set, __u64 hi, __u64 lo)
                 mhi = ~0ull;
                 mlo = ~0ull;
             }
-            __u64 h = hi & mhi, l = lo & mlo;
+            __u64 h = __builtin_bswap64(hi & mhi), l = __builtin_bswap64(lo & mlo); /* big-endian */
             k.prefixlen = WEIR_SET_ID_BITS + len;
-            for (int b = 0; b < 8; b++) {
-                k.value[b] = (__u8)(h >> (56 - 8 * b));
-                k.value[8 + b] = (__u8)(l >> (56 - 8 * b));
-            }
+            __builtin_memcpy(k.value, &h, 8);
+            __builtin_memcpy(k.value + 8, &l, 8);
             if (bpf_map_lookup_elem(&weir_seth_v6, &k))
                 return 1;
         }

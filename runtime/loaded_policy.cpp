@@ -155,7 +155,7 @@ bpf::Result<weir_set_desc> read_slot(int desc_fd, std::uint32_t id) {
     return d;
 }
 
-bpf::Status write_keys(int fd, TableKind kind, const std::vector<std::uint8_t>& keys) {
+bpf::Status write_keys(int fd, TableKind kind, const std::vector<std::uint8_t>& keys, std::size_t* written = nullptr) {
     const std::uint8_t present = 1;
     bpf::ManyUpdate u;
     u.keys = keys.data();
@@ -164,7 +164,7 @@ bpf::Status write_keys(int fd, TableKind kind, const std::vector<std::uint8_t>& 
     u.value_size = sizeof present;
     u.same_value = true;
     u.n = keys.size() / u.key_size;
-    return bpf::update_many(fd, u);
+    return bpf::update_many(fd, u, written);
 }
 
 }  // namespace
@@ -211,13 +211,20 @@ bpf::Status fill_set_table(const SetMaps& m, const SetTable& t) {
             const std::size_t ks = set_table_key_size(t.kind);
             std::vector<std::uint8_t> keys(t.prefixes.size() * ks, 0);
             for (std::size_t i = 0; i < t.prefixes.size(); ++i) write_set_key(&keys[i * ks], t.kind, t.id, t.prefixes[i]);
-            if (auto st = write_keys(m.hash, t.kind, keys); !st) return st;
-            weir_set_desc d{};
-            d.set = t.id;
-            d.hashed = 1;
-            d.n = static_cast<std::uint8_t>(lens.size());
-            std::copy(lens.begin(), lens.end(), d.len);
-            return write_set_desc(m, d);
+            std::size_t written = 0;
+            auto st = write_keys(m.hash, t.kind, keys, &written);
+            if (st) {
+                weir_set_desc d{};
+                d.set = t.id;
+                d.hashed = 1;
+                d.n = static_cast<std::uint8_t>(lens.size());
+                std::copy(lens.begin(), lens.end(), d.len);
+                return write_set_desc(m, d);
+            }
+            // The hash is full (e.g. a swap between two sets of a million: both are in the maps
+            // until the old one goes): the trie takes this one.
+            if (st.error().code != -E2BIG) return st;
+            for (std::size_t i = 0; i < written; ++i) (void)bpf_map_delete_elem(m.hash, &keys[i * ks]);
         }
     }
     if (m.trie < 0) return bpf::Error{std::string("no set table ") + table_map_name(t.kind), {}, -ENOENT};
