@@ -199,3 +199,44 @@ policy p default pass {
     for (std::uint32_t a : {ip4(198, 19, 240, 0), ip4(198, 19, 240, 255), ip4(198, 19, 241, 1), ip4(198, 19, 241, 2)})
         same_as_interp(l, v4_from(a), v4_text(a));
 }
+
+TEST_CASE("a set that finds the hash full goes to the trie, and stays exact") {
+    // The private load sizes each of the kind's maps to the plan's 19 IPv4 prefixes: the hash
+    // holds @few's 10, the trie @many's 9.
+    const char* text = R"(set few : ip4 = { 198.18.1.0/24, 198.18.2.0/24, 198.18.3.0/24, 198.18.4.0/24, 198.18.5.0/24,
+                198.18.6.1, 198.18.6.2, 198.18.6.3, 198.18.6.4, 198.18.6.5 }
+set many : ip4 = { 198.19.0.0/16, 198.18.128.0/17, 198.18.64.0/18, 198.18.32.0/19, 198.18.16.0/20,
+                 198.18.8.0/21, 198.18.7.0/25, 198.18.7.128/26, 198.18.7.192/27 }
+policy p default pass {
+    few:  drop if ip.src in @few
+    many: drop if ip.src in @many
+}
+)";
+    Loaded l = load(text);
+    SetMaps m = maps_of(l, TableKind::V4);
+    REQUIRE(*hashed_desc(m, table(l, "few", TableKind::V4).id));
+    REQUIRE_FALSE(*hashed_desc(m, table(l, "many", TableKind::V4).id));
+
+    // A new set of 10 hosts (one length): 20 entries do not fit the hash, 19 fit the trie.
+    SetTable t;
+    t.kind = TableKind::V4;
+    t.id = 77;
+    t.name = "extra";
+    for (std::uint32_t i = 0; i < 10; ++i) t.prefixes.push_back({ip4(198, 18, 9, 10 + i), 32});
+    auto st = fill_set_table(m, t);
+    REQUIRE_MESSAGE(st, st.error().message);
+    auto d = hashed_desc(m, t.id);
+    REQUIRE(d);
+    CHECK_FALSE(*d);
+    CHECK(entries_of(m.hash, TableKind::V4, t.id) == 0);
+    CHECK(entries_of(m.trie, TableKind::V4, t.id) == 10);
+    for (std::uint32_t i = 0; i < 24; ++i) {
+        auto in = set_member(m, TableKind::V4, t.id, ip4(198, 18, 9, i));
+        REQUIRE(in);
+        CHECK(*in == (i >= 10 && i < 20));
+    }
+    // The sets already there are untouched.
+    CHECK(entries_of(m.hash, TableKind::V4, table(l, "few", TableKind::V4).id) == 10);
+    same_as_interp(l, v4_from(ip4(198, 18, 6, 3)), "198.18.6.3");
+    same_as_interp(l, v4_from(ip4(198, 18, 7, 200)), "198.18.7.200");
+}
