@@ -98,6 +98,10 @@ static inline __u32 weir_decision_action(__u32 decision)
 #define WEIR_MAP_SET_PORT  "weir_set_port"
 #define WEIR_MAP_SET_PROTO "weir_set_proto"
 #define WEIR_MAP_SET_MAC   "weir_set_mac"
+#define WEIR_MAP_SETH_V4   "weir_seth_v4"
+#define WEIR_MAP_SETH_V6   "weir_seth_v6"
+#define WEIR_MAP_SETD_V4   "weir_setd_v4"
+#define WEIR_MAP_SETD_V6   "weir_setd_v6"
 #define WEIR_MAP_CLS_NODES "weir_cls_nodes"
 #define WEIR_MAP_CLS_REFS  "weir_cls_refs"
 #define WEIR_MAP_LIMITS    "weir_limits"
@@ -144,8 +148,35 @@ struct weir_log_record {
  * kind; the set id in the key keeps sets apart, so a set is edited live by adding or deleting
  * its entries. key.prefixlen = WEIR_SET_ID_BITS + the element's prefix length; `set` is the
  * set id (host order, always matched in full); the value bytes are big-endian (network order),
- * padding bytes zero. The value stored is a __u8 (1). max_entries: set by the loader
- * (template: 1); maps are created with BPF_F_NO_PREALLOC as LPM tries require. */
+ * bits beyond the prefix and padding bytes zero. The value stored is a __u8 (1). max_entries:
+ * set by the loader (template: 1); maps are created with BPF_F_NO_PREALLOC as LPM tries require.
+ *   weir_set_v4 weir_set_v6 weir_set_port weir_set_proto weir_set_mac   LPM_TRIE  key -> __u8
+ *
+ * Address sets (v4, v6) with few distinct prefix lengths (blocklists: /32 and /24) are hashed
+ * instead: one lookup per length present, constant time, where a trie walk over a million
+ * entries costs a cache miss per level. Per kind:
+ *   weir_seth_v4/v6  HASH (BPF_F_NO_PREALLOC)  the same keys as the trie, exact match -> __u8 1
+ *   weir_setd_v4/v6  ARRAY  key set id % WEIR_SET_DESC_SLOTS -> struct weir_set_desc
+ * A set is hashed iff its descriptor slot holds its id with `hashed` set: then all its entries
+ * are in weir_seth_* and the program probes the lengths len[0 .. n) (any order: a hit at any
+ * length is a member); otherwise (a zero slot, another set's id, hashed 0) all its entries are
+ * in the trie. The runtime hashes a set when it has at most WEIR_SET_HASH_LENS distinct lengths
+ * and its slot is free. Writers keep every read exact: entries are written before their length
+ * is listed (len[n] first, then n), a length is never moved or unlisted while it has entries,
+ * and a set converted to the trie (a live add beyond WEIR_SET_HASH_LENS lengths) has its trie
+ * entries written before `hashed` is cleared and its hash entries deleted after. A listed length
+ * without entries (after `weir set del`) costs a probe, not a wrong answer. */
+#define WEIR_SET_HASH_LENS  8u
+#define WEIR_SET_DESC_SLOTS 4096u /* a power of 2 */
+
+struct weir_set_desc {
+    __u32 set;    /* the set id this slot describes */
+    __u8 hashed;  /* 1: the set's entries are in weir_seth_*, probed at len[0 .. n) */
+    __u8 n;       /* listed lengths, <= WEIR_SET_HASH_LENS */
+    __u8 len[WEIR_SET_HASH_LENS];
+    __u8 pad[2];
+};
+
 #define WEIR_SET_ID_BITS 32u
 
 struct weir_key_v4 {

@@ -64,6 +64,30 @@ WEIR_SET_MAP(weir_set_port, weir_key_port);
 WEIR_SET_MAP(weir_set_proto, weir_key_proto);
 WEIR_SET_MAP(weir_set_mac, weir_key_mac);
 
+/* Hashed address sets (weir_abi.h): one exact-match entry per prefix, probed per length. */
+#define WEIR_SETH_MAP(NAME, KEY)                \
+    struct {                                    \
+        __uint(type, BPF_MAP_TYPE_HASH);        \
+        __uint(max_entries, 1);                 \
+        __uint(map_flags, BPF_F_NO_PREALLOC);   \
+        __type(key, struct KEY);                \
+        __type(value, __u8);                    \
+    } NAME SEC(".maps")
+
+WEIR_SETH_MAP(weir_seth_v4, weir_key_v4);
+WEIR_SETH_MAP(weir_seth_v6, weir_key_v6);
+
+#define WEIR_SETD_MAP(NAME)                            \
+    struct {                                           \
+        __uint(type, BPF_MAP_TYPE_ARRAY);              \
+        __uint(max_entries, WEIR_SET_DESC_SLOTS);      \
+        __type(key, __u32);                            \
+        __type(value, struct weir_set_desc);           \
+    } NAME SEC(".maps")
+
+WEIR_SETD_MAP(weir_setd_v4);
+WEIR_SETD_MAP(weir_setd_v6);
+
 #define WEIR_CLS_MAP(NAME, VALUE)               \
     struct {                                    \
         __uint(type, BPF_MAP_TYPE_ARRAY);       \
@@ -146,8 +170,34 @@ __attribute__((always_inline)) __u32 weir_cls_decision(__u32 i)
 /* Set lookups, called by generated code (`FIELD in @set`): values in host order, as in
  * struct weir_pkt. External so they survive in the template bitcode; always-inline so they
  * disappear into weir_match once linked. Return 1 if the value is in set `set`. */
+/* The descriptor of set `set` if the set is hashed (weir_abi.h), else 0. */
+static __always_inline struct weir_set_desc *weir_set_hashed(void *descs, __u32 set)
+{
+    __u32 slot = set & (WEIR_SET_DESC_SLOTS - 1);
+    struct weir_set_desc *d = bpf_map_lookup_elem(descs, &slot);
+    return d && d->set == set && d->hashed ? d : 0;
+}
+
 __attribute__((always_inline)) int weir_in_v4(__u32 set, __u32 addr)
 {
+    struct weir_set_desc *d = weir_set_hashed(&weir_setd_v4, set);
+    if (d) {
+        struct weir_key_v4 k = {.set = set};
+        __u32 n = d->n;
+        for (__u32 i = 0; i < WEIR_SET_HASH_LENS; i++) {
+            if (i >= n)
+                break;
+            __u32 len = d->len[i];
+            if (len > 32)
+                break;
+            __u32 masked = __builtin_bswap32(addr & (__u32)(~0ull << (32 - len))); /* len 0: 0 */
+            k.prefixlen = WEIR_SET_ID_BITS + len;
+            __builtin_memcpy(k.value, &masked, 4); /* big-endian */
+            if (bpf_map_lookup_elem(&weir_seth_v4, &k))
+                return 1;
+        }
+        return 0;
+    }
     struct weir_key_v4 k = {.prefixlen = WEIR_SET_ID_BITS + 32, .set = set};
     for (int i = 0; i < 4; i++)
         k.value[i] = (__u8)(addr >> (24 - 8 * i));
@@ -156,6 +206,40 @@ __attribute__((always_inline)) int weir_in_v4(__u32 set, __u32 addr)
 
 __attribute__((always_inline)) int weir_in_v6(__u32 set, __u64 hi, __u64 lo)
 {
+    struct weir_set_desc *d = weir_set_hashed(&weir_setd_v6, set);
+    if (d) {
+        struct weir_key_v6 k = {.set = set};
+        __u32 n = d->n;
+        for (__u32 i = 0; i < WEIR_SET_HASH_LENS; i++) {
+            if (i >= n)
+                break;
+            __u32 len = d->len[i];
+            if (len > 128)
+                break;
+            /* Masks without shifts by 64 or more. */
+            __u64 mhi, mlo;
+            if (len == 0) {
+                mhi = 0;
+                mlo = 0;
+            } else if (len <= 64) {
+                mhi = ~0ull << (64 - len);
+                mlo = 0;
+            } else if (len < 128) {
+                mhi = ~0ull;
+                mlo = ~0ull << (128 - len);
+            } else {
+                mhi = ~0ull;
+                mlo = ~0ull;
+            }
+            __u64 h = __builtin_bswap64(hi & mhi), l = __builtin_bswap64(lo & mlo); /* big-endian */
+            k.prefixlen = WEIR_SET_ID_BITS + len;
+            __builtin_memcpy(k.value, &h, 8);
+            __builtin_memcpy(k.value + 8, &l, 8);
+            if (bpf_map_lookup_elem(&weir_seth_v6, &k))
+                return 1;
+        }
+        return 0;
+    }
     struct weir_key_v6 k = {.prefixlen = WEIR_SET_ID_BITS + 128, .set = set};
     for (int i = 0; i < 8; i++) {
         k.value[i] = (__u8)(hi >> (56 - 8 * i));

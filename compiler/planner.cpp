@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <optional>
 #include <set>
 
@@ -210,8 +211,18 @@ private:
         t.program_set = program_set;
         t.name = std::move(name);
         unsigned bits = table_value_bits(kind);
+        const u128 all = bits >= 128 ? ~u128{0} : (u128{1} << bits) - 1;
+        t.prefixes.reserve(elems.size());
         for (const auto& el : elems) {
             if (family != Family::None && el.family != family) continue;
+            // One aligned block (a host, a CIDR: most of a blocklist) is its own prefix.
+            const u128 span = el.hi - el.lo;
+            if (el.lo <= el.hi && el.hi <= all && (span & (span + 1)) == 0 && (el.lo & span) == 0) {
+                const unsigned size_bits = static_cast<unsigned>(std::popcount(static_cast<std::uint64_t>(span)) +
+                                                                 std::popcount(static_cast<std::uint64_t>(span >> 64)));
+                t.prefixes.push_back({el.lo, static_cast<std::uint8_t>(bits - size_bits)});
+                continue;
+            }
             for (auto& p : range_to_prefixes(el.lo, el.hi, bits)) t.prefixes.push_back(p);
         }
         plan_.tables.push_back(std::move(t));

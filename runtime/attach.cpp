@@ -138,25 +138,10 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
 // Deletes every set-table entry whose set id the policy does not use.
 bpf::Status gc_sets(const pins::Pinned& p, const pins::PolicyMeta& keep) {
     for (TableKind k : kTableKinds) {
-        int fd = p.map(table_map_name(k));
-        if (fd < 0) continue;
         std::set<std::uint32_t> ids;
         for (const auto& s : keep.sets)
             if (s.kind == k) ids.insert(s.id);
-        const std::size_t ks = set_table_key_size(k);
-        std::vector<unsigned char> cur(ks), next(ks);
-        std::vector<std::vector<unsigned char>> doomed;
-        const void* prev = nullptr;
-        while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-            std::uint32_t id;
-            std::memcpy(&id, next.data() + offsetof(weir_key_v4, set), sizeof id);
-            if (!ids.count(id)) doomed.push_back(next);
-            cur = next;
-            prev = cur.data();
-        }
-        for (const auto& key : doomed)
-            if (bpf_map_delete_elem(fd, key.data()) != 0 && errno != ENOENT)
-                return bpf::Error{std::string("delete an old set entry: ") + std::strerror(errno), {}, -errno};
+        if (auto st = drop_sets_except(set_maps(k, [&](const char* n) { return p.map(n); }), k, ids); !st) return st;
     }
     return bpf::ok();
 }
@@ -611,7 +596,7 @@ LoadOutcome load(const LoadOptions& o) {
         }
         for (int ti : fill) {
             const SetTable& t = plan.tables[ti];
-            if (auto st = fill_set_table(pinned.map(table_map_name(t.kind)), t); !st)
+            if (auto st = fill_set_table(set_maps(t.kind, [&](const char* n) { return pinned.map(n); }), t); !st)
                 return undo(Problem::Environment, "prepare", "fill set '" + t.name + "': " + st.error().message);
         }
     }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -128,17 +129,160 @@ std::vector<std::uint8_t> set_table_keys(TableKind kind, std::uint32_t set, std:
     return keys;
 }
 
-bpf::Status fill_set_table(int map_fd, const SetTable& t) {
-    const std::vector<std::uint8_t> keys = set_table_keys(t.kind, t.id, t.prefixes);
+const char* set_hash_map_name(TableKind k) {
+    return k == TableKind::V4 ? WEIR_MAP_SETH_V4 : k == TableKind::V6 ? WEIR_MAP_SETH_V6 : nullptr;
+}
+const char* set_desc_map_name(TableKind k) {
+    return k == TableKind::V4 ? WEIR_MAP_SETD_V4 : k == TableKind::V6 ? WEIR_MAP_SETD_V6 : nullptr;
+}
+
+SetMaps set_maps(TableKind k, const std::function<int(const char*)>& fd_of) {
+    SetMaps m;
+    m.trie = fd_of(table_map_name(k));
+    if (const char* h = set_hash_map_name(k)) m.hash = fd_of(h);
+    if (const char* d = set_desc_map_name(k)) m.desc = fd_of(d);
+    if (m.hash < 0 || m.desc < 0) m.hash = m.desc = -1;  // both or neither
+    return m;
+}
+
+namespace {
+
+bpf::Result<weir_set_desc> read_slot(int desc_fd, std::uint32_t id) {
+    const std::uint32_t slot = id & (WEIR_SET_DESC_SLOTS - 1);
+    weir_set_desc d{};
+    if (bpf_map_lookup_elem(desc_fd, &slot, &d) != 0)
+        return bpf::Error{std::string("read set descriptor: ") + std::strerror(errno), {}, -errno};
+    return d;
+}
+
+bpf::Status write_keys(int fd, TableKind kind, const std::vector<std::uint8_t>& keys, std::size_t* written = nullptr) {
     const std::uint8_t present = 1;
     bpf::ManyUpdate u;
     u.keys = keys.data();
-    u.key_size = set_table_key_size(t.kind);
+    u.key_size = set_table_key_size(kind);
     u.values = &present;
     u.value_size = sizeof present;
     u.same_value = true;
-    u.n = t.prefixes.size();
-    return bpf::update_many(map_fd, u);
+    u.n = keys.size() / u.key_size;
+    return bpf::update_many(fd, u, written);
+}
+
+}  // namespace
+
+bpf::Result<std::optional<weir_set_desc>> hashed_desc(const SetMaps& m, std::uint32_t id) {
+    if (m.desc < 0) return std::optional<weir_set_desc>{};
+    auto d = read_slot(m.desc, id);
+    if (!d) return d.error();
+    if (d->hashed && d->set == id) return std::optional<weir_set_desc>(*d);
+    return std::optional<weir_set_desc>{};
+}
+
+bpf::Result<bool> desc_slot_free(const SetMaps& m, std::uint32_t id) {
+    if (m.desc < 0 || m.hash < 0) return false;
+    auto d = read_slot(m.desc, id);
+    if (!d) return d.error();
+    return !d->hashed || d->set == id;
+}
+
+bpf::Status write_set_desc(const SetMaps& m, const weir_set_desc& d) {
+    const std::uint32_t slot = d.set & (WEIR_SET_DESC_SLOTS - 1);
+    if (bpf_map_update_elem(m.desc, &slot, &d, BPF_ANY) != 0)
+        return bpf::Error{std::string("write set descriptor: ") + std::strerror(errno), {}, -errno};
+    return bpf::ok();
+}
+
+std::vector<std::uint8_t> prefix_lengths(std::span<const TablePrefix> prefixes) {
+    std::array<bool, 129> seen{};
+    for (const TablePrefix& p : prefixes) seen[std::min<unsigned>(p.len, 128)] = true;
+    std::vector<std::uint8_t> out;
+    for (int l = 128; l >= 0; --l)
+        if (seen[static_cast<std::size_t>(l)]) out.push_back(static_cast<std::uint8_t>(l));
+    return out;
+}
+
+bpf::Status fill_set_table(const SetMaps& m, const SetTable& t) {
+    const std::vector<std::uint8_t> lens = prefix_lengths(t.prefixes);
+    if (lens.size() <= WEIR_SET_HASH_LENS) {
+        auto free = desc_slot_free(m, t.id);
+        if (!free) return free.error();
+        if (*free) {
+            // Entries first, then the descriptor that makes the program probe them. A hash
+            // takes keys in any order: no sort.
+            const std::size_t ks = set_table_key_size(t.kind);
+            std::vector<std::uint8_t> keys(t.prefixes.size() * ks, 0);
+            for (std::size_t i = 0; i < t.prefixes.size(); ++i) write_set_key(&keys[i * ks], t.kind, t.id, t.prefixes[i]);
+            std::size_t written = 0;
+            auto st = write_keys(m.hash, t.kind, keys, &written);
+            if (st) {
+                weir_set_desc d{};
+                d.set = t.id;
+                d.hashed = 1;
+                d.n = static_cast<std::uint8_t>(lens.size());
+                std::copy(lens.begin(), lens.end(), d.len);
+                return write_set_desc(m, d);
+            }
+            // The hash is full (e.g. a swap between two sets of a million: both are in the maps
+            // until the old one goes): the trie takes this one.
+            if (st.error().code != -E2BIG) return st;
+            for (std::size_t i = 0; i < written; ++i) (void)bpf_map_delete_elem(m.hash, &keys[i * ks]);
+        }
+    }
+    if (m.trie < 0) return bpf::Error{std::string("no set table ") + table_map_name(t.kind), {}, -ENOENT};
+    if (auto st = write_keys(m.trie, t.kind, set_table_keys(t.kind, t.id, t.prefixes)); !st) return st;
+    // A descriptor of this id from before (a refill): the trie holds the set now.
+    if (auto d = hashed_desc(m, t.id); d && *d) {
+        weir_set_desc z = **d;
+        z.hashed = 0;
+        return write_set_desc(m, z);
+    }
+    return bpf::ok();
+}
+
+bpf::Result<bool> set_member(const SetMaps& m, TableKind kind, std::uint32_t id, u128 value) {
+    auto d = hashed_desc(m, id);
+    if (!d) return d.error();
+    std::uint8_t v = 0;
+    if (!*d) {
+        const auto key = set_table_key(kind, id, {value, static_cast<std::uint8_t>(table_value_bits(kind))});
+        return m.trie >= 0 && bpf_map_lookup_elem(m.trie, key.data(), &v) == 0;
+    }
+    for (unsigned i = 0; i < (*d)->n && i < WEIR_SET_HASH_LENS; ++i) {
+        const auto key = set_table_key(kind, id, {value, (*d)->len[i]});  // the key masks the value
+        if (bpf_map_lookup_elem(m.hash, key.data(), &v) == 0) return true;
+    }
+    return false;
+}
+
+bpf::Status drop_sets_except(const SetMaps& m, TableKind k, const std::set<std::uint32_t>& keep) {
+    const std::size_t ks = set_table_key_size(k);
+    for (int fd : {m.trie, m.hash}) {
+        if (fd < 0) continue;
+        std::vector<unsigned char> cur(ks), next(ks);
+        std::vector<std::vector<unsigned char>> doomed;
+        const void* prev = nullptr;
+        while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+            std::uint32_t id;
+            std::memcpy(&id, next.data() + offsetof(weir_key_v4, set), sizeof id);
+            if (!keep.count(id)) doomed.push_back(next);
+            cur = next;
+            prev = cur.data();
+        }
+        for (const auto& key : doomed)
+            if (bpf_map_delete_elem(fd, key.data()) != 0 && errno != ENOENT)
+                return bpf::Error{std::string("delete an old set entry: ") + std::strerror(errno), {}, -errno};
+    }
+    if (m.desc < 0) return bpf::ok();
+    for (std::uint32_t slot = 0; slot < WEIR_SET_DESC_SLOTS; ++slot) {
+        weir_set_desc d{};
+        if (bpf_map_lookup_elem(m.desc, &slot, &d) != 0)
+            return bpf::Error{std::string("read set descriptor: ") + std::strerror(errno), {}, -errno};
+        if (d.hashed && !keep.count(d.set)) {
+            const weir_set_desc zero{};
+            if (bpf_map_update_elem(m.desc, &slot, &zero, BPF_ANY) != 0)
+                return bpf::Error{std::string("clear a set descriptor: ") + std::strerror(errno), {}, -errno};
+        }
+    }
+    return bpf::ok();
 }
 
 std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceManager& sources,
@@ -165,8 +309,10 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     for (TableKind k : kTableKinds) {
         auto n = static_cast<std::uint32_t>(std::max<std::size_t>(1, entries[k]));
         if (opts.set_capacity) n = std::max(n, opts.set_capacity);
-        if (auto st = obj->set_max_entries(table_map_name(k), n); !st)
-            return failed("size the set tables", st.error());
+        // A set lives in its kind's trie or in its hash: each has room for all of them.
+        for (const char* name : {table_map_name(k), set_hash_map_name(k)})
+            if (name)
+                if (auto st = obj->set_max_entries(name, n); !st) return failed("size the set tables", st.error());
     }
     // Classifier tables: exactly the plan's entries (at least one: nodes[0] is the empty leaf).
     const std::size_t cls_sizes[] = {plan.cls.nodes.size(), plan.cls.refs.size()};
@@ -252,9 +398,9 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     // Set tables.
     for (const SetTable& t : plan.tables) {
         if (!opts.fill_sets) break;
-        auto fd = lp->obj_.map_fd(table_map_name(t.kind));
-        if (!fd) return failed("find its set tables", fd.error());
-        if (auto s = fill_set_table(*fd, t); !s) return failed("fill set '" + t.name + "'", s.error());
+        const SetMaps m = set_maps(t.kind, [&](const char* name) { return lp->map_fd(name); });
+        if (m.trie < 0) return failed("find its set tables", bpf::Error{"no map " + std::string(table_map_name(t.kind)), {}, -ENOENT});
+        if (auto s = fill_set_table(m, t); !s) return failed("fill set '" + t.name + "'", s.error());
     }
 
     // Classifier tables, each written in one copy through its memory mapping.

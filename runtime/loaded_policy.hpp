@@ -16,7 +16,10 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,8 +79,37 @@ std::size_t set_table_key_size(TableKind kind);
 // The keys of `prefixes`, packed set_table_key_size() apart, in value order (then length): an
 // LPM trie takes a million sorted inserts about four times faster than the same in random order.
 std::vector<std::uint8_t> set_table_keys(TableKind kind, std::uint32_t set, std::span<const TablePrefix> prefixes);
-// Writes every prefix of `t` into the set table `map_fd` (value 1), batched (maps.hpp).
-bpf::Status fill_set_table(int map_fd, const SetTable& t);
+
+// The maps holding one kind's sets (weir_abi.h, "Set tables"): its LPM trie and, for address
+// kinds, the hash and the descriptor array; -1 where absent (pins made before these maps
+// existed: every set of the kind is then in the trie).
+struct SetMaps {
+    int trie = -1;
+    int hash = -1;
+    int desc = -1;
+};
+// The hash / descriptor map names of a kind, nullptr for kinds that only have a trie.
+const char* set_hash_map_name(TableKind k);
+const char* set_desc_map_name(TableKind k);
+// A kind's maps, looked up by name (fd_of returns -1 for a missing map).
+SetMaps set_maps(TableKind k, const std::function<int(const char*)>& fd_of);
+// The descriptor of set `id` if it is hashed (its slot holds its id with `hashed` set).
+bpf::Result<std::optional<weir_set_desc>> hashed_desc(const SetMaps& m, std::uint32_t id);
+// Whether set `id` may take its descriptor slot: the kind has the maps, and the slot is unused,
+// not hashed, or already its own (another hashed set there keeps it: `id` then stays in the trie).
+bpf::Result<bool> desc_slot_free(const SetMaps& m, std::uint32_t id);
+bpf::Status write_set_desc(const SetMaps& m, const weir_set_desc& d);
+// The distinct prefix lengths of `prefixes`, longest first.
+std::vector<std::uint8_t> prefix_lengths(std::span<const TablePrefix> prefixes);
+// Writes every prefix of `t` into its kind's maps (value 1), batched (maps.hpp): into the hash,
+// then its descriptor, when it has at most WEIR_SET_HASH_LENS distinct lengths and its slot is
+// free; otherwise into the trie.
+bpf::Status fill_set_table(const SetMaps& m, const SetTable& t);
+// Whether `value` (table_value_bits(kind) bits) is in set `id`, read the way the program reads
+// it: the hash, one exact lookup per listed length, if the set is hashed; else the trie.
+bpf::Result<bool> set_member(const SetMaps& m, TableKind kind, std::uint32_t id, u128 value);
+// Deletes the entries and descriptors of every set of kind `k` whose id is not in `keep`.
+bpf::Status drop_sets_except(const SetMaps& m, TableKind k, const std::set<std::uint32_t>& keep);
 
 class LoadedPolicy {
 public:

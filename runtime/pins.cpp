@@ -75,6 +75,7 @@ const std::vector<std::string>& shared_maps() {
     static const std::vector<std::string> names = {
         WEIR_MAP_RULES,  WEIR_MAP_VERDICTS, WEIR_MAP_STATS,    WEIR_MAP_SET_V4,
         WEIR_MAP_SET_V6, WEIR_MAP_SET_PORT, WEIR_MAP_SET_PROTO, WEIR_MAP_SET_MAC,
+        WEIR_MAP_SETH_V4, WEIR_MAP_SETH_V6, WEIR_MAP_SETD_V4, WEIR_MAP_SETD_V6,
         WEIR_MAP_LIMITS,  // rate-limit buckets: kept across swaps (ids: rule name + key)
         WEIR_MAP_LOG};  // the log ring: readers keep reading across swaps
     return names;

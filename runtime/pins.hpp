@@ -10,6 +10,7 @@
 //     weir_meta                     ARRAY, 1 entry of kMetaValueSize bytes: Meta as JSON
 //     weir_rules weir_verdicts weir_stats                         counters (weir_abi.h)
 //     weir_set_v4 weir_set_v6 weir_set_port weir_set_proto weir_set_mac   set tables
+//     weir_seth_v4 weir_seth_v6 weir_setd_v4 weir_setd_v6     hashed address sets
 //     weir_log_ring                 the `log` ring buffer (weir events / weir capture read it)
 //   /run/weir/<ifname>.lock         (lock_dir(): $WEIR_RUN_DIR overrides /run/weir)
 #pragma once

@@ -256,11 +256,19 @@ EditOutcome edit(const EditOptions& opts) {
     }
     std::vector<const pins::SetRecord*> crecs(recs.begin(), recs.end());
     r.set_type = derive_type(crecs);
+    // Each table's maps; `fds` is where its entries are: the hash of its kind if the set is
+    // hashed (weir_abi.h), else the trie.
+    std::vector<SetMaps> maps;
+    std::vector<std::optional<weir_set_desc>> descs;
     std::vector<int> fds;
     for (const auto* s : recs) {
-        int fd = p->map(table_map_name(s->kind));
-        if (fd < 0) return env(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
-        fds.push_back(fd);
+        SetMaps m = set_maps(s->kind, [&](const char* n) { return p->map(n); });
+        if (m.trie < 0) return env(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
+        auto d = hashed_desc(m, s->id);
+        if (!d) return env(d.error().message);
+        maps.push_back(m);
+        descs.push_back(*d);
+        fds.push_back(*d ? m.hash : m.trie);
         r.tables.push_back({s->kind, s->id, 0, 0});
     }
 
@@ -280,6 +288,10 @@ EditOutcome edit(const EditOptions& opts) {
 
     // What to change: Flush: every entry of the set; Add/Del: the elements' prefixes.
     std::vector<Entry> entries;
+    // Add: per table, lengths to list in its descriptor, and the hash entries moved to the trie.
+    std::vector<std::vector<std::uint8_t>> new_lens(recs.size());
+    std::vector<std::vector<Key>> moved(recs.size());
+    std::vector<bool> to_trie(recs.size(), false);
     if (opts.op == Op::Flush) {
         for (std::size_t i = 0; i < recs.size(); ++i) {
             auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
@@ -367,6 +379,15 @@ EditOutcome edit(const EditOptions& opts) {
                                   [](const Entry& a, const Entry& b) { return a.table == b.table && a.key == b.key; }),
                       entries.end());
 
+        // Add to a hashed table: the lengths of the whole batch (present entries too, so that a
+        // repeated add lists what an interrupted one wrote).
+        std::vector<std::set<std::uint8_t>> batch_lens(recs.size());
+        if (opts.op == Op::Add)
+            for (const auto& e : entries)
+                if (descs[e.table])
+                    batch_lens[e.table].insert(
+                        static_cast<std::uint8_t>(key_u32(e.key, offsetof(weir_key_v4, prefixlen)) - WEIR_SET_ID_BITS));
+
         // Add: entries already present stay; Del: every entry must be there.
         std::vector<Entry> todo;
         std::set<std::pair<std::uint32_t, std::uint32_t>> missing_reported;
@@ -386,6 +407,29 @@ EditOutcome edit(const EditOptions& opts) {
             }
         }
         if (r.diags.has_errors()) return policy_error("nothing changed");
+        if (opts.op == Op::Add) {
+            // Hashed tables: the batch's lengths join the descriptor; beyond WEIR_SET_HASH_LENS
+            // the set moves to the trie, its hash entries with it.
+            for (std::size_t i = 0; i < recs.size(); ++i) {
+                if (!descs[i]) continue;
+                std::set<std::uint8_t> lens(descs[i]->len, descs[i]->len + descs[i]->n);
+                lens.insert(batch_lens[i].begin(), batch_lens[i].end());
+                if (lens.size() <= WEIR_SET_HASH_LENS) {
+                    for (std::uint8_t l : lens)
+                        if (std::find(descs[i]->len, descs[i]->len + descs[i]->n, l) == descs[i]->len + descs[i]->n)
+                            new_lens[i].push_back(l);
+                    continue;
+                }
+                auto old = read_table(maps[i].hash, recs[i]->kind, recs[i]->id);
+                if (!old) return env(old.error().message);
+                for (const auto& pf : *old) {
+                    moved[i].push_back(set_table_key(recs[i]->kind, recs[i]->id, pf));
+                    todo.push_back({static_cast<int>(i), moved[i].back(), {}});
+                }
+                fds[i] = maps[i].trie;
+                to_trie[i] = true;
+            }
+        }
         entries = std::move(todo);
     }
 
@@ -430,7 +474,7 @@ EditOutcome edit(const EditOptions& opts) {
                 return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) +
                            " of " + std::to_string(failed_at) + ": set '" + opts.set + "' is partly changed");
             }
-            r.tables[table].written += end - begin;
+            r.tables[table].written += end - begin - moved[table].size();
             begin = end;
         }
         entries.clear();
@@ -441,7 +485,7 @@ EditOutcome edit(const EditOptions& opts) {
         const Entry& e = entries[i];
         int err = adding ? w.add(fds[e.table], e.key) : w.del(fds[e.table], e.key);
         if (err == 0) {
-            ++r.tables[e.table].written;
+            if (!adding || e.range.valid()) ++r.tables[e.table].written;  // not the moved ones
             continue;
         }
         std::size_t undone = 0, failed = 0;
@@ -458,6 +502,36 @@ EditOutcome edit(const EditOptions& opts) {
         if (failed == 0) return env(what + "; the " + std::to_string(undone) + " entries already changed were restored: nothing changed");
         return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) + " of " +
                    std::to_string(i) + ": set '" + opts.set + "' is partly changed");
+    }
+
+    // Descriptors, now that the entries are written.
+    for (std::size_t i = 0; i < recs.size(); ++i) {
+        const auto fail = [&](const bpf::Error& e) {
+            return env("set '" + opts.set + "' changed, but its descriptor could not be updated: " + e.message);
+        };
+        if (adding && to_trie[i]) {
+            // Into the trie: clear `hashed` (the trie holds everything now), then the hash entries.
+            weir_set_desc d = *descs[i];
+            d.hashed = 0;
+            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
+            for (const Key& k : moved[i]) (void)bpf_map_delete_elem(maps[i].hash, k.data());
+        } else if (adding && descs[i] && !new_lens[i].empty()) {
+            // The lengths after their entries: slots first, then the count that lists them.
+            weir_set_desc d = *descs[i];
+            for (std::size_t j = 0; j < new_lens[i].size(); ++j) d.len[d.n + j] = new_lens[i][j];
+            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
+            d.n = static_cast<std::uint8_t>(d.n + new_lens[i].size());
+            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
+        } else if (opts.op == Op::Flush) {
+            // Empty: it lists no length (hashed), or becomes hashed if its slot allows.
+            auto free = desc_slot_free(maps[i], recs[i]->id);
+            if (free && *free) {
+                weir_set_desc d{};
+                d.set = recs[i]->id;
+                d.hashed = 1;
+                if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
+            }
+        }
     }
 
     // Record the live edit.

@@ -1,6 +1,9 @@
 // Live edits of a running policy's named sets (`weir set add|del|list|flush`): the pinned set
 // tables (pins.hpp) are changed in place, without recompiling or swapping; the next packet sees
-// the change (LPM trie updates are immediate). docs/operations.md, "Editing sets live".
+// the change (map updates are immediate). An address set stays in the kind's hash while it has
+// at most WEIR_SET_HASH_LENS prefix lengths (weir_abi.h): an add lists a new length after
+// writing its entries, and one beyond that moves the set into the LPM trie (entries first, the
+// descriptor flipped last). docs/operations.md, "Editing sets live".
 //
 //   sets::EditOptions o;
 //   o.ifname = "eth1"; o.set = "blocked"; o.op = sets::Op::Add;

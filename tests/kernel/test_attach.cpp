@@ -26,6 +26,7 @@
 #include "testnet.hpp"
 #include "packet.hpp"
 #include "pins.hpp"
+#include "sets.hpp"
 #include "weir_abi.h"
 
 using namespace weir;
@@ -173,14 +174,16 @@ const pins::SetRecord& set_record(const pins::PolicyMeta& m, const std::string& 
 std::set<std::uint32_t> v4_set_ids(const std::string& dev) {
     auto p = pins::open_pinned(dev);
     REQUIRE(p);
-    int fd = p->map(WEIR_MAP_SET_V4);
     std::set<std::uint32_t> ids;
-    weir_key_v4 k{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        ids.insert(next.set);
-        k = next;
-        prev = &k;
+    for (const char* name : {WEIR_MAP_SET_V4, WEIR_MAP_SETH_V4}) {  // the trie and the hash
+        int fd = p->map(name);
+        weir_key_v4 k{}, next{};
+        const void* prev = nullptr;
+        while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+            ids.insert(next.set);
+            k = next;
+            prev = &k;
+        }
     }
     return ids;
 }
@@ -275,13 +278,15 @@ TEST_CASE("hot swap: kept rules keep their counters, kept sets their live conten
     CHECK(rule_counter(dev, "web").packets == 3);
     CHECK(rule_counter(dev, "ssh").packets == 1);
     const pins::PolicyMeta a = *meta_of(dev).current;
-    // A live edit of the set (what `weir set add` will do): 198.18.9.1 joins @blocked.
+    // A live edit of the set: 198.18.9.1 joins @blocked.
     {
-        auto p = pins::open_pinned(dev);
-        REQUIRE(p);
-        auto key = set_table_key(TableKind::V4, set_record(a, "blocked").id, TablePrefix{ip4(198, 18, 9, 1), 32});
-        const std::uint8_t one = 1;
-        REQUIRE(bpf::update_key(p->map(WEIR_MAP_SET_V4), key, std::span(&one, 1)));
+        sets::EditOptions o;
+        o.ifname = dev;
+        o.set = "blocked";
+        o.op = sets::Op::Add;
+        o.elements = {"198.18.9.1"};
+        auto e = sets::edit(o);
+        REQUIRE_MESSAGE(e.ok(), e.message);
     }
     CHECK(run_live(dev, tcp(80, ip4(198, 18, 9, 1))) == WEIR_ACT_DROP);
 

@@ -84,12 +84,10 @@ bpf::Counter rule_counter(const LoadedPolicy& lp, int rule) {
     return *c;
 }
 
-bool in_table(int fd, TableKind kind, std::uint32_t set, u128 value) {
-    std::vector<std::uint8_t> key = set_table_key(kind, set, {value, std::uint8_t(table_value_bits(kind))});
-    std::uint8_t v = 0;
-    auto st = bpf::lookup_key(fd, key, std::span(&v, 1));
-    if (!st) REQUIRE(st.error().code == -ENOENT);
-    return st.ok() && v == 1;
+bool in_table(const LoadedPolicy& lp, TableKind kind, std::uint32_t set, u128 value) {
+    auto r = set_member(set_maps(kind, [&](const char* n) { return lp.map_fd(n); }), kind, set, value);
+    REQUIRE_MESSAGE(r, r.error().message);
+    return *r;
 }
 
 }  // namespace
@@ -134,7 +132,8 @@ TEST_CASE("load: program, maps, statistics, set tables and redirect targets") {
     CHECK(lp->program_fd() >= 0);
     CHECK(lp->rule_count() == 6);
     for (const char* m : {WEIR_MAP_RULES, WEIR_MAP_VERDICTS, WEIR_MAP_STATS, WEIR_MAP_REDIRECT,
-                          WEIR_MAP_LAST, WEIR_MAP_SET_V4, WEIR_MAP_SET_V6, WEIR_MAP_SET_PORT})
+                          WEIR_MAP_LAST, WEIR_MAP_SET_V4, WEIR_MAP_SET_V6, WEIR_MAP_SET_PORT, WEIR_MAP_SETH_V4,
+                          WEIR_MAP_SETH_V6, WEIR_MAP_SETD_V4, WEIR_MAP_SETD_V6})
         CHECK_MESSAGE(lp->map_fd(m) >= 0, m);
     CHECK(lp->map_fd("no_such_map") == -1);
     CHECK(lp->stats().xlated_insns > 10);
@@ -148,19 +147,17 @@ TEST_CASE("load: program, maps, statistics, set tables and redirect targets") {
     REQUIRE(nets);
     REQUIRE(ports);
     REQUIRE(v6);
-    int v4fd = lp->map_fd(WEIR_MAP_SET_V4), portfd = lp->map_fd(WEIR_MAP_SET_PORT),
-        v6fd = lp->map_fd(WEIR_MAP_SET_V6);
-    CHECK(in_table(v4fd, TableKind::V4, nets->id, ip4(192, 0, 2, 77)));
-    CHECK(in_table(v4fd, TableKind::V4, nets->id, ip4(198, 51, 100, 7)));
-    CHECK_FALSE(in_table(v4fd, TableKind::V4, nets->id, ip4(198, 51, 100, 8)));
-    CHECK_FALSE(in_table(v4fd, TableKind::V4, nets->id + 1, ip4(192, 0, 2, 77)));
-    CHECK(in_table(portfd, TableKind::Port, ports->id, 22));
-    CHECK(in_table(portfd, TableKind::Port, ports->id, 8000));
-    CHECK(in_table(portfd, TableKind::Port, ports->id, 8099));
-    CHECK_FALSE(in_table(portfd, TableKind::Port, ports->id, 8100));
-    CHECK_FALSE(in_table(portfd, TableKind::Port, ports->id, 23));
-    CHECK(in_table(v6fd, TableKind::V6, v6->id, *ip6_from_text("2001:db8:1::5")));
-    CHECK_FALSE(in_table(v6fd, TableKind::V6, v6->id, *ip6_from_text("2001:db9::5")));
+    CHECK(in_table(*lp, TableKind::V4, nets->id, ip4(192, 0, 2, 77)));
+    CHECK(in_table(*lp, TableKind::V4, nets->id, ip4(198, 51, 100, 7)));
+    CHECK_FALSE(in_table(*lp, TableKind::V4, nets->id, ip4(198, 51, 100, 8)));
+    CHECK_FALSE(in_table(*lp, TableKind::V4, nets->id + 1, ip4(192, 0, 2, 77)));
+    CHECK(in_table(*lp, TableKind::Port, ports->id, 22));
+    CHECK(in_table(*lp, TableKind::Port, ports->id, 8000));
+    CHECK(in_table(*lp, TableKind::Port, ports->id, 8099));
+    CHECK_FALSE(in_table(*lp, TableKind::Port, ports->id, 8100));
+    CHECK_FALSE(in_table(*lp, TableKind::Port, ports->id, 23));
+    CHECK(in_table(*lp, TableKind::V6, v6->id, *ip6_from_text("2001:db8:1::5")));
+    CHECK_FALSE(in_table(*lp, TableKind::V6, v6->id, *ip6_from_text("2001:db9::5")));
 
     // ... and the program finds them.
     CHECK(run(*lp, tcp_from("192.0.2.77", 8050)).rule == rule_index(c, "from-nets"));

@@ -9,9 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "attach.hpp"
+#include "loaded_policy.hpp"
 #include "testnet.hpp"
 #include "packet.hpp"
 #include "pins.hpp"
@@ -129,6 +132,25 @@ struct Attached {
         FAIL("no set record " << set);
         throw 0;
     }
+    // The pinned program's verdict (BPF_PROG_TEST_RUN) for a UDP frame from `src`.
+    std::uint32_t verdict_from(std::uint32_t src) const {
+        auto p = pins::open_pinned(dev());
+        REQUIRE(p);
+        auto frame = Frame().eth().ipv4(src, ip4(198, 18, 0, 1)).udp(40000, 9999).bytes();
+        auto r = bpf::test_run(p->prog.get(), frame);
+        REQUIRE_MESSAGE(r, r.error().message);
+        return r->retval;
+    }
+    // The descriptor of a hashed IPv4 set, nullopt when the set is in the trie.
+    std::optional<weir_set_desc> desc_v4(const std::string& set) const {
+        auto p = pins::open_pinned(dev());
+        REQUIRE(p);
+        SetMaps m = set_maps(TableKind::V4, [&](const char* n) { return p->map(n); });
+        REQUIRE(m.hash >= 0);
+        auto d = hashed_desc(m, record(meta(), set).id);
+        REQUIRE(d);
+        return *d;
+    }
     pins::PolicyMeta meta() const {
         auto p = pins::open_pinned(dev());
         REQUIRE(p);
@@ -180,6 +202,79 @@ TEST_CASE("set edits are seen by the next packet") {
     CHECK(a.list("svc").empty());
     a.send({{a.udp(7000), 1}}, 1);
     CHECK(a.rule("svc") == 1);
+}
+
+// @blocked (one /24) is hashed; live edits keep every decision exact: a new length is listed
+// after its entries, a deleted last element of a length leaves a harmless probe, a ninth length
+// moves the set into the trie, a flush makes it hashed again.
+TEST_CASE("hashed sets: live adds of new lengths, del, more lengths than the hash takes, flush") {
+    Attached a;
+    auto lens = [&] {
+        auto d = a.desc_v4("blocked");
+        REQUIRE(d);
+        return std::set<int>(d->len, d->len + d->n);
+    };
+    auto drops = [&](std::uint32_t src) { return a.verdict_from(src) == WEIR_ACT_DROP; };
+    CHECK(lens() == std::set<int>{24});
+    CHECK(drops(ip4(198, 18, 250, 9)));
+    CHECK_FALSE(drops(ip4(198, 18, 251, 7)));
+
+    auto r = a.edit(sets::Op::Add, "blocked", {"198.18.251.7"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(lens() == std::set<int>{24, 32});
+    CHECK(drops(ip4(198, 18, 251, 7)));
+    CHECK_FALSE(drops(ip4(198, 18, 251, 8)));
+    CHECK(drops(ip4(198, 18, 250, 9)));
+
+    // A range: /32, /31, /31, /32.
+    r = a.edit(sets::Op::Add, "blocked", {"198.18.252.1-198.18.252.6"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(r.written() == 4);
+    CHECK(lens() == std::set<int>{24, 31, 32});
+    for (std::uint32_t i = 0; i <= 7; ++i) CHECK(drops(ip4(198, 18, 252, i)) == (i >= 1 && i <= 6));
+
+    // The last /32 goes: its length may stay listed, nothing matches it any more.
+    r = a.edit(sets::Op::Del, "blocked", {"198.18.251.7", "198.18.252.1", "198.18.252.6"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK_FALSE(drops(ip4(198, 18, 251, 7)));
+    CHECK_FALSE(drops(ip4(198, 18, 252, 1)));
+    CHECK(drops(ip4(198, 18, 252, 2)));
+    CHECK(a.list("blocked") == std::vector<std::string>{"198.18.250.0/24", "198.18.252.2/31", "198.18.252.4/31"});
+
+    // Up to WEIR_SET_HASH_LENS lengths stay hashed; one more moves the set into the trie.
+    r = a.edit(sets::Op::Add, "blocked",
+               {"198.18.253.0/25", "198.18.253.128/26", "198.18.253.192/27", "198.18.253.224/28", "198.18.253.240/29"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(lens().size() == WEIR_SET_HASH_LENS);
+    r = a.edit(sets::Op::Add, "blocked", {"198.18.253.248/30", "198.18.254.1"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(r.written() == 2);
+    CHECK_FALSE(a.desc_v4("blocked"));
+    const std::vector<std::string> all = {"198.18.250.0/24",   "198.18.252.2/31",   "198.18.252.4/31",
+                                          "198.18.253.0/25",   "198.18.253.128/26", "198.18.253.192/27",
+                                          "198.18.253.224/28", "198.18.253.240/29", "198.18.253.248/30",
+                                          "198.18.254.1"};
+    CHECK(a.list("blocked") == all);
+    for (std::uint32_t i = 0; i < 256; ++i) CHECK(drops(ip4(198, 18, 253, i)) == (i < 252));
+    CHECK(drops(ip4(198, 18, 254, 1)));
+    CHECK_FALSE(drops(ip4(198, 18, 254, 2)));
+    CHECK(drops(ip4(198, 18, 250, 200)));
+    CHECK(drops(ip4(198, 18, 252, 3)));
+    // The trie set takes dels as before.
+    r = a.edit(sets::Op::Del, "blocked", {"198.18.254.1"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK_FALSE(drops(ip4(198, 18, 254, 1)));
+
+    // Flush: empty, and hashed again for what comes next.
+    r = a.edit(sets::Op::Flush, "blocked");
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(a.list("blocked").empty());
+    CHECK(lens().empty());
+    CHECK_FALSE(drops(ip4(198, 18, 250, 9)));
+    CHECK_FALSE(drops(ip4(198, 18, 253, 9)));
+    REQUIRE(a.edit(sets::Op::Add, "blocked", {"198.18.250.0/24"}).ok());
+    CHECK(lens() == std::set<int>{24});
+    CHECK(drops(ip4(198, 18, 250, 9)));
 }
 
 TEST_CASE("a batch with a bad element changes nothing") {
