@@ -639,3 +639,94 @@ TEST_CASE("ClassBench-shaped rule sets decide like the interpreter and a linear 
         }
     }
 }
+
+// Straight-line code over one BPF function's budget (codegen_rules.cpp): 1,500 ClassBench-shaped
+// rules forced linear, with a `count` rule before every 50th filter (counting what that filter
+// would match), are split into pieces (BPF-to-BPF calls); the kernel decides and counts every
+// header as the interpreter does, and the interpreter decides as a linear scan of the filters.
+TEST_CASE("straight-line code split into BPF functions decides and counts like the interpreter in the kernel") {
+    namespace cb = weir::classbench;
+    const std::uint32_t lo = if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    const std::size_t n = 1500;
+    const std::uint64_t seed = kDefaultSeed + 3000000;
+    std::vector<cb::Rule> rules = cb::generate_rules(cb::Family::Acl, n, seed);
+    // The filters' policy with the count rules: `rN: drop if C` -> `cN: count if C` before it.
+    std::istringstream in(cb::policy_text(rules, "classbench"));
+    std::string text, line;
+    std::size_t counts = 0, filters = 0;
+    std::map<int, int> filter_of;  // the policy's rule index -> the filter's index (-1: a count rule)
+    while (std::getline(in, line)) {
+        const std::size_t colon = line.find(": drop if ");
+        const std::size_t name = line.find_first_not_of(' ');
+        if (colon != std::string::npos && name != std::string::npos && line[name] == 'r') {
+            if (filters % 50 == 0) {
+                text += line.substr(0, name) + "c" + line.substr(name + 1, colon - name - 1) + ": count if " +
+                        line.substr(colon + 10) + "\n";
+                filter_of[int(counts + filters)] = -1;
+                ++counts;
+            }
+            filter_of[int(counts + filters)] = int(filters);
+            ++filters;
+        }
+        text += line + "\n";
+    }
+    REQUIRE(filters == n);
+    REQUIRE(counts > 20);
+    auto header = [&] {
+        return "ClassBench-shaped acl set of " + std::to_string(n) + " rules, seed " + std::to_string(seed) +
+               ", straight-line, with " + std::to_string(counts) + " count rules\n";
+    };
+    CheckOptions copts;
+    copts.lint = false;
+    auto c = compile_source("/tmp/weir-differential/split.weir", text, copts);
+    REQUIRE_MESSAGE(c->ok(), header() << render_text(c->sources, c->diags));
+    const Policy& pol = c->program.policies.at(0);
+    PlanOptions popts;
+    popts.mode = PlanOptions::Mode::Linear;
+    Plan plan = plan_policy(c->program, 0, popts);
+    REQUIRE(plan.groups.empty());
+
+    // Split: weir_match calls pieces, and only those pieces (weir_match itself is inlined).
+    CodegenResult ir = codegen(plan, c->sources, EmitKind::IR, CodegenOptions{});
+    REQUIRE_MESSAGE(ir.ok(), header() << ir.error);
+    std::istringstream irt(std::string(ir.bytes.begin(), ir.bytes.end()));
+    std::size_t pieces = 0, matches = 0;
+    for (std::string l; std::getline(irt, l);) {
+        if (l.rfind("define ", 0) != 0) continue;
+        pieces += l.find("@weir_match_") != std::string::npos;
+        matches += l.find("@weir_match(") != std::string::npos;
+    }
+    CHECK_MESSAGE(pieces >= 2, header() << pieces << " pieces");
+    CHECK(matches == 0);
+
+    std::vector<cb::Header> headers = cb::generate_headers(rules, 4000, seed);
+    std::size_t i = 0, scan_bad = 0, counted = 0;
+    Totals t;
+    run_and_compare(*c, plan, lo,
+                    [&]() -> std::optional<GeneratedPacket> {
+                        if (i == headers.size()) return std::nullopt;
+                        const cb::Header& h = headers[i++];
+                        GeneratedPacket p;
+                        p.bytes = cb::frame(h);
+                        p.kind = cb::header_text(h);
+                        weir_pkt pkt{};
+                        weir_parse(p.bytes.data(), p.bytes.data() + p.bytes.size(), &pkt);
+                        Decision d = evaluate(c->program, pol, pkt, p.bytes, "lo");
+                        counted += !d.counted.empty();
+                        const int want = cb::first_match(rules, h);
+                        const int got = d.rule < 0 ? -1 : filter_of.at(d.rule);
+                        if (got != want && scan_bad++ < 3)
+                            FAIL_CHECK(header() << "header " << p.kind << ": linear scan filter " << want
+                                                << ", interpreter " << rule_name(pol, d.rule));
+                        return p;
+                    },
+                    header, t);
+    CHECK(t.mismatches == 0);
+    CHECK(scan_bad == 0);
+    CHECK(counted > 0);
+    CHECK(t.by_rule > t.packets / 2);
+    MESSAGE("split: " << pol.rules.size() << " rules in " << pieces << " pieces, " << t.packets << " headers, "
+                      << t.by_rule << " decided by a rule, " << counted << " counted; codegen " << t.compile_s
+                      << " s, load " << t.load_s << " s");
+}
