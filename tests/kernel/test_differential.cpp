@@ -730,3 +730,50 @@ TEST_CASE("straight-line code split into BPF functions decides and counts like t
                       << t.by_rule << " decided by a rule, " << counted << " counted; codegen " << t.compile_s
                       << " s, load " << t.load_s << " s");
 }
+
+// Each `over` keeps a 56-byte key on the stack for the whole function: twelve of them are over
+// what one BPF function may have on top of weir_xdp's frame (512 bytes for the call chain), so
+// the rules are split by stack (codegen_rules.cpp) instead of failing in LLVM, and still decide
+// like the interpreter (rates no packet here reaches: every packet goes through every limit).
+TEST_CASE("rules with many rate limits are split by stack and decide like the interpreter in the kernel") {
+    namespace cb = weir::classbench;
+    const std::uint32_t lo = if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    std::string text = "policy limits default pass {\n";
+    for (int i = 1; i <= 12; ++i)
+        text += "    l" + std::to_string(i) + ": drop if tcp.dport == " + std::to_string(i) + " and over " +
+                std::to_string(1000000 + i) + "/s per ip.src\n";
+    text += "    last: drop if tcp.dport == 13\n}\n";
+    auto header = [&] { return "--- policy ---\n" + text + "--------------\n"; };
+    CheckOptions copts;
+    copts.lint = false;
+    auto c = compile_source("/tmp/weir-differential/limits.weir", text, copts);
+    REQUIRE_MESSAGE(c->ok(), header() << render_text(c->sources, c->diags));
+    Plan plan = plan_policy(c->program, 0);
+    CodegenResult ir = codegen(plan, c->sources, EmitKind::IR, CodegenOptions{});
+    REQUIRE_MESSAGE(ir.ok(), header() << ir.error);
+    std::istringstream irt(std::string(ir.bytes.begin(), ir.bytes.end()));
+    std::size_t pieces = 0;
+    for (std::string l; std::getline(irt, l);) pieces += l.rfind("define ", 0) == 0 && l.find("@weir_match_") != std::string::npos;
+    CHECK_MESSAGE(pieces >= 2, header() << pieces << " pieces");
+    std::uint16_t port = 0;
+    Totals t;
+    run_and_compare(*c, plan, lo,
+                    [&]() -> std::optional<GeneratedPacket> {
+                        if (++port > 14) return std::nullopt;
+                        cb::Header h;
+                        h.src = 0xc6120001u + port;
+                        h.dst = 0xc6120101u;
+                        h.sport = 40000;
+                        h.dport = port;
+                        h.proto = 6;
+                        GeneratedPacket p;
+                        p.bytes = cb::frame(h);
+                        p.kind = "tcp dport " + std::to_string(port);
+                        return p;
+                    },
+                    header, t);
+    CHECK(t.mismatches == 0);
+    CHECK(t.packets == 14);
+    CHECK(t.by_rule == 1);  // `last`; the limits are never over
+}
