@@ -148,8 +148,8 @@ struct Piece {
     }
 };
 
-// Cuts the plan into pieces, each under kCodeBudget and kStackBudget; a single piece when the
-// whole policy fits. An error (located at its rule) when one rule or group alone is over a
+// Cuts the plan into pieces, each under the code, branch and stack budgets; a single piece when
+// the whole policy fits. An error (located at its rule) when one rule or group alone is over a
 // function's budget or the whole program is over kTotalBudget.
 std::vector<Piece> cut(Ctx& c) {
     const Plan& plan = c.plan;
@@ -178,10 +178,11 @@ std::vector<Piece> cut(Ctx& c) {
         const bool group = pr.group >= 0;
         if (k.insns > kCodeBudget || k.branches > kBranchBudget) {
             c.fail(at, std::string(group ? "the classifier group starting at rule '" : "rule '") + name +
-                           "' needs about " + std::to_string(k.insns) +
-                           " instructions, more than one BPF function holds (about " + std::to_string(kCodeBudget) +
-                           ", set by BPF's 16-bit jump offsets)" +
-                           (group ? "; split the group's rules by an unrelated rule between them"
+                           "' needs about " + std::to_string(k.insns) + " instructions and " +
+                           std::to_string(k.branches) + " branches, more than one BPF function holds (about " +
+                           std::to_string(kCodeBudget) + " instructions, set by BPF's 16-bit jump offsets, and " +
+                           std::to_string(kBranchBudget) + " branches, set by the kernel verifier)" +
+                           (group ? " (its trees' leaves are unrolled as code)"
                                   : "; split its condition into several rules, or move long lists of values into sets"));
             return {};
         }
