@@ -6,7 +6,8 @@
  * --------------
  * Codegen emits one function into a module that is linked with the template bitcode:
  *
- *     __u32 weir_match(struct weir_pkt *pkt, const void *data, const void *data_end);
+ *     __u32 weir_match(struct weir_pkt *pkt, const void *data, const void *data_end,
+ *                      struct xdp_md *ctx);
  *
  * It evaluates the policy's rules in order on the parsed packet (payload matches read the frame
  * through data/data_end, bounds-checked) and returns a *decision*: weir_decision(rule, action).
@@ -16,7 +17,9 @@
  * WEIR_ACT_*. For every matching `count` rule it calls weir_count(rule, pkt->len) (defined in
  * the template) and goes on. After linking, codegen gives weir_match internal linkage and marks
  * it always-inline: it must be inlined into weir_xdp because it takes packet pointers, which a
- * separately verified (global) BPF function cannot receive.
+ * separately verified (global) BPF function cannot receive. A policy too large for one BPF
+ * function is split into global functions weir_match_N(pkt, ctx) that weir_match calls (each
+ * verified once, on its own); they read the frame pointers from `ctx`.
  *
  * Verifier: weir_xdp parses into the weir_pkt inside the per-CPU weir_last value and reads it
  * back after a compiler barrier, so the match code sees every field as an unknown scalar of its

@@ -42,8 +42,8 @@ void generate(const Plan& plan, const SourceManager& sources, EmitKind kind, con
     std::unique_ptr<llvm::Module> m = cg::load_template(ctx, res.error);
     if (!m) return;
     llvm::Function* fn = m->getFunction("weir_match");
-    if (!fn || !fn->isDeclaration() || fn->arg_size() != 3 || !fn->getReturnType()->isIntegerTy(32)) {
-        res.error = "internal: the XDP template does not declare `__u32 weir_match(pkt, data, data_end)`";
+    if (!fn || !fn->isDeclaration() || fn->arg_size() != 4 || !fn->getReturnType()->isIntegerTy(32)) {
+        res.error = "internal: the XDP template does not declare `__u32 weir_match(pkt, data, data_end, ctx)`";
         return;
     }
 
@@ -52,9 +52,11 @@ void generate(const Plan& plan, const SourceManager& sources, EmitKind kind, con
     c.pkt = fn->getArg(0);
     c.data = fn->getArg(1);
     c.data_end = fn->getArg(2);
+    c.xdp = fn->getArg(3);
     c.pkt->setName("pkt");
     c.data->setName("data");
     c.data_end->setName("data_end");
+    c.xdp->setName("ctx");
 
     const Policy& pol = plan.pol();
     // The ranges code is generated for: the policy line, every rule outside a classifier group

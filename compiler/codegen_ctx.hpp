@@ -1,10 +1,16 @@
 // Codegen internals shared by the codegen_*.cpp files (never included outside compiler/codegen*):
 // the state of one weir_match being generated, and the function each concern file exposes.
+// weir_match is one function, or, when its code is over one BPF function's budgets, a caller of
+// pieces weir_match_1..N (codegen_rules.cpp: global functions (pkt, ctx), each verified on its
+// own): Ctx::fn, pkt, data and data_end are then the piece being generated and its values (data
+// and data_end read from the context), and code that puts slots into "the function's entry
+// block" puts them into the piece's (its frame counts on top of weir_xdp's in the 512-byte stack).
 //
 //   codegen.cpp          the driver: codegen() runs the steps below in order
 //   codegen_emit.cpp     template bitcode in; linkage, verify, optimize, BPF object/asm/IR out
 //   codegen_debug.cpp    DWARF/BTF: compile unit, files with embedded policy text, locations
-//   codegen_rules.cpp    the program skeleton: rules in order, count hooks, decisions, default
+//   codegen_rules.cpp    the program skeleton: rules in order, count hooks, decisions, default;
+//                        code, stack and total budgets, the split into pieces
 //   codegen_fields.cpp   conditions: and/or/not as branches, field loads, compare and test atoms
 //   codegen_sets.cpp     `in` / `not in`: inline compare chains and set-table lookups
 //   codegen_payload.cpp  payload[OFF:LEN] == / != BYTES, bounds-checked for the verifier
@@ -40,18 +46,29 @@ public:
     // backend copies every line of an embedded file into its BTF writer, ~22 MiB for a
     // 100,000-rule file whose rules are almost all in classifier maps, not code.
     Debug(llvm::Module& m, const SourceManager& sources, FileId main_file, const std::vector<SourceRange>& code);
-    // The DISubprogram of weir_match, attached to `fn`.
+    // A DISubprogram for `fn` (weir_match or one of its pieces), attached to it; the locations
+    // made next are in it.
     void attach(llvm::Function& fn, std::uint32_t line);
-    // The location of the first byte of `r` inside weir_match (line 0 if `r` is invalid).
+    // The same for a piece of a split weir_match: a global function __u32 (struct weir_pkt *,
+    // struct xdp_md *), with its parameters typed and named for BTF (codegen_rules.cpp).
+    void attach_piece(llvm::Function& fn, std::uint32_t line, std::uint64_t pkt_bytes);
+    // The locations made next are in `fn`'s DISubprogram (attached before).
+    void enter(llvm::Function& fn);
+    // The location of the first byte of `r` inside the current function (line 0 if `r` is invalid).
     llvm::DebugLoc at(SourceRange r);
     void finalize() { dib_.finalize(); }
 
 private:
     llvm::DIFile* file(FileId id);
+    // The template's struct `name` (its debug info), else one of `bytes` without members.
+    llvm::DIType* struct_type(const char* name, std::uint64_t bytes);
     llvm::DIBuilder dib_;
+    llvm::Module& mod_;
+    bool types_scanned_ = false;
+    std::map<std::string, llvm::DIType*> template_structs_;
     const SourceManager& sources_;
     std::map<FileId, llvm::DIFile*> files_;
-    std::map<FileId, llvm::DIScope*> scopes_;  // lexical block files inside weir_match
+    std::map<std::pair<llvm::DISubprogram*, FileId>, llvm::DIScope*> scopes_;  // lexical block files per function
     std::map<FileId, std::vector<std::pair<std::uint32_t, std::uint32_t>>> code_lines_;  // [first, last], sorted
     llvm::DICompileUnit* cu_ = nullptr;
     llvm::DISubprogram* sp_ = nullptr;
@@ -74,10 +91,11 @@ struct Ctx {
     llvm::LLVMContext& llctx;
     llvm::IRBuilder<> b;
     std::unique_ptr<Debug> dbg;
-    llvm::Function* fn = nullptr;  // weir_match
+    llvm::Function* fn = nullptr;  // weir_match, or the piece of it being generated
     llvm::Value* pkt = nullptr;
     llvm::Value* data = nullptr;
     llvm::Value* data_end = nullptr;
+    llvm::Value* xdp = nullptr;  // struct xdp_md *: weir_match passes it to its pieces
     std::string error;  // the first error ("file:line:col: message"); generation goes on
 
     llvm::BasicBlock* block(const char* name) { return llvm::BasicBlock::Create(llctx, name, fn); }
@@ -125,12 +143,14 @@ void emit_limit(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f)
 // group matches (a match returns the decision).
 void emit_classifier(Ctx& c, const ClsGroup& g);
 
-// codegen_rules.cpp: defines the body of weir_match (c.fn, arguments set up).
+// codegen_rules.cpp: defines the body of weir_match (c.fn, arguments set up, its DISubprogram
+// attached), and of the pieces it calls when it is split.
 void emit_rules(Ctx& c);
 
 // codegen_emit.cpp
 std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string& error);
-// weir_match and the template's always-inline helpers become internal, weir_match always-inline.
+// weir_match and the template's always-inline helpers become internal, weir_match always-inline
+// (its pieces stay global and noinline).
 void internalize_helpers(llvm::Module& m);
 bool verify(llvm::Module& m, std::string& error);
 // Optimizes with the new pass manager (O0..O3) and emits `kind` into `out`.

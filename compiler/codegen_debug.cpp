@@ -1,4 +1,5 @@
-// Debug info of weir_match: a compile unit of its own whose files are the policy sources, with
+// Debug info of weir_match (and of its pieces, when codegen_rules.cpp splits it, each a
+// DISubprogram of its own, as the module verifier wants every location in its function's scope): a compile unit of its own whose files are the policy sources, with
 // their text embedded (DIFile `source`), so the BTF line info the BPF backend writes carries
 // each rule's text and the kernel verifier's log can quote it. Every instruction of a rule has
 // a location at the rule or at the atom it evaluates; after weir_match is inlined into weir_xdp
@@ -6,6 +7,7 @@
 #include <algorithm>
 
 #include <llvm/BinaryFormat/Dwarf.h>
+#include <llvm/IR/DebugInfo.h>
 #include <llvm/Support/Path.h>
 
 #include "codegen_ctx.hpp"
@@ -13,7 +15,7 @@
 namespace weir::cg {
 
 Debug::Debug(llvm::Module& m, const SourceManager& sources, FileId main_file, const std::vector<SourceRange>& code)
-    : dib_(m), sources_(sources) {
+    : dib_(m), mod_(m), sources_(sources) {
     for (const SourceRange& r : code)
         if (r.valid() && r.file < sources_.size())
             code_lines_[r.file].emplace_back(sources_.line_col(r.file, r.begin).line,
@@ -57,11 +59,48 @@ void Debug::attach(llvm::Function& fn, std::uint32_t line) {
     llvm::DIFile* f = cu_->getFile();
     auto* u32 = dib_.createBasicType("__u32", 32, llvm::dwarf::DW_ATE_unsigned);
     auto* ptr = dib_.createPointerType(nullptr, 64);
-    auto* type = dib_.createSubroutineType(dib_.getOrCreateTypeArray({u32, ptr, ptr, ptr}));
+    auto* type = dib_.createSubroutineType(dib_.getOrCreateTypeArray({u32, ptr, ptr, ptr, ptr}));
     sp_ = dib_.createFunction(f, fn.getName(), /*LinkageName=*/"", f, line, type, line,
                               llvm::DINode::FlagPrototyped,
                               llvm::DISubprogram::SPFlagDefinition | llvm::DISubprogram::SPFlagLocalToUnit |
                                   llvm::DISubprogram::SPFlagOptimized);
+    fn.setSubprogram(sp_);
+}
+
+void Debug::enter(llvm::Function& fn) { sp_ = fn.getSubprogram(); }
+
+llvm::DIType* Debug::struct_type(const char* name, std::uint64_t bytes) {
+    if (!types_scanned_) {
+        types_scanned_ = true;
+        llvm::DebugInfoFinder finder;
+        finder.processModule(mod_);
+        for (llvm::DIType* t : finder.types())
+            if (auto* ct = llvm::dyn_cast<llvm::DICompositeType>(t);
+                ct && ct->getTag() == llvm::dwarf::DW_TAG_structure_type && !ct->isForwardDecl() && !ct->getName().empty())
+                template_structs_.try_emplace(ct->getName().str(), ct);
+    }
+    if (auto it = template_structs_.find(name); it != template_structs_.end()) return it->second;
+    // Not in the template's debug info: a struct of the right size is all the verifier reads.
+    auto* t = dib_.createStructType(cu_, name, cu_->getFile(), 0, 8 * bytes, 64, llvm::DINode::FlagZero, nullptr,
+                                    dib_.getOrCreateArray({}));
+    template_structs_.emplace(name, t);
+    return t;
+}
+
+void Debug::attach_piece(llvm::Function& fn, std::uint32_t line, std::uint64_t pkt_bytes) {
+    llvm::DIFile* f = cu_->getFile();
+    auto* u32 = dib_.createBasicType("__u32", 32, llvm::dwarf::DW_ATE_unsigned);
+    // The verifier types a global function's arguments from its BTF: a pointer to a struct is
+    // memory of the struct's size, a pointer to the program's context type is the context.
+    auto* pkt = dib_.createPointerType(struct_type("weir_pkt", pkt_bytes), 64);
+    auto* ctx = dib_.createPointerType(struct_type("xdp_md", 24), 64);
+    auto* type = dib_.createSubroutineType(dib_.getOrCreateTypeArray({u32, pkt, ctx}));
+    sp_ = dib_.createFunction(f, fn.getName(), /*LinkageName=*/"", f, line, type, line,
+                              llvm::DINode::FlagPrototyped,
+                              llvm::DISubprogram::SPFlagDefinition | llvm::DISubprogram::SPFlagOptimized);
+    // BTF wants every parameter of a function named.
+    dib_.createParameterVariable(sp_, "pkt", 1, f, line, pkt, /*AlwaysPreserve=*/true);
+    dib_.createParameterVariable(sp_, "ctx", 2, f, line, ctx, /*AlwaysPreserve=*/true);
     fn.setSubprogram(sp_);
 }
 
@@ -73,7 +112,7 @@ llvm::DebugLoc Debug::at(SourceRange r) {
     llvm::DIScope* scope = sp_;
     // A location in another file than weir_match's (an included file) needs a scope in it.
     if (f != sp_->getFile()) {
-        auto [it, fresh] = scopes_.try_emplace(r.file, nullptr);
+        auto [it, fresh] = scopes_.try_emplace({sp_, r.file}, nullptr);
         if (fresh) it->second = dib_.createLexicalBlockFile(sp_, f);
         scope = it->second;
     }

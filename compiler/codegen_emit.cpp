@@ -6,7 +6,8 @@
 //
 // Optimization is targeted: the template was already optimized by clang at -O2 when it was
 // built, and only weir_xdp changes when weir_match is inlined into it. So opt_level 1 and 2 run
-// the always-inliner, then LLVM's function simplification pipeline on weir_xdp alone, then drop
+// the always-inliner, then LLVM's function simplification pipeline on weir_xdp alone (and on the
+// pieces of a split weir_match, codegen_rules.cpp), then drop
 // the inlined helpers; the parser and the rest of the template are left as
 // clang made them. opt_level 3 runs the full per-module O3 pipeline over everything (slower,
 // no better code for these programs), 0 only inlines. See docs/performance.md.
@@ -69,12 +70,14 @@ std::unique_ptr<llvm::TargetMachine> make_target(int opt_level, std::string& err
     return tm;
 }
 
-// Runs a function pipeline on the function named `name` only (the others are left untouched).
+// Runs a function pipeline on the function named `name` and on the pieces weir_match was split
+// into (weir_match_N, codegen_rules.cpp) only (the others are left untouched).
 class OnlyFunction : public llvm::PassInfoMixin<OnlyFunction> {
 public:
     OnlyFunction(std::string name, llvm::FunctionPassManager fpm) : name_(std::move(name)), fpm_(std::move(fpm)) {}
     llvm::PreservedAnalyses run(llvm::Function& fn, llvm::FunctionAnalysisManager& fam) {
-        if (fn.isDeclaration() || fn.getName() != name_) return llvm::PreservedAnalyses::all();
+        if (fn.isDeclaration() || (fn.getName() != name_ && !fn.getName().starts_with("weir_match_")))
+            return llvm::PreservedAnalyses::all();
         return fpm_.run(fn, fam);
     }
     static bool isRequired() { return true; }

@@ -18,8 +18,9 @@
 extern void weir_count(__u32 rule, __u32 bytes);
 
 __attribute__((always_inline)) __u32 weir_match(struct weir_pkt *pkt, const void *data,
-                                                const void *data_end)
+                                                const void *data_end, struct xdp_md *ctx)
 {
+    (void)ctx;
     if (pkt->present & WEIR_H_UDP)
         weir_count(0, pkt->len);
     if ((pkt->present & WEIR_H_TCP) && pkt->dport == 22)

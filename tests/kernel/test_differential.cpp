@@ -639,3 +639,168 @@ TEST_CASE("ClassBench-shaped rule sets decide like the interpreter and a linear 
         }
     }
 }
+
+namespace {
+
+// Code over one BPF function's budget (codegen_rules.cpp) is split into global BPF functions:
+//   straight-line: 1,500 ClassBench-shaped rules forced linear, with a `count` rule before every
+//     50th filter (counting what that filter would match);
+//   mixed: the same filters planned by the default planner, every 20th with a payload atom
+//     added (`and payload[0:1] != 0xff`: UDP and ICMP frames here carry a payload), so
+//     that runs of 19 boxable rules become classifier groups between straight-line rules that
+//     read the frame: groups and payload reads inside the functions.
+// The kernel decides and counts every header as the interpreter does, and the interpreter
+// decides as a linear scan of the filters (with the payload atom where it was added).
+void check_split(bool linear) {
+    namespace cb = weir::classbench;
+    const std::uint32_t lo = if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    const std::size_t n = 1500;
+    const std::uint64_t seed = kDefaultSeed + 3000000;
+    std::vector<cb::Rule> rules = cb::generate_rules(cb::Family::Acl, n, seed);
+    std::istringstream in(cb::policy_text(rules, "classbench"));
+    std::string text, line;
+    std::size_t counts = 0, filters = 0, payload = 0;
+    std::map<int, int> filter_of;  // the policy's rule index -> the filter's index (-1: a count rule)
+    while (std::getline(in, line)) {
+        const std::size_t colon = line.find(": drop if ");
+        const std::size_t name = line.find_first_not_of(' ');
+        if (colon != std::string::npos && name != std::string::npos && line[name] == 'r') {
+            if (linear && filters % 50 == 0) {
+                text += line.substr(0, name) + "c" + line.substr(name + 1, colon - name - 1) + ": count if " +
+                        line.substr(colon + 10) + "\n";
+                filter_of[int(counts + filters)] = -1;
+                ++counts;
+            }
+            if (!linear && filters % 20 == 19) {
+                line += " and payload[0:1] != 0xff";
+                ++payload;
+            }
+            filter_of[int(counts + filters)] = int(filters);
+            ++filters;
+        }
+        text += line + "\n";
+    }
+    REQUIRE(filters == n);
+    REQUIRE((linear ? counts : payload) > 20);
+    auto header = [&] {
+        return "ClassBench-shaped acl set of " + std::to_string(n) + " rules, seed " + std::to_string(seed) +
+               (linear ? ", straight-line, with " + std::to_string(counts) + " count rules\n"
+                       : ", planned, with " + std::to_string(payload) + " payload rules\n");
+    };
+    CheckOptions copts;
+    copts.lint = false;
+    auto c = compile_source("/tmp/weir-differential/split.weir", text, copts);
+    REQUIRE_MESSAGE(c->ok(), header() << render_text(c->sources, c->diags));
+    const Policy& pol = c->program.policies.at(0);
+    PlanOptions popts;
+    if (linear) popts.mode = PlanOptions::Mode::Linear;
+    Plan plan = plan_policy(c->program, 0, popts);
+    CHECK(plan.groups.empty() == linear);
+
+    // Split: weir_match calls the functions (weir_match itself is inlined into weir_xdp).
+    CodegenResult ir = codegen(plan, c->sources, EmitKind::IR, CodegenOptions{});
+    REQUIRE_MESSAGE(ir.ok(), header() << ir.error);
+    std::istringstream irt(std::string(ir.bytes.begin(), ir.bytes.end()));
+    std::size_t pieces = 0, matches = 0;
+    for (std::string l; std::getline(irt, l);) {
+        if (l.rfind("define ", 0) != 0) continue;
+        pieces += l.find("@weir_match_") != std::string::npos;
+        matches += l.find("@weir_match(") != std::string::npos;
+    }
+    CHECK_MESSAGE(pieces >= 2, header() << pieces << " pieces");
+    CHECK(matches == 0);
+
+    std::vector<cb::Header> headers = cb::generate_headers(rules, 4000, seed);
+    std::size_t i = 0, scan_bad = 0, counted = 0;
+    Totals t;
+    run_and_compare(*c, plan, lo,
+                    [&]() -> std::optional<GeneratedPacket> {
+                        if (i == headers.size()) return std::nullopt;
+                        const cb::Header& h = headers[i++];
+                        GeneratedPacket p;
+                        p.bytes = cb::frame(h);
+                        p.kind = cb::header_text(h);
+                        weir_pkt pkt{};
+                        weir_parse(p.bytes.data(), p.bytes.data() + p.bytes.size(), &pkt);
+                        Decision d = evaluate(c->program, pol, pkt, p.bytes, "lo");
+                        counted += !d.counted.empty();
+                        const std::size_t at = pkt.payload_off & WEIR_PAYLOAD_OFF_MASK;
+                        const bool pay = pkt.payload_len >= 1 && at < p.bytes.size() && p.bytes[at] != 0xff;
+                        int want = -1;
+                        for (std::size_t r = 0; r < rules.size() && want < 0; ++r)
+                            if (cb::matches(rules[r], h) && (linear || r % 20 != 19 || pay)) want = int(r);
+                        const int got = d.rule < 0 ? -1 : filter_of.at(d.rule);
+                        if (got != want && scan_bad++ < 3)
+                            FAIL_CHECK(header() << "header " << p.kind << ": linear scan filter " << want
+                                                << ", interpreter " << rule_name(pol, d.rule));
+                        return p;
+                    },
+                    header, t);
+    CHECK(t.mismatches == 0);
+    CHECK(scan_bad == 0);
+    CHECK(t.by_rule > t.packets / 2);
+    if (linear) CHECK(counted > 0);
+    else CHECK(t.by_group > t.packets / 2);
+    MESSAGE(std::string(linear ? "straight-line" : "mixed") << ": " << pol.rules.size() << " rules in " << pieces
+                      << " functions, " << plan.groups.size() << " classifier groups, " << t.packets << " headers, "
+                      << t.by_rule << " decided by a rule, " << counted << " counted; codegen " << t.compile_s
+                      << " s, load " << t.load_s << " s");
+}
+
+}  // namespace
+
+TEST_CASE("straight-line code split into BPF functions decides and counts like the interpreter in the kernel") {
+    check_split(true);
+}
+
+TEST_CASE("classifier groups and payload rules split into BPF functions decide like the interpreter in the kernel") {
+    check_split(false);
+}
+
+// Each `over` keeps a 56-byte key on the stack for the whole function: twelve of them are over
+// what one BPF function may have on top of weir_xdp's frame (512 bytes for the call chain), so
+// the rules are split by stack (codegen_rules.cpp) instead of failing in LLVM, and still decide
+// like the interpreter (rates no packet here reaches: every packet goes through every limit).
+TEST_CASE("rules with many rate limits are split by stack and decide like the interpreter in the kernel") {
+    namespace cb = weir::classbench;
+    const std::uint32_t lo = if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    std::string text = "policy limits default pass {\n";
+    for (int i = 1; i <= 12; ++i)
+        text += "    l" + std::to_string(i) + ": drop if tcp.dport == " + std::to_string(i) + " and over " +
+                std::to_string(1000000 + i) + "/s per ip.src\n";
+    text += "    last: drop if tcp.dport == 13\n}\n";
+    auto header = [&] { return "--- policy ---\n" + text + "--------------\n"; };
+    CheckOptions copts;
+    copts.lint = false;
+    auto c = compile_source("/tmp/weir-differential/limits.weir", text, copts);
+    REQUIRE_MESSAGE(c->ok(), header() << render_text(c->sources, c->diags));
+    Plan plan = plan_policy(c->program, 0);
+    CodegenResult ir = codegen(plan, c->sources, EmitKind::IR, CodegenOptions{});
+    REQUIRE_MESSAGE(ir.ok(), header() << ir.error);
+    std::istringstream irt(std::string(ir.bytes.begin(), ir.bytes.end()));
+    std::size_t pieces = 0;
+    for (std::string l; std::getline(irt, l);) pieces += l.rfind("define ", 0) == 0 && l.find("@weir_match_") != std::string::npos;
+    CHECK_MESSAGE(pieces >= 2, header() << pieces << " pieces");
+    std::uint16_t port = 0;
+    Totals t;
+    run_and_compare(*c, plan, lo,
+                    [&]() -> std::optional<GeneratedPacket> {
+                        if (++port > 14) return std::nullopt;
+                        cb::Header h;
+                        h.src = 0xc6120001u + port;
+                        h.dst = 0xc6120101u;
+                        h.sport = 40000;
+                        h.dport = port;
+                        h.proto = 6;
+                        GeneratedPacket p;
+                        p.bytes = cb::frame(h);
+                        p.kind = "tcp dport " + std::to_string(port);
+                        return p;
+                    },
+                    header, t);
+    CHECK(t.mismatches == 0);
+    CHECK(t.packets == 14);
+    CHECK(t.by_rule == 1);  // `last`; the limits are never over
+}

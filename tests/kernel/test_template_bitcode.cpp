@@ -51,7 +51,7 @@ TEST_CASE("the template defines the entry and the count hook, and declares weir_
     llvm::Function* match = m->getFunction("weir_match");
     REQUIRE(match);
     CHECK(match->isDeclaration());
-    CHECK(match->arg_size() == 3);
+    CHECK(match->arg_size() == 4);
     CHECK(match->getReturnType()->isIntegerTy(32));
 
     // The parser is inlined into the entry: a BPF-to-BPF call costs ~7 ns per packet here.
