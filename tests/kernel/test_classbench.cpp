@@ -263,7 +263,7 @@ TEST_CASE("limits 10k: ClassBench-shaped sets compile and verify with the planne
 // 10,000 straight-line rules are ~10 BPF functions: the program compiles, verifies, and decides
 // a trace of the set (generated: the set has no file) by the first matching filter. One family
 // only, to keep the case short (the compile dominates: ~35 s of CPU per family).
-TEST_CASE("limits 10k: straight-line code is split into BPF functions and decides like the linear scan") {
+TEST_CASE("limits straight-line 10k: the code is split into BPF functions and decides like the linear scan") {
     const std::string name = "acl_10000_linear";
     std::vector<cb::Rule> rules = cb::generate_rules(cb::Family::Acl, 10000, 11);
     std::vector<cb::Header> headers = cb::generate_headers(rules, 3000, 12);
