@@ -219,7 +219,7 @@ Failure env_failure(std::string msg) { return {Problem::Environment, std::move(m
 Failure prepare_environment(bool mount) {
     if (auto st = bpf::probe_xdp_support(); !st) {
         if (st.error().code == -EPERM || st.error().code == -EACCES)
-            return env_failure("not privileged: loading XDP programs needs root (CAP_BPF, CAP_NET_ADMIN)");
+            return env_failure("not privileged: " + st.error().message);
         return env_failure("this kernel cannot load XDP programs: " + st.error().message);
     }
     if (mount)

@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -217,14 +219,30 @@ Result<ProgramInfo> program_info(int prog_fd) {
     return ProgramInfo{info.xlated_prog_len / 8, info.jited_prog_len, info.verified_insns};
 }
 
+namespace {
+
+// Whether capability `cap` is in the effective set of this thread.
+bool has_capability(unsigned cap) {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (::syscall(SYS_capget, &hdr, data) != 0) return false;
+    return (data[cap / 32].effective >> (cap % 32)) & 1u;
+}
+
+}  // namespace
+
 Status probe_xdp_support() {
     begin_libbpf_call();
-    // libbpf answers 0 ("unsupported") also when the load was refused for lack of privileges.
+    // libbpf answers 0 ("unsupported") also when the load was refused for lack of privileges:
+    // XDP programs need CAP_BPF (or CAP_SYS_ADMIN) and CAP_NET_ADMIN.
     int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr);
     if (r == 1) return ok();
-    if (::geteuid() != 0 || r == -EPERM || r == -EACCES) {
-        std::string why = ::geteuid() != 0 ? "not running as root"
-                                           : "running as root, but without CAP_BPF or CAP_SYS_ADMIN";
+    std::string missing;
+    if (!has_capability(CAP_BPF) && !has_capability(CAP_SYS_ADMIN)) missing = "CAP_BPF";
+    if (!has_capability(CAP_NET_ADMIN)) missing += std::string(missing.empty() ? "" : " and ") + "CAP_NET_ADMIN";
+    if (!missing.empty() || r == -EPERM || r == -EACCES) {
+        std::string why = ::geteuid() != 0 ? "not running as root" : "running as root";
+        why += missing.empty() ? ", refused by the kernel" : ", but without " + missing;
         return Error{"not permitted to load BPF programs (" + why +
                          "; loading needs root, or CAP_BPF with CAP_NET_ADMIN)",
                      {}, -EPERM};
