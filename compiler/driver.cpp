@@ -1,5 +1,6 @@
 #include "driver.hpp"
 
+#include "capacity.hpp"
 #include "lint.hpp"
 #include "sema.hpp"
 
@@ -15,6 +16,7 @@ void run(Compilation& c, FileId root, const CheckOptions& opts) {
         return;
     }
     c.program = opts.keep_ast ? check(c.sources, c.files, c.diags) : check(c.sources, std::move(c.files), c.diags);
+    if (!c.diags.has_errors()) check_capacity(c.program, c.diags);
     if (opts.lint && !c.diags.has_errors()) lint(c.program, c.sources, c.diags, opts.lint_comparisons);
     if (opts.werror) c.diags.promote_warnings();
     c.diags.sort();

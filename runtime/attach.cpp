@@ -18,6 +18,7 @@
 #include <map>
 #include <set>
 
+#include "capacity.hpp"
 #include "codegen.hpp"
 #include "interp.hpp"
 #include "limits.hpp"
@@ -33,7 +34,7 @@ constexpr long kLoadLintComparisons = 2'000'000;
 
 using Clock = std::chrono::steady_clock;
 constexpr std::uint32_t kMinRuleSlots = 256;
-constexpr std::uint32_t kSetCapacity = 1u << 20;  // per set table; not preallocated
+constexpr std::uint32_t kSetCapacity = kSetTableCapacity;  // capacity.hpp: what `weir check` enforces
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 

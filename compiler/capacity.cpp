@@ -1,0 +1,76 @@
+#include "capacity.hpp"
+
+#include <array>
+#include <bit>
+#include <string>
+
+#include "fields.hpp"
+#include "plan.hpp"
+
+namespace weir {
+
+namespace {
+
+// The table kind's value width for an element of a set of `type` (addresses by their family).
+unsigned bits_of(SetType type, const Element& e) {
+    switch (type) {
+        case SetType::Ip:
+        case SetType::Ip4:
+        case SetType::Ip6: return e.family == Family::V6 ? 128 : 32;
+        case SetType::Mac: return 48;
+        case SetType::Port: return 16;
+        case SetType::Proto: return 8;
+    }
+    return 32;
+}
+
+int kind_slot(unsigned bits) {
+    switch (bits) {
+        case 32: return 0;
+        case 128: return 1;
+        case 16: return 2;
+        case 8: return 3;
+        default: return 4;
+    }
+}
+
+std::string with_commas(std::uint64_t n) {
+    std::string s = std::to_string(n);
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+    return s;
+}
+
+}  // namespace
+
+std::uint64_t table_entries(const Element& e, unsigned bits) {
+    const u128 span = e.hi - e.lo;
+    if (e.lo <= e.hi && (span & (span + 1)) == 0 && (e.lo & span) == 0) return 1;  // one aligned block
+    return range_to_prefixes(e.lo, e.hi, bits).size();
+}
+
+void check_capacity(const Program& prog, Diagnostics& diags) {
+    for (const Policy& pol : prog.policies) {
+        std::array<std::uint64_t, 5> entries{};
+        bool reported = false;
+        for (int si : pol.sets) {
+            const SetDef& s = prog.sets.at(static_cast<std::size_t>(si));
+            for (const Element& e : s.elems) {
+                const unsigned bits = bits_of(s.type, e);
+                std::uint64_t& total = entries[static_cast<std::size_t>(kind_slot(bits))];
+                total += table_entries(e, bits);
+                if (total > kSetTableCapacity && !reported) {
+                    auto& d = diags.error(
+                        "set-too-large", s.name_range,
+                        "policy '" + pol.name + "' needs more than " + with_commas(kSetTableCapacity) +
+                            " set table entries of this kind with set '" + s.name +
+                            "' (each prefix is one entry; a range takes several): split the set between "
+                            "interfaces or merge its elements into wider prefixes");
+                    d.notes.push_back({pol.name_range, "the sets of policy '" + pol.name + "' share the table"});
+                    reported = true;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace weir
