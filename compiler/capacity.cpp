@@ -3,6 +3,7 @@
 #include <array>
 #include <bit>
 #include <string>
+#include <string_view>
 
 #include "fields.hpp"
 #include "plan.hpp"
@@ -48,6 +49,31 @@ std::uint64_t table_entries(const Element& e, unsigned bits) {
     return range_to_prefixes(e.lo, e.hi, bits).size();
 }
 
+namespace {
+
+std::size_t inline_sets(const Expr& e) {
+    std::size_t n = e.kind == Expr::Kind::In && e.set < 0 ? 1 : 0;
+    for (const Expr& k : e.kids) n += inline_sets(k);
+    return n;
+}
+
+}  // namespace
+
+std::uint64_t meta_bytes_estimate(const Program& prog, const Policy& pol) {
+    // The record's fixed part (names, a source path of up to PATH_MAX even if every byte is
+    // escaped, hashes, times); per rule ["NAME","ACTION"] and "NAME":SLOT with an 8-digit slot;
+    // per set table a record with its 64-digit hash (an ip set may take one per family, an
+    // inline set moved into a table one too).
+    std::uint64_t n = 32768 + 2 * pol.name.size();
+    std::size_t tables = 0;
+    for (const Rule& r : pol.rules) {
+        n += 2 * r.name.size() + std::string_view(action_name(r.action.kind)).size() + 20;
+        tables += inline_sets(r.cond);
+    }
+    for (int s : pol.sets) n += 2 * (320 + prog.sets.at(static_cast<std::size_t>(s)).name.size());
+    return n + 2 * 352 * tables;
+}
+
 void check_capacity(const Program& prog, Diagnostics& diags) {
     for (const Policy& pol : prog.policies) {
         std::array<std::uint64_t, 5> entries{};
@@ -70,6 +96,12 @@ void check_capacity(const Program& prog, Diagnostics& diags) {
                 }
             }
         }
+        if (const std::uint64_t meta = meta_bytes_estimate(prog, pol); meta > kMetaBytes)
+            diags.error("policy-too-large", pol.name_range,
+                        "policy '" + pol.name + "' has " + with_commas(pol.rules.size()) +
+                            " rules: with their names and sets it needs about " + with_commas(meta) +
+                            " bytes of weir's pinned metadata, more than its " + with_commas(kMetaBytes) +
+                            " bytes; use shorter rule names or fewer rules (a long list of values belongs in a set)");
     }
 }
 

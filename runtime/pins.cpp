@@ -163,8 +163,10 @@ json policy_json(const PolicyMeta& p) {
         sets.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"ordinal", s.ordinal},
                         {"id", s.id}, {"hash", s.hash}, {"named", s.named}, {"type", s.type},
                         {"live_edits", s.live_edits}, {"edited_at", s.edited_at}});
+    // [name, action] pairs, not objects: half the bytes, so that ~50,000-rule policies fit in
+    // weir_meta (capacity.hpp estimates this record from above).
     json rules = json::array();
-    for (const auto& r : p.rules) rules.push_back({{"name", r.name}, {"action", r.action}});
+    for (const auto& r : p.rules) rules.push_back(json::array({r.name, r.action}));
     json next = json::object();
     for (int k = 0; k < 5; ++k) next[kind_name(static_cast<TableKind>(k))] = p.next_set_id[k];
     return {{"policy", p.policy},         {"source", p.source},     {"source_hash", p.source_hash},
@@ -205,8 +207,12 @@ PolicyMeta policy_from(const json& j) {
     for (int k = 0; k < 5; ++k)
         p.next_set_id[k] = j.at("next_set_id").at(kind_name(static_cast<TableKind>(k))).get<std::uint32_t>();
     if (j.contains("rules"))
-        for (const auto& r : j.at("rules"))
-            p.rules.push_back({r.at("name").get<std::string>(), r.at("action").get<std::string>()});
+        for (const auto& r : j.at("rules")) {
+            if (r.is_array())
+                p.rules.push_back({r.at(0).get<std::string>(), r.at(1).get<std::string>()});
+            else  // records written before the pairs
+                p.rules.push_back({r.at("name").get<std::string>(), r.at("action").get<std::string>()});
+        }
     p.default_verdict = j.value("default_verdict", std::string());
     return p;
 }

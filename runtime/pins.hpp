@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bpf.hpp"
+#include "capacity.hpp"
 #include "plan.hpp"
 
 namespace weir::pins {
@@ -33,7 +34,7 @@ inline constexpr const char* kMeta = "weir_meta";
 // The JSON, NUL-padded. A rule costs ~46 bytes (its slot and its entry in `rules`) and a swap
 // holds two policies: 2 MiB keeps a swap between two 10,000-rule policies (~0.9 MiB) with room
 // to spare (the kernel caps an array value at 4 MiB, KMALLOC_MAX_SIZE).
-inline constexpr std::uint32_t kMetaValueSize = 2 * 1024 * 1024;
+inline constexpr std::uint32_t kMetaValueSize = kMetaBytes;  // capacity.hpp: what `weir check` checks
 inline constexpr int kMetaFormat = 1;
 
 std::string root();

@@ -60,7 +60,9 @@ with open(sys.argv[1], "w") as f:
     for i in range(2_000_000):
         f.write("10.%d.%d.%d\n" % (i >> 16 & 255, i >> 8 & 255, i & 255))' "$H/2m.txt"
 printf 'set big : ip = file "2m.txt"\npolicy p default pass {\n    r: drop if ip.src in @big\n}\n' >"$H/big.weir"
-expect_rc "a 2,000,000-line set file checks (linear, not minutes)" 0 timeout 120 "$WEIR" check "$H/big.weir"
+# Read whole in linear time, then refused as a policy error: more entries than a set table holds.
+expect_rc "a 2,000,000-line set file: read, then over the table capacity" 1 timeout 120 "$WEIR" check "$H/big.weir"
+expect_out "a located policy error" "needs more than 1,048,576 set table entries"
 
 # ---- no content leaks ----
 printf 'db_password = hunter2-secret\napi_token: 7f3a9c1e\n' >"$H/secret.conf"

@@ -1,5 +1,5 @@
-// compiler/capacity.*: `weir check` finds the set table limit `weir load` would hit: entries per
-// kind (prefixes, ranges counted by the prefixes they take), all sets of a policy together.
+// compiler/capacity.*: `weir check` finds the limits `weir load` would hit: set table entries per
+// kind (prefixes, ranges counted by the prefixes they take) and the pinned metadata of a policy.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -63,4 +63,22 @@ TEST_CASE("a policy whose sets need more table entries than the tables hold is r
     auto over = check_with_set(75000);
     CHECK_FALSE(over->ok());
     CHECK(has(*over, "set-too-large"));
+}
+
+TEST_CASE("a policy whose rule names overflow the pinned metadata is refused by check") {
+    auto policy = [](std::size_t rules) {
+        std::string text = "policy p default pass {\n";
+        for (std::size_t i = 0; i < rules; ++i)
+            text += "    rule-with-a-rather-long-descriptive-name-number-" + std::to_string(i) +
+                    ": drop if tcp.dport == " + std::to_string(1 + i % 60000) + "\n";
+        return text + "}\n";
+    };
+    CheckOptions o;
+    o.lint = false;
+    auto small = compile_source("small.weir", policy(10000), o);
+    CHECK(small->ok());
+    auto big = compile_source("big.weir", policy(20000), o);
+    CHECK_FALSE(big->ok());
+    CHECK(has(*big, "policy-too-large"));
+    CHECK(meta_bytes_estimate(big->program, big->program.policies.at(0)) > kMetaBytes);
 }
