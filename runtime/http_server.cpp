@@ -141,14 +141,14 @@ struct Server::Impl {
         if (auto pc = per_client.find(client); pc != per_client.end() && pc->second >= limits.max_per_client) {
             auto victim = oldest_reading(&client);
             if (!victim) return false;
+            count(&ServerStats::evicted);  // before the close a client may see
             close_conn(*victim);
-            count(&ServerStats::evicted);
         }
         if (conns.size() >= limits.max_connections) {
             auto victim = oldest_reading(nullptr);
             if (!victim) return false;
-            close_conn(*victim);
             count(&ServerStats::evicted);
+            close_conn(*victim);
         }
         return true;
     }
@@ -319,8 +319,8 @@ struct Server::Impl {
         for (const auto& [id, c] : conns)
             if (now >= c.deadline) late.push_back(id);
         for (std::uint64_t id : late) {
+            count(&ServerStats::timed_out);  // before the close a client may see
             close_conn(id);
-            count(&ServerStats::timed_out);
         }
     }
 
