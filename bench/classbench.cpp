@@ -726,6 +726,28 @@ std::vector<SetFiles> find_sets(const std::string& dir) {
     return out;
 }
 
+Workload load_workload(const SetFiles& set) {
+    Workload w;
+    auto parsed = load_rules(set.rules);
+    if (!parsed.ok()) {
+        w.error = "filters do not parse: " + parsed.error_text();
+        return w;
+    }
+    w.rules = std::move(parsed.items);
+    if (set.trace.empty()) {
+        w.headers = headers_from_rules(w.rules);
+        return w;
+    }
+    auto t = load_trace(set.trace);
+    if (!t.ok()) {
+        w.error = "trace does not parse: " + t.error_text();
+        return w;
+    }
+    w.headers = std::move(t.items);
+    w.from_trace = true;
+    return w;
+}
+
 std::string find_dir(const std::string& configured) {
     namespace fs = std::filesystem;
     std::error_code ec;

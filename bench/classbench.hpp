@@ -128,6 +128,16 @@ struct SetFiles {
     std::string trace;  // path, empty if the set has no trace
 };
 std::vector<SetFiles> find_sets(const std::string& dir);
+// A set read for measuring: its filters and the headers to run through them, the set's trace or,
+// for a set without one, a header inside each filter (headers_from_rules).
+struct Workload {
+    std::vector<Rule> rules;
+    std::vector<Header> headers;
+    bool from_trace = false;
+    std::string error;  // "filters do not parse: ..." or "trace does not parse: ...", one error a line
+    bool ok() const { return error.empty(); }
+};
+Workload load_workload(const SetFiles& set);
 // The folder: $WEIR_CLASSBENCH_DIR, else `configured` if it exists, else /work/shared/classbench;
 // empty if none of them is a folder.
 std::string find_dir(const std::string& configured = {});

@@ -260,25 +260,15 @@ SizeClass size_class(std::size_t rules) {
 SetRow run_set(const cb::SetFiles& set, const Args& args, const std::string& tmpdir, int empty_prog) {
     SetRow row;
     row.name = set.name;
-    auto parsed = cb::load_rules(set.rules);
-    if (!parsed.ok()) {
-        row.error = "filters do not parse: " + one_line(parsed.error_text());
+    cb::Workload work = cb::load_workload(set);
+    if (!work.ok()) {
+        row.error = one_line(work.error);
         return row;
     }
-    const std::vector<cb::Rule>& rules = parsed.items;
+    const std::vector<cb::Rule>& rules = work.rules;
     row.rules = rules.size();
-    std::vector<cb::Header> headers;
-    if (!set.trace.empty()) {
-        auto t = cb::load_trace(set.trace);
-        if (!t.ok()) {
-            row.error = "trace does not parse: " + one_line(t.error_text());
-            return row;
-        }
-        headers = std::move(t.items);
-        row.trace = true;
-    } else {
-        headers = cb::headers_from_rules(rules);
-    }
+    std::vector<cb::Header> headers = std::move(work.headers);
+    row.trace = work.from_trace;
     row.all_headers = headers.size();
     if (args.max_headers && headers.size() > args.max_headers) {  // evenly spread
         std::vector<cb::Header> some;

@@ -170,25 +170,15 @@ void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }  
 SetResult run_set(const cb::SetFiles& set, const Args& args, const weir::traffic::TrafficGen& gen) {
     SetResult res;
     res.name = set.name;
-    auto parsed = cb::load_rules(set.rules);
-    if (!parsed.ok()) {
-        res.error = "filters do not parse: " + one_line(parsed.error_text());
+    cb::Workload work = cb::load_workload(set);
+    if (!work.ok()) {
+        res.error = one_line(work.error);
         return res;
     }
-    const std::vector<cb::Rule>& rules = parsed.items;
+    const std::vector<cb::Rule>& rules = work.rules;
     res.rules = rules.size();
-    std::vector<cb::Header> headers;
-    if (!set.trace.empty()) {
-        auto t = cb::load_trace(set.trace);
-        if (!t.ok()) {
-            res.error = "trace does not parse: " + one_line(t.error_text());
-            return res;
-        }
-        headers = std::move(t.items);
-        res.trace = true;
-    } else {
-        headers = cb::headers_from_rules(rules);
-    }
+    std::vector<cb::Header> headers = std::move(work.headers);
+    res.trace = work.from_trace;
     if (headers.empty()) {
         res.error = "no headers";
         return res;

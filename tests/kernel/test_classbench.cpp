@@ -57,22 +57,13 @@ std::string rule_desc(std::span<const cb::Rule> rules, int i) {
 
 void check_set(const cb::SetFiles& set) {
     const auto start = Clock::now();
-    auto parsed = cb::load_rules(set.rules);
-    REQUIRE_MESSAGE(parsed.ok(), set.name << ": the filter file does not parse:\n" << parsed.error_text());
-    const std::vector<cb::Rule>& rules = parsed.items;
+    cb::Workload work = cb::load_workload(set);
+    REQUIRE_MESSAGE(work.ok(), set.name << ": " << work.error);
+    const std::vector<cb::Rule>& rules = work.rules;
     REQUIRE_MESSAGE(!rules.empty(), set.name << ": no filters in " << set.rules);
-
-    std::vector<cb::Header> headers;
-    std::string from;
-    if (!set.trace.empty()) {
-        auto t = cb::load_trace(set.trace);
-        REQUIRE_MESSAGE(t.ok(), set.name << ": the trace does not parse:\n" << t.error_text());
-        headers = std::move(t.items);
-        from = "trace " + set.trace;
-    } else {
-        headers = cb::headers_from_rules(rules);
-        from = "headers derived from the filters (the set has no trace)";
-    }
+    const std::vector<cb::Header>& headers = work.headers;
+    const std::string from = work.from_trace ? "trace " + set.trace
+                                             : "headers derived from the filters (the set has no trace)";
     REQUIRE(!headers.empty());
 
     // Compile: check (no lint: the warnings do not matter here), plan, codegen in a child.
