@@ -1,7 +1,6 @@
 #include "capacity.hpp"
 
 #include <array>
-#include <bit>
 #include <string>
 #include <string_view>
 
@@ -44,8 +43,7 @@ std::string with_commas(std::uint64_t n) {
 }  // namespace
 
 std::uint64_t table_entries(const Element& e, unsigned bits) {
-    const u128 span = e.hi - e.lo;
-    if (e.lo <= e.hi && (span & (span + 1)) == 0 && (e.lo & span) == 0) return 1;  // one aligned block
+    if (block_bits(e.lo, e.hi, bits)) return 1;
     return range_to_prefixes(e.lo, e.hi, bits).size();
 }
 

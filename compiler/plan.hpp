@@ -7,6 +7,7 @@
 // rule groups behind tries, multi-field classification) with first-match semantics kept exact.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -95,6 +96,9 @@ struct Plan {
 inline constexpr std::size_t kInlineCompareLimit = 8;
 
 // Decomposes the inclusive range [lo, hi] of `bits`-wide values into the fewest prefixes.
+// [lo, hi] as one aligned block of a `bits`-wide space: the block's size in bits (0: one value),
+// else nullopt (it takes several prefixes, range_to_prefixes).
+std::optional<unsigned> block_bits(u128 lo, u128 hi, unsigned bits);
 std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits);
 
 // Plans policy `policy` of `program` (which must have checked without errors).

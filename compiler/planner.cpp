@@ -58,6 +58,14 @@ std::uint32_t Plan::slot_count() const {
     return n;
 }
 
+std::optional<unsigned> block_bits(u128 lo, u128 hi, unsigned bits) {
+    const u128 all = bits >= 128 ? ~u128{0} : (u128{1} << bits) - 1;
+    const u128 span = hi - lo;
+    if (lo > hi || hi > all || (span & (span + 1)) != 0 || (lo & span) != 0) return std::nullopt;
+    return static_cast<unsigned>(std::popcount(static_cast<std::uint64_t>(span)) +
+                                 std::popcount(static_cast<std::uint64_t>(span >> 64)));
+}
+
 std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits) {
     std::vector<TablePrefix> out;
     if (lo > hi) return out;
@@ -211,16 +219,12 @@ private:
         t.program_set = program_set;
         t.name = std::move(name);
         unsigned bits = table_value_bits(kind);
-        const u128 all = bits >= 128 ? ~u128{0} : (u128{1} << bits) - 1;
         t.prefixes.reserve(elems.size());
         for (const auto& el : elems) {
             if (family != Family::None && el.family != family) continue;
             // One aligned block (a host, a CIDR: most of a blocklist) is its own prefix.
-            const u128 span = el.hi - el.lo;
-            if (el.lo <= el.hi && el.hi <= all && (span & (span + 1)) == 0 && (el.lo & span) == 0) {
-                const unsigned size_bits = static_cast<unsigned>(std::popcount(static_cast<std::uint64_t>(span)) +
-                                                                 std::popcount(static_cast<std::uint64_t>(span >> 64)));
-                t.prefixes.push_back({el.lo, static_cast<std::uint8_t>(bits - size_bits)});
+            if (auto size_bits = block_bits(el.lo, el.hi, bits)) {
+                t.prefixes.push_back({el.lo, static_cast<std::uint8_t>(bits - *size_bits)});
                 continue;
             }
             for (auto& p : range_to_prefixes(el.lo, el.hi, bits)) t.prefixes.push_back(p);
