@@ -4,9 +4,11 @@
 #include "weir/weir.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
+#include "artifact.hpp"
 #include "attach.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
@@ -21,9 +23,7 @@ namespace weir::api {
 struct Policy::Impl {
     std::string name;
     bool from_string = false;
-    std::string text;  // from_string: the source
-    CompileOptions opts;
-    std::unique_ptr<Compilation> compilation;
+    std::shared_ptr<const Compilation> compilation;  // what attach() loads: nothing is read again
     std::vector<Diagnostic> diags;
 };
 
@@ -173,24 +173,22 @@ Status status_of(const attach::Attachment& a) {
     return s;
 }
 
-// A load of `file` (or of `text`, named `file`): compile, verify, self-test, swap or attach.
-LoadReport load(const std::string& ifname, const std::string& file, const std::optional<std::string>& text,
-                const CompileOptions& copts, const AttachOptions& opts) {
+attach::LoadOptions load_options(const std::string& ifname, const AttachOptions& opts) {
     attach::LoadOptions lo;
-    lo.file = file;
-    lo.source_text = text;
     lo.policy = opts.policy;
     lo.ifname = ifname;
     lo.mode = mode_of(opts.mode);
     lo.dry_run = opts.dry_run;
     lo.unverifiable_rule = opts.test_unverifiable_rule;
-    lo.check = check_options(copts);
     if (opts.on_step) {
         const auto& cb = opts.on_step;
         lo.on_step = [&cb](const attach::Step& s) { cb(Step{s.name, s.time, s.detail}); };
     }
-    attach::LoadOutcome r = attach::load(lo);
+    return lo;
+}
 
+// What a load (of a file, or of a built policy) did, as the public report.
+LoadReport report(const std::string& ifname, const attach::LoadOutcome& r, const AttachOptions& opts) {
     LoadReport out;
     out.ifname = ifname;
     if (!r.ok()) out.error = {kind(r.problem), r.failed_step, r.message};
@@ -267,7 +265,6 @@ const char* set_op_name(SetOp op) { return sets::op_name(op_of(op)); }
 Policy Policy::from_file(const std::string& path, const CompileOptions& opts) {
     auto i = std::make_shared<Impl>();
     i->name = path;
-    i->opts = opts;
     i->compilation = compile_file(path, check_options(opts));
     convert(i->compilation->sources, i->compilation->diags, i->diags);
     return Policy(std::move(i));
@@ -277,8 +274,6 @@ Policy Policy::from_string(const std::string& name, std::string text, const Comp
     auto i = std::make_shared<Impl>();
     i->name = name;
     i->from_string = true;
-    i->text = text;
-    i->opts = opts;
     i->compilation = compile_source(name, std::move(text), check_options(opts));
     convert(i->compilation->sources, i->compilation->diags, i->diags);
     return Policy(std::move(i));
@@ -316,7 +311,7 @@ std::vector<AlertDef> Policy::alerts(const std::string& policy) const {
     }
     return out;
 }
-std::string Policy::source_hash() const { return attach::source_hash(impl_->compilation->sources); }
+std::string Policy::source_hash() const { return weir::source_hash(impl_->compilation->sources); }
 const std::vector<Diagnostic>& Policy::diagnostics() const { return impl_->diags; }
 std::size_t Policy::errors() const { return impl_->compilation->diags.errors(); }
 std::size_t Policy::warnings() const { return impl_->compilation->diags.warnings(); }
@@ -348,6 +343,7 @@ std::chrono::nanoseconds LoadReport::total_time() const {
 Attachment LoadReport::attachment() const { return Attachment(ifname); }
 
 LoadReport attach(const std::string& ifname, const Policy& policy, const AttachOptions& opts) {
+    const auto started = std::chrono::steady_clock::now();
     if (!policy.ok()) {
         // Do not touch the interface for a policy known not to compile.
         LoadReport out;
@@ -361,12 +357,30 @@ LoadReport attach(const std::string& ifname, const Policy& policy, const AttachO
         return out;
     }
     const Policy::Impl& p = policy.impl();
-    return load(ifname, p.name, p.from_string ? std::optional(p.text) : std::nullopt, p.opts, opts);
+    attach::LoadOptions lo = load_options(ifname, opts);
+    lo.started = started;
+    lo.file = p.name;
+    std::error_code ec;
+    if (!p.from_string)
+        if (auto abs = std::filesystem::absolute(p.name, ec); !ec) lo.file = abs.lexically_normal().string();
+    BuildResult built = build_artifact(p.compilation, opts.policy, attach::load_codegen_options(lo));
+    if (!built.ok()) {
+        attach::LoadOutcome r;
+        r.compilation = p.compilation;
+        r.problem = attach::Problem::Policy;
+        r.failed_step = "compile";
+        r.message = "compile failed: " + built.error + ": any policy running on '" + ifname + "' is untouched";
+        return report(ifname, r, opts);
+    }
+    return report(ifname, attach::load(*built.artifact, lo), opts);
 }
 
 LoadReport attach_file(const std::string& ifname, const std::string& path, const CompileOptions& copts,
                        const AttachOptions& opts) {
-    return load(ifname, path, std::nullopt, copts, opts);
+    attach::LoadOptions lo = load_options(ifname, opts);
+    lo.file = path;
+    lo.check = check_options(copts);
+    return report(ifname, attach::load(lo), opts);
 }
 
 LoadReport Attachment::replace(const Policy& policy, const AttachOptions& opts) const {

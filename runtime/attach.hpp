@@ -6,12 +6,13 @@
 //   attach::LoadOptions o;
 //   o.file = "edge.weir"; o.ifname = "eth1";
 //   o.on_step = [](const attach::Step& s) { ... print s.name, s.time ... };
-//   attach::LoadOutcome r = attach::load(o);
+//   attach::LoadOutcome r = attach::load(*artifact, o);  // a built policy (artifact.hpp)
+//   attach::LoadOutcome r = attach::load(o);             // or: compile o.file, then load it
 //   if (!r.ok()) ... r.problem (Policy: exit 1, Environment: exit 2), r.failed_step, r.message,
 //                     r.compilation / r.kernel_diags for diagnostics ...
 //
 // A load onto an interface that runs a weir policy is a hot swap:
-//   compile -> verify (a private load: fresh maps) -> self-test (the policy's own test blocks on
+//   compile (link: the artifact's plan numbered for the interface) -> verify (a private load: fresh maps) -> self-test (the policy's own test blocks on
 //   that private program, BPF_PROG_TEST_RUN) -> pending (weir_meta records the swap) -> prepare
 //   (counter slots zeroed, new set ids filled, the live instance loaded sharing the pinned maps
 //   and verified) -> swap (bpf_link_update: atomic) -> pin -> cleanup -> meta.
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "artifact.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
 #include "pins.hpp"
@@ -49,6 +51,8 @@ struct Step {
 };
 
 struct LoadOptions {
+    // The policy's source as weir_meta records it. load(Artifact) reads nothing from it; load()
+    // compiles this file.
     std::string file;
     // In-memory policy text (the embedding API, include/weir/weir.hpp): compiled instead of
     // reading `file`, which then only names it (diagnostics, weir_meta's source, as given) and
@@ -60,6 +64,9 @@ struct LoadOptions {
     bool dry_run = false;  // everything but pending/prepare/swap: nothing live changes
     CheckOptions check;    // include dirs, werror
     std::function<void(const Step&)> on_step;
+    // When the load began: the first step's time counts from here (a build done just before
+    // load(Artifact) is part of "compile"). Default: when load() is called.
+    std::optional<std::chrono::steady_clock::time_point> started;
     // Test hook (also $WEIR_INJECT_KILL): raise SIGKILL after this step ("after-compile",
     // "after-verify", "after-selftest", "after-pending", "after-prepare", "after-link-update",
     // "after-pin", "after-cleanup", "after-meta"; inject_points()).
@@ -81,7 +88,7 @@ struct LoadOutcome {
     Problem problem = Problem::None;
     std::string failed_step;  // the step that failed
     std::string message;      // one line, names the step and says whether anything changed
-    std::unique_ptr<Compilation> compilation;  // front-end diagnostics (when compiled)
+    std::shared_ptr<const Compilation> compilation;  // front-end diagnostics (when compiled)
     Diagnostics kernel_diags;                  // verifier/loader diagnostics, in its sources
     std::vector<Step> steps;
     bool hot_swap = false;     // an existing weir policy was (or would have been) replaced
@@ -93,11 +100,15 @@ struct LoadOutcome {
     bool ok() const { return problem == Problem::None; }
 };
 
+// Loads a built policy onto opts.ifname: never reads or compiles source again (a hot swap re-emits
+// the object from the artifact's plan with the running policy's counter slots and set ids).
+// Uses ifname, mode, dry_run, on_step, inject_kill and `file` (recorded as the source).
+LoadOutcome load(const Artifact& artifact, const LoadOptions& opts);
+// `weir load FILE`: compiles opts.file (or opts.source_text) with load's lint budget, builds it
+// and loads it; a policy that does not compile fails at "compile" before the interface is touched.
 LoadOutcome load(const LoadOptions& opts);
-
-// The state record's `source_hash` of a compilation: SHA-256 over every file it read (path,
-// length, text), as a load records it.
-std::string source_hash(const SourceManager& sm);
+// How a load emits objects: interface names resolved on this host, the test hook.
+CodegenOptions load_codegen_options(const LoadOptions& opts);
 
 // One interface with a weir policy.
 struct Attachment {

@@ -158,6 +158,5 @@ bpf::Result<bpf::Fd> prog_by_id(std::uint32_t id);
 bpf::Result<std::map<std::string, bpf::Fd>> prog_maps(int prog_fd);
 bpf::Result<std::uint32_t> map_max_entries(int map_fd);
 
-std::string sha256_hex(std::string_view data);
 
 }  // namespace weir::pins

@@ -319,8 +319,10 @@ private:
 };
 
 // Attaches `policy` to `ifname`, or hot-swaps the weir policy already running there. A policy
-// that is not ok() fails at step "compile" with its diagnostics. The policy is recompiled from
-// its source (from_file: the file is read again).
+// that is not ok() fails at step "compile" with its diagnostics. What loads is exactly what was
+// checked: the policy's checked program is planned and compiled to BPF; no file is read again
+// (a file changed since from_file() does not change what loads, and Status::source_hash is
+// this Policy's source_hash()).
 LoadReport attach(const std::string& ifname, const Policy& policy, const AttachOptions& opts = {});
 
 // `weir load FILE`: attaches or hot-swaps the policy in the file at `path`, compiled as the

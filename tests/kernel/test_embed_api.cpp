@@ -213,6 +213,35 @@ TEST_CASE("attach_file: a first load, a dry run, a hot swap, each with a summary
     CHECK(st->source == l.path("b.weir"));
 }
 
+TEST_CASE("attach(Policy): what loads is what was checked, even when the file changed since") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
+    Live l;
+    wa::Policy checked = wa::Policy::from_file(l.path("a.weir"));
+    REQUIRE(checked.ok());
+    // The file now holds another policy: pb, which drops telnet and not ssh.
+    l.write("a.weir", kPolicyB);
+    CHECK(wa::Policy::from_file(l.path("a.weir")).source_hash() != checked.source_hash());
+
+    wa::LoadReport r = wa::attach(l.dev(), checked);
+    REQUIRE_MESSAGE(r.ok(), r.error.step << ": " << r.error.message);
+    CHECK(r.policy == "pa");
+    CHECK(r.probes == 1);  // pa's own test ran as the self-test
+    auto st = l.at().status();
+    REQUIRE(st.ok());
+    CHECK(st->policy == "pa");
+    CHECK(st->source_hash == checked.source_hash());
+
+    // And the kernel program is pa's: ssh is dropped by rule ssh, telnet passes.
+    wa::Counters before = l.counters();
+    l.send(l.tcp(22, 80), 5);
+    l.send(l.tcp(23, 80), 7);
+    wa::Counters after = l.counters();
+    REQUIRE(after.rule("ssh"));
+    CHECK(delta(*after.rule("ssh"), *before.rule("ssh")).packets == 5);
+    CHECK(after.rule("telnet") == nullptr);
+    CHECK(delta(after.default_decisions, before.default_decisions).packets == 7);
+}
+
 TEST_CASE("attach_file: failures name their step and leave the running policy") {
     if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;

@@ -1,0 +1,29 @@
+// One test packet through a loaded program: takes a `packet ... -> verdict` statement of a test
+// block and a LoadedPolicy, gives the verdict and deciding rule the kernel returned (one
+// BPF_PROG_TEST_RUN) and whether they meet the expectation. The load's self-test and
+// `weir test --kernel` both run probes through here.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "loaded_policy.hpp"
+#include "policy.hpp"
+
+namespace weir {
+
+struct KernelProbe {
+    // Set when the probe cannot run here; `runnable` false: not the program's fault (the frame
+    // cannot be built, or its interface cannot be told apart on this host), so a self-test skips it.
+    std::string error;
+    bool runnable = true;
+    std::optional<Verdict> verdict;  // nullopt: the program aborted (or did not run)
+    int rule = -1;                   // deciding rule, -1: the default
+    bool passed = false;
+};
+
+// The ifindex BPF_PROG_TEST_RUN gives a frame that names no interface (loopback's).
+unsigned test_run_default_ifindex();
+
+KernelProbe run_probe(const LoadedPolicy& program, const Probe& probe);
+
+}  // namespace weir
