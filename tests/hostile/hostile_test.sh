@@ -143,5 +143,47 @@ wait "$DPID" && ok || bad "daemon exit after SIGTERM"
 DPID=
 "$WEIR" unload --dev "$DEV" >/dev/null 2>&1
 
+# A policy file replaced again and again while the daemon reloads it: every load is of the text
+# that was checked (no false reload_failed, each event's source_hash is that of the policy it
+# names), and the daemon ends on the last version.
+F=$H/swapped.weir
+# Two thousand rules each, so that a compile takes long enough for the file to change under it.
+for v in 1 2; do
+    { echo "policy pv$v default pass {"
+      for ((r = 0; r < 2000; r++)); do echo "    r$r: drop if ip.src == 198.18.$((r / 250)).$((r % 250 + v)) and udp.dport == $((1000 + r))"; done
+      echo "}"; } >"$H/v$v"
+done
+cp "$H/v1" "$F"
+printf '{"listen": "127.0.0.1:0", "debounce_ms": 0, "interfaces": [{"interface": "%s", "file": "%s"}]}\n' "$DEV" "$F" >"$H/d.json"
+: >"$TMP/events"
+"$WEIR" daemon --config "$H/d.json" >"$TMP/events" 2>"$TMP/stderr" &
+DPID=$!
+wait_event loaded 1
+end=$((SECONDS + 4))
+for ((i = 0; SECONDS < end; i++)); do
+    cp "$H/v$((i % 2 + 1))" "$H/next" && mv -f "$H/next" "$F"
+done
+cp "$H/v2" "$H/next" && mv -f "$H/next" "$F"
+hash_of() { python3 -c 'import hashlib,sys; t=open(sys.argv[2],"rb").read(); print(hashlib.sha256(sys.argv[1].encode()+b"\0"+str(len(t)).encode()+b"\0"+t).hexdigest())' "$F" "$1"; }
+H1=$(hash_of "$H/v1")
+H2=$(hash_of "$H/v2")
+_settled() { [[ $(status_field "$DEV" policy) == pv2 && $(status_field "$DEV" source_hash) == "$H2" ]]; }
+wait_until 30 _settled && ok || bad "after the swaps: status is $(status_field "$DEV" policy) $(status_field "$DEV" source_hash), wanted pv2 $H2"
+echo "  $(events reloaded) reloads, $(events unchanged) unchanged while the file was swapped"
+[[ $(events reloaded) -ge 1 ]] && ok || bad "no reload while the file was swapped"
+[[ $(events reload_failed) == 0 ]] && ok || bad "false reload_failed while the file was swapped: $(grep reload_failed "$TMP/events" | head -3)"
+python3 - "$TMP/events" "$H1" "$H2" <<'PY' && ok || bad "an event names one policy and the source_hash of another"
+import json, sys
+want = {"pv1": sys.argv[2], "pv2": sys.argv[3]}
+bad = [e for e in map(json.loads, open(sys.argv[1])) if e.get("event") in ("loaded", "reloaded", "unchanged", "adopted")
+       and want.get(e.get("policy")) != e.get("source_hash")]
+for e in bad: print(e, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+kill -TERM "$DPID"
+wait "$DPID" && ok || bad "daemon exit after SIGTERM"
+DPID=
+"$WEIR" unload --dev "$DEV" >/dev/null 2>&1
+
 echo "hostile: $passed passed, $failed failed"
 ((failed == 0))
