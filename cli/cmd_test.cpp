@@ -12,11 +12,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "actions.hpp"
 #include "commands.hpp"
 #include "interp.hpp"
 #include "loaded_policy.hpp"
 #include "packet.hpp"
 #include "parse.h"
+#include "probe.hpp"
 
 namespace weir::cli {
 namespace {
@@ -43,38 +45,6 @@ ModeChoice choose_mode(const TestArgs& a) {
 }
 
 const char* mode_name(Mode m) { return m == Mode::Kernel ? "kernel" : "interpreter"; }
-
-// The XDP action's name; `weir` verdicts are the four non-error actions.
-const char* action_name(std::uint32_t a) {
-    switch (a) {
-        case WEIR_ACT_ABORTED: return "aborted";
-        case WEIR_ACT_DROP: return "drop";
-        case WEIR_ACT_PASS: return "pass";
-        case WEIR_ACT_TX: return "tx";
-        case WEIR_ACT_REDIRECT: return "redirect";
-    }
-    return "unknown";
-}
-std::uint32_t verdict_action(Verdict v) {
-    switch (v) {
-        case Verdict::Pass: return WEIR_ACT_PASS;
-        case Verdict::Drop: return WEIR_ACT_DROP;
-        case Verdict::Redirect: return WEIR_ACT_REDIRECT;
-        case Verdict::Tx: return WEIR_ACT_TX;
-    }
-    return WEIR_ACT_ABORTED;
-}
-std::optional<Verdict> action_verdict(std::uint32_t a) {
-    switch (a) {
-        case WEIR_ACT_PASS: return Verdict::Pass;
-        case WEIR_ACT_DROP: return Verdict::Drop;
-        case WEIR_ACT_REDIRECT: return Verdict::Redirect;
-        case WEIR_ACT_TX: return Verdict::Tx;
-    }
-    return std::nullopt;
-}
-constexpr std::uint32_t kReportedActions[] = {WEIR_ACT_PASS, WEIR_ACT_DROP, WEIR_ACT_TX,
-                                              WEIR_ACT_REDIRECT, WEIR_ACT_ABORTED};
 
 std::string location(const SourceManager& sm, SourceRange r) {
     if (!r.valid()) return "?";
@@ -124,48 +94,14 @@ struct ProbeOutcome {
     int rule = -1;                 // deciding rule, -1: default
 };
 
-ProbeOutcome run_in_kernel(LoadedPolicy& lp, const Probe& probe) {
+ProbeOutcome run_in_kernel(const LoadedPolicy& lp, const Probe& probe) {
+    KernelProbe k = run_probe(lp, probe);
     ProbeOutcome out;
     out.probe = &probe;
-    BuiltPacket built = build_packet(probe.packet);
-    if (!built.ok()) {
-        out.error = "cannot build the packet: " + built.error;
-        return out;
-    }
-    if (built.bytes.size() < 14) {
-        out.error = "a " + std::to_string(built.bytes.size()) +
-                    "-byte frame is too short for XDP (14 bytes at least)";
-        return out;
-    }
-    std::uint32_t ifindex = 0;
-    if (!probe.packet.iface.empty()) {
-        ifindex = if_nametoindex(probe.packet.iface.c_str());
-        if (ifindex != 0 && ifindex == test_run_default_ifindex()) {
-            out.error = "BPF_PROG_TEST_RUN delivers packets that name no interface on '" +
-                        probe.packet.iface + "', so the kernel cannot tell a packet arriving on it "
-                        "from one without `iface` (use --interp)";
-            return out;
-        }
-        if (ifindex == 0) {
-            out.error = "interface '" + probe.packet.iface +
-                        "' does not exist on this host, so the kernel cannot receive a packet on "
-                        "it (use --interp)";
-            return out;
-        }
-    }
-    auto r = lp.run(built.bytes, ifindex);
-    if (!r) {
-        out.error = r.error().message;
-        return out;
-    }
-    out.verdict = action_verdict(r->action);
-    out.rule = r->rule;
-    if (out.verdict) {
-        Decision d;
-        d.verdict = *out.verdict;
-        d.rule = out.rule;
-        out.passed = meets_expectation(probe, d);
-    }
+    out.error = std::move(k.error);
+    out.verdict = k.verdict;
+    out.rule = k.rule;
+    out.passed = k.passed;
     return out;
 }
 
@@ -381,7 +317,7 @@ void replay_interp(const Program& prog, const Capture& cap, Replay& r) {
         if (d.rule >= 0) r.rules.at(d.rule).add(len);
         else r.by_default.add(len);
         if (pkt.malformed) r.malformed.add(len);
-        r.verdicts[verdict_action(d.verdict)].add(len);
+        r.verdicts[action_of_verdict(d.verdict)].add(len);
     }
 }
 

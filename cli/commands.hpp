@@ -53,8 +53,6 @@ std::string plural(std::size_t n, const std::string& one, const std::string& man
 // packet without an interface on the loopback (a probe without `iface` must match no name).
 CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* placeholders_used,
                                     bool test_runs = false);
-// The interface BPF_PROG_TEST_RUN delivers packets on when none is given.
-unsigned test_run_default_ifindex();
 
 // Plan + object of one policy of a compilation. nullopt after printing why (to stderr).
 struct PolicyObject {

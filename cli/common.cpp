@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "probe.hpp"
 
 namespace weir::cli {
 
@@ -105,11 +106,6 @@ bool write_file_atomic(const std::string& path, const std::string& data, std::st
 
 std::string plural(std::size_t n, const std::string& one, const std::string& many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-unsigned test_run_default_ifindex() {
-    unsigned lo = if_nametoindex("lo");
-    return lo ? lo : 1;
 }
 
 CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* used, bool test_runs) {

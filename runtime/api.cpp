@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "actions.hpp"
 #include "artifact.hpp"
 #include "attach.hpp"
 #include "diagnostics.hpp"
@@ -108,8 +109,6 @@ sets::Op op_of(SetOp op) {
     return sets::Op::List;
 }
 
-constexpr std::uint32_t kVerdicts[] = {WEIR_ACT_ABORTED, WEIR_ACT_DROP, WEIR_ACT_PASS, WEIR_ACT_TX, WEIR_ACT_REDIRECT};
-
 // The fields Counters and stats::Snapshot share, copied either way.
 template <class From, class To>
 void copy_shared(const From& f, To& t) {
@@ -130,7 +129,7 @@ Counters counters_of(const stats::Snapshot& s) {
     copy_shared(s, c);
     c.time = s.unix_time;
     for (const auto& r : s.rules) c.rules.push_back({r.name, r.action, counter(r.counter), r.slot});
-    for (std::uint32_t a : kVerdicts) c.verdicts[stats::verdict_label(a)] = counter(s.verdicts[a]);
+    for (std::uint32_t a : kReportedActions) c.verdicts[action_name(a)] = counter(s.verdicts[a]);
     return c;
 }
 
@@ -140,8 +139,8 @@ stats::Snapshot snapshot_of(const Counters& c) {
     copy_shared(c, s);
     s.unix_time = c.time;
     for (const auto& r : c.rules) s.rules.push_back({r.name, r.action, r.slot, counter(r.counter)});
-    for (std::uint32_t a : kVerdicts)
-        if (auto it = c.verdicts.find(stats::verdict_label(a)); it != c.verdicts.end()) s.verdicts[a] = counter(it->second);
+    for (std::uint32_t a : kReportedActions)
+        if (auto it = c.verdicts.find(action_name(a)); it != c.verdicts.end()) s.verdicts[a] = counter(it->second);
     return s;
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "parse.h"
+#include "actions.hpp"
 #include "pins.hpp"
 #include "stats.hpp"
 #include "weir_abi.h"
@@ -119,7 +120,7 @@ bool decode(const void* raw, std::size_t size, Record& out) {
     out.mono_ns = r.time_ns;
     out.slot = r.rule;
     out.action = r.action;
-    out.verdict = stats::verdict_label(r.action);
+    out.verdict = action_name(r.action);
     out.ifindex = r.ifindex;
     out.len = r.len;
     out.data.assign(r.data, r.data + r.cap_len);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "actions.hpp"
 #include "pins.hpp"
 
 namespace weir::stats {
@@ -84,17 +85,6 @@ Failure read_one(const std::string& ifname, Snapshot& s, bool& skip) {
 std::string u64(std::uint64_t v) { return std::to_string(v); }
 
 }  // namespace
-
-const char* verdict_label(std::uint32_t action) {
-    switch (action) {
-        case WEIR_ACT_ABORTED: return "aborted";
-        case WEIR_ACT_DROP: return "drop";
-        case WEIR_ACT_PASS: return "pass";
-        case WEIR_ACT_TX: return "tx";
-        case WEIR_ACT_REDIRECT: return "redirect";
-    }
-    return "?";
-}
 
 Failure read(std::vector<Snapshot>& out, const std::string& ifname) {
     std::vector<std::string> names;
@@ -196,8 +186,8 @@ std::string format_table(const std::vector<Snapshot>& now, const std::vector<Sna
             os << "\n";  // the last column is right-aligned: no trailing spaces
         }
         os << "  verdicts:";
-        for (std::uint32_t a : {WEIR_ACT_PASS, WEIR_ACT_DROP, WEIR_ACT_TX, WEIR_ACT_REDIRECT, WEIR_ACT_ABORTED}) {
-            os << " " << verdict_label(a) << " " << s.verdicts[a].packets;
+        for (std::uint32_t a : kReportedActions) {
+            os << " " << action_name(a) << " " << s.verdicts[a].packets;
             if (rates) {
                 Rate rt = rate(s.verdicts[a], &b->verdicts[a], secs);
                 if (rt.valid) os << " (" << si(rt.pps) << " pps)";
@@ -236,8 +226,8 @@ std::string to_json(const Snapshot& s, const Snapshot* b, int indent) {
         rules.push_back(std::move(j));
     }
     json verdicts = json::object();
-    for (std::uint32_t a : {WEIR_ACT_ABORTED, WEIR_ACT_DROP, WEIR_ACT_PASS, WEIR_ACT_TX, WEIR_ACT_REDIRECT})
-        verdicts[verdict_label(a)] = counter(s.verdicts[a], b ? &b->verdicts[a] : nullptr);
+    for (std::uint32_t a : kReportedActions)
+        verdicts[action_name(a)] = counter(s.verdicts[a], b ? &b->verdicts[a] : nullptr);
     json def = counter(s.default_decisions, b ? &b->default_decisions : nullptr);
     def["verdict"] = s.default_verdict;
     json out = {{"interface", s.ifname},

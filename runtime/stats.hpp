@@ -48,7 +48,6 @@ struct Snapshot {
 // attach::status (Environment): not privileged, no such interface, no weir policy there.
 attach::Failure read(std::vector<Snapshot>& out, const std::string& ifname = {});
 
-const char* verdict_label(std::uint32_t action);  // "aborted", "drop", "pass", "tx", "redirect"
 
 struct Rate {
     double pps = 0, bps = 0;  // bits per second

@@ -25,6 +25,8 @@ config() {
 }
 # start_daemon CONFIG [ARGS...]: runs the daemon, events into $TMP/events.
 start_daemon() {
+    # Emptied here, not by the background shell: waits must not see the last daemon's events.
+    : >"$TMP/events"
     "$WEIR" daemon --config "$TMP/$1" "${@:2}" >"$TMP/events" 2>"$TMP/stderr" &
     DPID=$!
 }

@@ -15,6 +15,8 @@ DPID=
 extra_cleanup() { [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; }
 peer_in_netns daemon 198.19
 start_daemon() {
+    # Emptied here, not by the background shell: waits must not see the last daemon's events.
+    : >"$TMP/events"
     "$WEIR" daemon --config "$TMP/daemon.json" "$@" >"$TMP/events" 2>"$TMP/stderr" &
     DPID=$!
     wait_event listening 1 || return 1

@@ -121,14 +121,16 @@ expect_rc "stats --watch table" 0 timeout 60 "$WEIR" stats --dev "$DEV" --watch 
 expect_out "rates columns" "pps"
 expect_out "interval" "rates over"
 # SIGTERM stops --watch cleanly (exit 0).
-"$WEIR" stats --dev "$DEV" --watch 0.2 >"$TMP/out" 2>&1 &
+# Its own output file: $TMP/out still holds the previous command's rates, which the background
+# shell truncates only once it runs.
+"$WEIR" stats --dev "$DEV" --watch 0.2 >"$TMP/watch-out" 2>&1 &
 pid=$!
 # Once it printed a table of rates (its second reading), so the signal comes while it watches.
-wait_until 30 grep -q "rates over" "$TMP/out" || bad "stats --watch printed no rates in 30 s"
+wait_until 30 grep -q "rates over" "$TMP/watch-out" || bad "stats --watch printed no rates in 30 s"
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
-if [[ $rc -eq 0 ]] && grep -q "rates over" "$TMP/out"; then passed=$((passed + 1)); else
+if [[ $rc -eq 0 ]] && grep -q "rates over" "$TMP/watch-out"; then passed=$((passed + 1)); else
     failed=$((failed + 1)); echo "FAIL: --watch on SIGTERM: exit $rc"; fi
 expect_rc "watch must be positive" 2 "$WEIR" stats --watch 0
 
