@@ -4,10 +4,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "commands.hpp"
-#include "loaded_policy.hpp"
 
 namespace weir::cli {
 namespace {
@@ -18,40 +16,11 @@ std::string millis(std::chrono::nanoseconds ns) {
     return buf;
 }
 
-// Loads every policy of a checked compilation; diagnostics into `diags`, a line per verified
-// policy into `report`; `unbuilt` counts the policies that did not compile (their error is
-// already printed). False if one was rejected or could not be built.
-bool verify_policies(const Compilation& c, const std::string& path, const CheckArgs& a,
-                     Diagnostics& diags, std::ostream& report, std::size_t& unbuilt) {
-    bool ok = true;
-    for (std::size_t p = 0; p < c.program.policies.size(); ++p) {
-        const Policy& pol = c.program.policies[p];
-        auto obj = build_policy_object(c, int(p), path, a.unverifiable_rule);
-        if (!obj) {
-            ok = false;
-            ++unbuilt;
-            continue;
-        }
-        for (const auto& name : obj->placeholder_ifaces)
-            diags.add({Severity::Note, "iface-placeholder", pol.name_range,
-                       "interface '" + name + "' (pkt.iface) does not exist on this host; "
-                       "verified with a placeholder ifindex",
-                       {}});
-        KernelLoadOptions lo;
-        lo.placeholder_redirects = true;
-        lo.object_name = pol.name;
-        auto lp = LoadedPolicy::load(obj->plan, c.sources, obj->elf, diags, lo);
-        if (!lp) {
-            ok = false;
-            continue;
-        }
-        const LoadStats& s = lp->stats();
-        report << path << ": policy '" << pol.name << "' verified: "
-               << plural(s.xlated_insns, "instruction", "instructions") << " ("
-               << s.jited_bytes << " bytes JIT-compiled), " << s.verified_insns
-               << " instructions verified, " << millis(s.load_time) << "\n";
+void append_json(nlohmann::json& all, const std::string& diagnostics_json, const std::string& path) {
+    for (auto& d : nlohmann::json::parse(diagnostics_json)) {
+        if (!d.contains("file")) d["file"] = path;
+        all.push_back(std::move(d));
     }
-    return ok;
 }
 
 }  // namespace
@@ -60,56 +29,53 @@ int cmd_check(const CheckArgs& a, const CommonOptions& o) {
     bool color = use_color(o.color);
     bool json = o.format == "json";
     bool any_errors = false, any_io = false, no_kernel = false;
-    std::optional<bpf::Status> kernel_ok;  // probed once, when first needed
     nlohmann::json all = nlohmann::json::array();
     for (const auto& path : a.files) {
-        auto c = compile_file(path, check_options(o));
-        if (c->io_error) any_io = true;
-        if (!c->ok()) any_errors = true;
+        api::Policy p = api::Policy::from_file(path, compile_options(o));
+        if (p.io_error()) any_io = true;
+        if (!p.ok()) any_errors = true;
 
-        Diagnostics kdiags;
-        std::ostringstream kreport;
-        std::size_t unbuilt = 0;
-        if (a.kernel && c->ok()) {
-            if (!kernel_ok) {
-                kernel_ok = bpf::probe_xdp_support();
-                if (!*kernel_ok)
-                    std::cerr << "weir check --kernel: cannot load policies into the kernel: "
-                              << kernel_ok->error().message << "\n";
-            }
-            if (*kernel_ok) {
-                if (!verify_policies(*c, path, a, kdiags, kreport, unbuilt)) any_errors = true;
-            } else {
+        std::optional<api::KernelCheck> k;
+        std::string kreport;
+        if (a.kernel && p.ok() && !no_kernel) {
+            k = api::verify_in_kernel(p, color, a.unverifiable_rule);
+            if (k->error) {
+                // Once: the next files would fail the same way.
+                std::cerr << "weir check --kernel: " << k->error.message << "\n";
                 no_kernel = true;
+                k.reset();
+            } else {
+                if (!k->ok()) any_errors = true;
+                for (const api::VerifiedPolicy& v : k->verified)
+                    kreport += path + ": policy '" + v.policy + "' verified: " +
+                               plural(v.instructions, "instruction", "instructions") + " (" +
+                               std::to_string(v.jited_bytes) + " bytes JIT-compiled), " +
+                               std::to_string(v.verified_instructions) + " instructions verified, " +
+                               millis(v.load_time) + "\n";
             }
         }
 
         if (json) {
-            for (const Diagnostics* ds : {&c->diags, &kdiags})
-                for (auto& d : nlohmann::json::parse(render_json(c->sources, *ds))) {
-                    if (!d.contains("file")) d["file"] = path;
-                    all.push_back(std::move(d));
-                }
-            std::cerr << kreport.str();
+            append_json(all, p.diagnostics_json(), path);
+            if (k) append_json(all, k->diagnostics_json, path);
+            std::cerr << kreport;
             continue;
         }
-        std::cerr << render_text(c->sources, c->diags, color);
-        if (c->io_error) continue;
-        std::cerr << render_text(c->sources, kdiags, color);
-        std::size_t e = c->diags.errors() + kdiags.errors() + unbuilt, w = c->diags.warnings();
+        std::cerr << p.diagnostics_text(color);
+        if (p.io_error()) continue;
+        if (k) std::cerr << k->diagnostics_text;
+        std::size_t e = p.errors() + (k ? k->errors : 0), w = p.warnings();
         if (e == 0 && w == 0) {
-            std::size_t rules = 0;
-            for (const auto& p : c->program.policies) rules += p.rules.size();
-            const Program& pr = c->program;
-            std::cout << path << ": ok (" << plural(pr.policies.size(), "policy", "policies") << ", "
-                      << plural(rules, "rule", "rules") << ", " << plural(pr.sets.size(), "set", "sets")
-                      << ", " << plural(pr.tests.size(), "test", "tests")
-                      << (pr.alerts.empty() ? "" : ", " + plural(pr.alerts.size(), "alert", "alerts")) << ")\n";
+            api::Policy::Contents c = p.contents();
+            std::cout << path << ": ok (" << plural(c.policies, "policy", "policies") << ", "
+                      << plural(c.rules, "rule", "rules") << ", " << plural(c.sets, "set", "sets") << ", "
+                      << plural(c.tests, "test", "tests")
+                      << (c.alerts ? ", " + plural(c.alerts, "alert", "alerts") : "") << ")\n";
         } else {
-            std::cerr << path << ": " << plural(e, "error", "errors") << ", "
-                      << plural(w, "warning", "warnings") << "\n";
+            std::cerr << path << ": " << plural(e, "error", "errors") << ", " << plural(w, "warning", "warnings")
+                      << "\n";
         }
-        std::cout << kreport.str();
+        std::cout << kreport;
     }
     if (json) std::cout << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (any_io || no_kernel) return kExitUsage;

@@ -2,8 +2,6 @@
 #include <iostream>
 
 #include "commands.hpp"
-#include "fmt.hpp"
-#include "parser.hpp"
 
 namespace weir::cli {
 
@@ -11,35 +9,30 @@ int cmd_fmt(const FmtArgs& a, const CommonOptions& o) {
     bool color = use_color(o.color);
     int rc = kExitOk;
     for (const auto& path : a.files) {
-        SourceManager sm;
-        Diagnostics diags;
-        std::string err;
-        FileId id = sm.load(path, err);
-        if (id == kNoFile) {
-            std::cerr << "weir fmt: cannot read '" << path << "': " << err << "\n";
+        api::Formatted f = api::format_file(path, color);
+        if (f.error.kind == api::ErrorKind::Environment) {
+            std::cerr << "weir fmt: " << f.error.message << "\n";
             rc = kExitUsage;
             continue;
         }
-        auto file = parse(sm, id, diags);
-        if (!file) {
-            std::cerr << render_text(sm, diags, color);
+        if (f.error) {
+            std::cerr << f.diagnostics_text;
             if (rc == kExitOk) rc = kExitFindings;
             continue;
         }
-        std::string out = format(sm, *file);
-        bool same = out == sm.file(id).text;
         if (a.check) {
-            if (!same) {
+            if (f.changed) {
                 std::cerr << path << ": not formatted (run 'weir fmt --write " << path << "')\n";
                 if (rc == kExitOk) rc = kExitFindings;
             }
         } else if (a.write) {
-            if (!same && !write_file_atomic(path, out, err)) {
+            std::string err;
+            if (f.changed && !write_file_atomic(path, f.text, err)) {
                 std::cerr << "weir fmt: cannot write '" << path << "': " << err << "\n";
                 rc = kExitUsage;
             }
         } else {
-            std::cout << out;
+            std::cout << f.text;
         }
     }
     return rc;

@@ -1,9 +1,9 @@
 // The commands of the `weir` binary, one file each (cmd_*.cpp); main.cpp parses the command
 // line with CLI11 and calls one of them. Exit codes, for every command: 0 ok, 1 errors found
 // (or warnings with --werror, or a failing check or test), 2 usage, I/O or privilege problems.
-// The operational commands (load, unload, status, set, stats, demo) go through the embedding
-// API (include/weir/weir.hpp) only; check, compile, fmt, test and fields use the compiler's
-// stages directly (--emit, the interpreter, test runs).
+// Every command but test, events, capture and demo goes through the embedding API
+// (include/weir/weir.hpp) only; tests/include_rules.py keeps the list of the others' internal
+// includes, which may only shrink.
 #pragma once
 #include <functional>
 #include <memory>
@@ -47,12 +47,6 @@ bool write_file_atomic(const std::string& path, const std::string& data, std::st
 // "1 rule", "2 rules"
 std::string plural(std::size_t n, const std::string& one, const std::string& many);
 
-// pkt.iface names for codegen: the host's ifindex, or (placeholder) a made-up ifindex no packet
-// arrives on, recorded in `placeholders`. Used where nothing is attached (check --kernel, test).
-// `test_runs`: the loopback also gets a made-up ifindex, because BPF_PROG_TEST_RUN delivers a
-// packet without an interface on the loopback (a probe without `iface` must match no name).
-CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* placeholders_used,
-                                    bool test_runs = false);
 
 // Plan + object of one policy of a compilation. nullopt after printing why (to stderr).
 struct PolicyObject {

@@ -108,20 +108,6 @@ std::string plural(std::size_t n, const std::string& one, const std::string& man
     return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* used, bool test_runs) {
-    CodegenOptions opts;
-    opts.ifindex_of = [placeholders, used, test_runs](const std::string& name) -> std::optional<std::uint32_t> {
-        unsigned i = if_nametoindex(name.c_str());
-        if (i != 0 && !(test_runs && i == test_run_default_ifindex())) return i;
-        if (!placeholders) return std::nullopt;
-        // Far above any real ifindex: no packet ever arrives with it.
-        std::uint32_t fake = 0x7fff0000u + static_cast<std::uint32_t>(used ? used->size() : 0);
-        if (used) used->push_back(name);
-        return fake;
-    };
-    return opts;
-}
-
 std::optional<PolicyObject> build_policy_object(const Compilation& c, int policy,
                                                 const std::string& path,
                                                 const std::string& unverifiable_rule,

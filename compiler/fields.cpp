@@ -145,6 +145,36 @@ std::string_view symbol_name(SymbolTable t, std::uint32_t value) {
     return {};
 }
 
+const char* field_type_text(FieldType t) {
+    switch (t) {
+        case FieldType::Int: return "integer";
+        case FieldType::Bool: return "flag";
+        case FieldType::Ip4: return "IPv4 address";
+        case FieldType::Ip6: return "IPv6 address";
+        case FieldType::IpAny: return "IPv4 or IPv6 address";
+        case FieldType::Mac: return "MAC address";
+        case FieldType::Iface: return "interface name (string)";
+    }
+    return "?";
+}
+
+const char* header_text(Header h) {
+    switch (h) {
+        case Header::Eth: return "Ethernet";
+        case Header::Vlan: return "VLAN tag";
+        case Header::Ip: return "IPv4 or IPv6";
+        case Header::Ip4: return "IPv4";
+        case Header::Ip6: return "IPv6";
+        case Header::Tcp: return "TCP";
+        case Header::Udp: return "UDP";
+        case Header::L4: return "TCP or UDP";
+        case Header::Icmp: return "ICMP";
+        case Header::Icmp6: return "ICMPv6";
+        case Header::Pkt: return "always (metadata)";
+    }
+    return "?";
+}
+
 std::string_view symbol_table_name(SymbolTable t) {
     switch (t) {
         case S::None: return "";

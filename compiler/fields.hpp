@@ -77,6 +77,9 @@ std::optional<std::uint32_t> find_symbol(SymbolTable t, std::string_view name);
 // The canonical name of a value, empty if it has none.
 std::string_view symbol_name(SymbolTable t, std::uint32_t value);
 std::string_view symbol_table_name(SymbolTable t);
+// For people: "integer", "IPv4 address", ...; the header a field needs, "TCP", "IPv4 or IPv6", ...
+const char* field_type_text(FieldType t);
+const char* header_text(Header h);
 
 // Payload matches: `payload[OFF:LEN]`, bytes of the L4 payload (after TCP/UDP/ICMP header).
 inline constexpr unsigned kPayloadWindow = 64;  // OFF + LEN <= kPayloadWindow

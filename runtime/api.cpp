@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "actions.hpp"
+#include "api_impl.hpp"
 #include "artifact.hpp"
 #include "attach.hpp"
 #include "diagnostics.hpp"
@@ -20,15 +21,6 @@
 #include "weir_abi.h"
 
 namespace weir::api {
-
-struct Policy::Impl {
-    std::string name;
-    bool from_string = false;
-    std::shared_ptr<const Compilation> compilation;  // what attach() loads: nothing is read again
-    std::vector<Diagnostic> diags;
-};
-
-namespace {
 
 Location location(const SourceManager& sm, SourceRange r) {
     Location l;
@@ -42,6 +34,7 @@ Location location(const SourceManager& sm, SourceRange r) {
     return l;
 }
 
+namespace {
 Severity severity(weir::Severity s) {
     switch (s) {
         case weir::Severity::Error: return Severity::Error;
@@ -50,6 +43,7 @@ Severity severity(weir::Severity s) {
     }
     return Severity::Error;
 }
+}  // namespace
 
 void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnostic>& out) {
     for (const weir::Diagnostic& d : ds.list()) {
@@ -62,6 +56,8 @@ void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnos
         out.push_back(std::move(p));
     }
 }
+
+namespace {
 
 ErrorKind kind(attach::Problem p) {
     switch (p) {
@@ -316,6 +312,17 @@ std::size_t Policy::errors() const { return impl_->compilation->diags.errors(); 
 std::size_t Policy::warnings() const { return impl_->compilation->diags.warnings(); }
 std::string Policy::diagnostics_text(bool color) const {
     return render_text(impl_->compilation->sources, impl_->compilation->diags, color);
+}
+Policy::Contents Policy::contents() const {
+    Contents c;
+    if (!ok()) return c;
+    const Program& pr = impl_->compilation->program;
+    c.policies = pr.policies.size();
+    for (const auto& p : pr.policies) c.rules += p.rules.size();
+    c.sets = pr.sets.size();
+    c.tests = pr.tests.size();
+    c.alerts = pr.alerts.size();
+    return c;
 }
 std::string Policy::diagnostics_json() const {
     return render_json(impl_->compilation->sources, impl_->compilation->diags);

@@ -583,12 +583,7 @@ LoadOutcome load(const LoadOptions& o) {
 }
 
 CodegenOptions load_codegen_options(const LoadOptions& o) {
-    CodegenOptions cg;
-    cg.ifindex_of = [](const std::string& name) -> std::optional<std::uint32_t> {
-        unsigned i = if_nametoindex(name.c_str());
-        if (i == 0) return std::nullopt;
-        return i;
-    };
+    CodegenOptions cg = host_codegen_options(false, nullptr);
     cg.unverifiable_rule = o.unverifiable_rule;
     return cg;
 }

@@ -14,6 +14,20 @@ unsigned test_run_default_ifindex() {
     return lo ? lo : 1;
 }
 
+CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* used, bool test_runs) {
+    CodegenOptions opts;
+    opts.ifindex_of = [placeholders, used, test_runs](const std::string& name) -> std::optional<std::uint32_t> {
+        unsigned i = if_nametoindex(name.c_str());
+        if (i != 0 && !(test_runs && i == test_run_default_ifindex())) return i;
+        if (!placeholders) return std::nullopt;
+        // Far above any real ifindex: no packet ever arrives with it.
+        std::uint32_t fake = 0x7fff0000u + static_cast<std::uint32_t>(used ? used->size() : 0);
+        if (used) used->push_back(name);
+        return fake;
+    };
+    return opts;
+}
+
 KernelProbe run_probe(const LoadedPolicy& program, const Probe& probe) {
     KernelProbe out;
     auto unrunnable = [&](std::string why) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "codegen.hpp"
 #include "loaded_policy.hpp"
 #include "policy.hpp"
 
@@ -23,6 +24,14 @@ struct KernelProbe {
 
 // The ifindex BPF_PROG_TEST_RUN gives a frame that names no interface (loopback's).
 unsigned test_run_default_ifindex();
+
+// pkt.iface names for codegen: the host's ifindex, or (placeholders) a made-up ifindex no packet
+// arrives on, recorded in `placeholders_used`. Placeholders serve where nothing is attached
+// (check --kernel, test). `test_runs`: the loopback also gets a made-up ifindex, because
+// BPF_PROG_TEST_RUN delivers a packet without an interface on the loopback (a probe without
+// `iface` must match no name).
+CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>* placeholders_used,
+                                    bool test_runs = false);
 
 KernelProbe run_probe(const LoadedPolicy& program, const Probe& probe);
 

@@ -145,6 +145,12 @@ public:
     // A JSON array, as `weir check --format json`.
     std::string diagnostics_json() const;
 
+    // What the file holds, for `weir check`'s "ok (...)" line (zeros if !ok()).
+    struct Contents {
+        std::size_t policies = 0, rules = 0, sets = 0, tests = 0, alerts = 0;
+    };
+    Contents contents() const;
+
     struct Impl;
     const Impl& impl() const { return *impl_; }
 
@@ -152,6 +158,69 @@ private:
     explicit Policy(std::shared_ptr<const Impl> i) : impl_(std::move(i)) {}
     std::shared_ptr<const Impl> impl_;
 };
+
+// --- the stages, shown and checked without attaching --------------------------------------
+
+// One stage of the pipeline (docs/architecture.md): the syntax tree, the checked program, the
+// plan, LLVM IR, BPF assembly, the BPF ELF object.
+enum class Stage { Ast, Checked, Plan, Ir, Asm, Obj };
+
+struct EmitOptions {
+    std::string policy;   // plan and later: which policy (empty: the file's only one)
+    bool linear = false;  // plan every rule as code (no decision trees)
+};
+
+// `weir compile --emit`: the text of `stage` (Obj: the ELF bytes). Ast is there even when
+// checking failed (the root file parsed); the later stages need ok(). Errors, all kind Policy,
+// by step: "parse" / "compile" (no tree / not ok()), "select" (no such policy, or several and
+// none chosen), "codegen" (LLVM failed; the message names the policy).
+Result<std::string> emit(const Policy& policy, Stage stage, const EmitOptions& opts = {});
+
+// One policy the kernel verifier accepted.
+struct VerifiedPolicy {
+    std::string policy;
+    std::uint32_t instructions = 0;           // after the verifier's rewrites
+    std::uint32_t jited_bytes = 0;
+    std::uint32_t verified_instructions = 0;  // instructions the verifier processed
+    std::chrono::nanoseconds load_time{};
+};
+
+struct KernelCheck {
+    Error error;  // Environment: this process cannot load BPF programs (nothing was tried)
+    std::vector<VerifiedPolicy> verified;
+    // The verifier's findings, located in the policy, and a note per pkt.iface name that does
+    // not exist on this host (verified with a placeholder). Errors: policies it rejected.
+    std::vector<Diagnostic> diagnostics;
+    std::size_t errors = 0;
+    std::string diagnostics_text, diagnostics_json;  // rendered as Policy's
+    bool ok() const { return !error && errors == 0; }
+};
+
+// `weir check --kernel`: every policy of an ok() file compiled and loaded into the kernel
+// verifier, nothing attached (needs CAP_BPF). `test_unverifiable_rule`: the test hook of
+// AttachOptions. `color`: diagnostics_text with ANSI colours.
+KernelCheck verify_in_kernel(const Policy& policy, bool color = false, const std::string& test_unverifiable_rule = {});
+
+// `weir fmt`: the canonical text of a policy file (docs/fmt-style.md). Errors: Environment
+// (cannot read), Policy (does not parse: diagnostics_text says where).
+struct Formatted {
+    Error error;
+    std::string text;
+    bool changed = false;  // text differs from the file
+    std::string diagnostics_text;
+};
+Formatted format_file(const std::string& path, bool color = false);
+
+// The field table (`weir fields`, docs/language.md): every packet field rules can match.
+struct FieldInfo {
+    std::string name;  // "ip.src"
+    int bits = 0;
+    std::string type;     // "integer", "flag", "IPv4 address", ...
+    std::string header;   // the header it needs: "TCP", "IPv4 or IPv6", ...
+    std::string symbols;  // the symbol table its values may name ("" for none)
+    std::string doc;
+};
+std::vector<FieldInfo> fields();
 
 // --- attaching -----------------------------------------------------------------------------
 

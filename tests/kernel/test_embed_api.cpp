@@ -56,6 +56,90 @@ TEST_CASE("from_file: a missing file is an io error") {
     CHECK(p.policy_names().empty());
 }
 
+const std::string kTwo =
+    "policy one default pass {\n    ssh: drop if tcp.dport == 22\n}\n"
+    "policy two default drop {\n    web: pass if tcp.dport == 80\n    dns: pass if udp.dport == 53\n}\n"
+    "test \"web\" policy two {\n    packet tcp 198.51.100.1:1000 -> 192.0.2.1:80 flags syn\n    expect pass by web\n}\n";
+
+TEST_CASE("emit: each stage's text, the policy chosen by name, errors by step") {
+    wa::Policy p = wa::Policy::from_string("two.weir", kTwo);
+    REQUIRE(p.ok());
+    wa::Policy::Contents c = p.contents();
+    CHECK(c.policies == 2);
+    CHECK(c.rules == 3);
+    CHECK(c.tests == 1);
+    auto ast = wa::emit(p, wa::Stage::Ast);
+    REQUIRE(ast.ok());
+    CHECK(ast->find("dport") != std::string::npos);
+    auto checked = wa::emit(p, wa::Stage::Checked);
+    REQUIRE(checked.ok());
+    CHECK(checked->find("two") != std::string::npos);
+
+    auto several = wa::emit(p, wa::Stage::Plan);  // two policies, none chosen
+    CHECK(several.error.step == "select");
+    CHECK(several.error.message.find("choose one") != std::string::npos);
+    CHECK(wa::emit(p, wa::Stage::Plan, {"nosuch"}).error.step == "select");
+
+    wa::EmitOptions two{"two"};
+    auto plan = wa::emit(p, wa::Stage::Plan, two);
+    REQUIRE(plan.ok());
+    CHECK(plan->find("dns") != std::string::npos);
+    CHECK(plan->find("ssh") == std::string::npos);
+    auto ir = wa::emit(p, wa::Stage::Ir, two);
+    REQUIRE(ir.ok());
+    CHECK(ir->find("define") != std::string::npos);
+    auto obj = wa::emit(p, wa::Stage::Obj, two);
+    REQUIRE(obj.ok());
+    CHECK(obj->compare(0, 4, "\x7f" "ELF") == 0);
+
+    wa::Policy bad = wa::Policy::from_string("bad.weir", "policy p default pass {\n    r: drop if ip.nosuch == 1\n}\n");
+    CHECK(wa::emit(bad, wa::Stage::Ast).ok());  // it parsed
+    CHECK(wa::emit(bad, wa::Stage::Checked).error.step == "compile");
+    CHECK(bad.contents().rules == 0);
+}
+
+TEST_CASE("format_file and fields") {
+    char tmpl[] = "/tmp/weir-embed-fmt-XXXXXX";
+    fs::path dir = ::mkdtemp(tmpl);
+    std::ofstream(dir / "messy.weir") << "policy   p default pass {\n r: drop if tcp.dport==22\n}\n";
+    std::ofstream(dir / "bad.weir") << "policy p default pass {\n    r: drop if\n}\n";
+    wa::Formatted f = wa::format_file((dir / "messy.weir").string());
+    REQUIRE_FALSE(f.error);
+    CHECK(f.changed);
+    CHECK(f.text == "policy p default pass {\n    r: drop if tcp.dport == 22\n}\n");
+    std::ofstream(dir / "clean.weir") << f.text;
+    CHECK_FALSE(wa::format_file((dir / "clean.weir").string()).changed);
+    wa::Formatted bad = wa::format_file((dir / "bad.weir").string());
+    CHECK(bad.error.kind == wa::ErrorKind::Policy);
+    CHECK(bad.diagnostics_text.find("bad.weir:3:1: error") != std::string::npos);
+    CHECK(wa::format_file((dir / "none.weir").string()).error.kind == wa::ErrorKind::Environment);
+    fs::remove_all(dir);
+
+    std::vector<wa::FieldInfo> all = wa::fields();
+    auto it = std::find_if(all.begin(), all.end(), [](const wa::FieldInfo& x) { return x.name == "tcp.dport"; });
+    REQUIRE(it != all.end());
+    CHECK(it->bits == 16);
+    CHECK(it->header == "TCP");
+    CHECK(it->type == "integer");
+}
+
+TEST_CASE("verify_in_kernel: every policy through the verifier, nothing attached") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
+    wa::Policy p = wa::Policy::from_string("two.weir", kTwo);
+    wa::KernelCheck k = wa::verify_in_kernel(p);
+    REQUIRE_MESSAGE(k.ok(), k.error.message << k.diagnostics_text);
+    REQUIRE(k.verified.size() == 2);
+    CHECK(k.verified[1].policy == "two");
+    CHECK(k.verified[1].instructions > 0);
+    CHECK(k.verified[1].verified_instructions > 0);
+
+    wa::KernelCheck v = wa::verify_in_kernel(p, false, "web");  // the test hook: web fails the verifier
+    CHECK_FALSE(v.ok());
+    CHECK(v.errors >= 1);
+    CHECK(v.verified.size() < 2);  // at least policy two (with web) was rejected
+    CHECK(v.diagnostics_text.find("two.weir:") != std::string::npos);
+}
+
 TEST_CASE("attach refuses a policy that does not compile, before touching the interface") {
     wa::Policy p = wa::Policy::from_string("bad.weir", "policy p default pass {\n    r: drop if\n}\n");
     REQUIRE_FALSE(p.ok());
