@@ -15,6 +15,7 @@
 #include "daemon_alerts.hpp"
 #include "http_server.hpp"
 #include "watch.hpp"
+#include "weir/daemon.hpp"
 
 namespace weir::daemon {
 
@@ -378,6 +379,26 @@ void Daemon::stop_and_leave() {
         else events_.emit("detached", {{"interface", b.interface}, {"policy", removed}});
     }
     events_.emit("stopped", {{"pinned", nlohmann::ordered_json::array()}});
+}
+
+// --- the public entry (include/weir/daemon.hpp) -----------------------------------------------
+
+int run(const RunOptions& o, std::ostream& events, std::vector<std::string>& config_errors) {
+    ConfigResult cfg = read_config(o.config);
+    if (!o.listen.empty()) {
+        std::string host, err;
+        int port = 0;
+        if (o.listen != "off" && !parse_listen(o.listen, host, port, err)) cfg.errors.push_back("--listen: " + err);
+        cfg.config.listen = o.listen;
+    }
+    if (!cfg.ok()) {
+        config_errors = std::move(cfg.errors);
+        return 2;
+    }
+    DaemonOptions d;
+    d.once = o.once;
+    d.detach_on_exit = o.detach_on_exit;
+    return Daemon(std::move(cfg.config), d, events).run();
 }
 
 }  // namespace weir::daemon
