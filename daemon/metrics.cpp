@@ -58,14 +58,26 @@ std::string MetricsRegistry::render() const {
     return w.text();
 }
 
-void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& ifnames) {
-    std::vector<api::Status> statuses;
-    std::vector<api::Counters> counters;
+PolicyReadings read_policies(const std::vector<std::string>& ifnames) {
+    PolicyReadings r;
     for (const std::string& ifn : ifnames) {
         api::Attachment a(ifn);
-        if (auto st = a.status(); st.ok()) statuses.push_back(*st);
-        if (auto c = a.counters(); c.ok()) counters.push_back(*c);
+        if (auto st = a.status(); st.ok()) r.statuses.push_back(*st);
+        if (auto c = a.counters(); c.ok()) r.counters.push_back(*c);
     }
+    for (const auto& s : r.statuses)
+        for (const auto& set : s.sets) {
+            if (set.type.empty()) continue;  // inline sets are part of their rule
+            api::SetEdit list = api::Attachment(s.ifname).edit_set(api::SetOp::List, set.name);
+            if (list.ok()) r.set_elements.push_back({s.ifname, set.name, list.elements.size()});
+        }
+    return r;
+}
+
+namespace {
+
+void status_families(MetricsWriter& w, const PolicyReadings& r) {
+    const auto& statuses = r.statuses;
     w.family("weir_policy_info", "gauge",
              "The policy enforced on an interface (value 1): name, source hash, attach mode, program id.");
     for (const auto& s : statuses)
@@ -81,20 +93,16 @@ void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& if
     for (const auto& s : statuses)
         w.sample("weir_policy_loaded_timestamp_seconds", {{"interface", s.ifname}}, double(s.loaded_at));
     w.family("weir_set_elements", "gauge", "Elements of a named set, as `weir set list` shows them.");
-    for (const auto& s : statuses)
-        for (const auto& set : s.sets) {
-            if (set.type.empty()) continue;  // inline sets are part of their rule
-            api::SetEdit list = api::Attachment(s.ifname).edit_set(api::SetOp::List, set.name);
-            if (list.ok())
-                w.sample("weir_set_elements", {{"interface", s.ifname}, {"set", set.name}},
-                         std::uint64_t{list.elements.size()});
-        }
+    for (const auto& e : r.set_elements)
+        w.sample("weir_set_elements", {{"interface", e.ifname}, {"set", e.set}}, e.elements);
     w.family("weir_set_live_edits", "gauge", "Live set-edit batches since the set table was filled.");
     for (const auto& s : statuses)
         for (const auto& t : s.tables)
             w.sample("weir_set_live_edits", {{"interface", s.ifname}, {"set", t.name}, {"kind", t.kind}},
                      std::uint64_t{t.live_edits});
+}
 
+void counter_families(MetricsWriter& w, const std::vector<api::Counters>& counters) {
     w.family("weir_rule_packets_total", "counter", "Packets a rule matched.");
     for (const auto& c : counters)
         for (const auto& r : c.rules)
@@ -131,6 +139,17 @@ void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& if
     for (const auto& c : counters) w.sample("weir_error_packets_total", {{"interface", c.ifname}}, c.errors.packets);
     w.family("weir_log_ring_drops_total", "counter", "Log records lost because the log ring was full.");
     for (const auto& c : counters) w.sample("weir_log_ring_drops_total", {{"interface", c.ifname}}, c.log_drops.packets);
+}
+
+}  // namespace
+
+void render_policy_metrics(MetricsWriter& w, const PolicyReadings& r) {
+    status_families(w, r);
+    counter_families(w, r.counters);
+}
+
+void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& ifnames) {
+    render_policy_metrics(w, read_policies(ifnames));
 }
 
 }  // namespace weir::daemon

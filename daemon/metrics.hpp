@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "weir/weir.hpp"
+
 namespace weir::daemon {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -39,7 +41,21 @@ private:
     std::vector<std::pair<std::string, Collector>> collectors_;
 };
 
-// The families of the enforced policies (counters and status through the API), for `ifnames`.
+// What one scrape reads through the API for the enforced policies (status, counters, the sizes
+// of named sets), then renders.
+struct PolicyReadings {
+    struct SetSize {
+        std::string ifname, set;
+        std::uint64_t elements = 0;
+    };
+    std::vector<api::Status> statuses;    // the interfaces whose state could be read
+    std::vector<api::Counters> counters;  // the interfaces whose counters could be read
+    std::vector<SetSize> set_elements;    // named sets only (inline ones belong to their rule)
+};
+PolicyReadings read_policies(const std::vector<std::string>& ifnames);
+// The weir_policy_*, weir_set_*, weir_rule_*, weir_default_*, weir_verdict_* ... families.
+void render_policy_metrics(MetricsWriter& w, const PolicyReadings& r);
+// Both, for `ifnames`.
 void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& ifnames);
 
 }  // namespace weir::daemon

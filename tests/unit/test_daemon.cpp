@@ -185,6 +185,58 @@ TEST_CASE("metrics: the registry renders its collectors in registration order") 
     CHECK(MetricsRegistry{}.render().empty());
 }
 
+TEST_CASE("metrics: the policy families from synthetic readings") {
+    PolicyReadings r;
+    api::Status st;
+    st.ifname = "eth1";
+    st.policy = "edge";
+    st.source_hash = "ab12";
+    st.mode = "native";
+    st.prog_id = 42;
+    st.enforcing = true;
+    st.swaps = 3;
+    st.loaded_at = 1700000000;
+    st.tables.push_back({"blocked", "v4", 1, true, 2, 0});
+    r.statuses.push_back(st);
+    r.set_elements.push_back({"eth1", "blocked", 5});
+    api::Counters c;
+    c.ifname = "eth1";
+    c.policy = "edge";
+    c.rules.push_back({"ssh", "drop", {10, 600}, 0});
+    c.default_verdict = "pass";
+    c.default_decisions = {7, 700};
+    c.verdicts["drop"] = {10, 600};
+    c.malformed = {1, 60};
+    c.log_drops = {4, 0};
+    r.counters.push_back(c);
+
+    MetricsWriter w;
+    render_policy_metrics(w, r);
+    const std::string& t = w.text();
+    auto has = [&](const std::string& line) { return t.find("\n" + line + "\n") != std::string::npos; };
+    CHECK(has("weir_policy_info{interface=\"eth1\",policy=\"edge\",source_hash=\"ab12\",mode=\"native\",prog_id=\"42\"} 1"));
+    CHECK(has("weir_policy_enforcing{interface=\"eth1\"} 1"));
+    CHECK(has("weir_policy_swaps_total{interface=\"eth1\"} 3"));
+    CHECK(has("weir_policy_loaded_timestamp_seconds{interface=\"eth1\"} 1700000000"));
+    CHECK(has("weir_set_elements{interface=\"eth1\",set=\"blocked\"} 5"));
+    CHECK(has("weir_set_live_edits{interface=\"eth1\",set=\"blocked\",kind=\"v4\"} 2"));
+    CHECK(has("weir_rule_packets_total{interface=\"eth1\",policy=\"edge\",rule=\"ssh\",action=\"drop\"} 10"));
+    CHECK(has("weir_rule_bytes_total{interface=\"eth1\",policy=\"edge\",rule=\"ssh\",action=\"drop\"} 600"));
+    CHECK(has("weir_default_packets_total{interface=\"eth1\",policy=\"edge\",verdict=\"pass\"} 7"));
+    CHECK(has("weir_default_bytes_total{interface=\"eth1\",policy=\"edge\",verdict=\"pass\"} 700"));
+    CHECK(has("weir_verdict_packets_total{interface=\"eth1\",verdict=\"drop\"} 10"));
+    CHECK(has("weir_verdict_bytes_total{interface=\"eth1\",verdict=\"drop\"} 600"));
+    CHECK(has("weir_malformed_packets_total{interface=\"eth1\"} 1"));
+    CHECK(has("weir_error_packets_total{interface=\"eth1\"} 0"));
+    CHECK(has("weir_log_ring_drops_total{interface=\"eth1\"} 4"));
+
+    // No policy anywhere: every family is still declared, with no samples.
+    MetricsWriter empty;
+    render_policy_metrics(empty, {});
+    CHECK(empty.text().find("# TYPE weir_rule_packets_total counter\n") != std::string::npos);
+    CHECK(empty.text().find("weir_rule_packets_total{") == std::string::npos);
+}
+
 TEST_CASE("events: one JSON object a line, event and time first") {
     std::ostringstream out;
     EventLog log(out);
