@@ -169,7 +169,7 @@ struct CaptureArgs : FollowArgs {
 int cmd_capture(const CaptureArgs& a);
 
 // Keeps configured policies enforcing, reloads them on file changes, serves metrics
-// (runtime/daemon.hpp, docs/deploy.md).
+// (include/weir/daemon.hpp, docs/deploy.md).
 struct DaemonArgs {
     std::string config;
     std::string listen;  // overrides the config's "listen"

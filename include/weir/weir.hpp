@@ -90,7 +90,7 @@ struct Diagnostic {
 // --- compiling -----------------------------------------------------------------------------
 
 // An `alert` statement of a policy file, checked (docs/language.md "Alerts"). Its condition is
-// over the per-second rate of one counter of its policy; runtime/alerts.hpp evaluates it.
+// over the per-second rate of one counter of its policy; daemon/alerts.hpp evaluates it.
 struct AlertDef {
     std::string name;
     std::string policy;

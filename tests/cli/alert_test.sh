@@ -7,7 +7,7 @@
 # alert keeps it firing (no event); the traffic stops -> alert_resolved and the state back to 0.
 # A second burst, then a reload that removes the alert -> alert_resolved with reason "removed"
 # and no more samples. That `for` holds the alert pending first is checked on a fake clock
-# (tests/unit/test_runtime_alerts.cpp): here, a wait of the test is no evidence of it.
+# (tests/unit/test_daemon_alerts.cpp): here, a wait of the test is no evidence of it.
 # Usage: alert_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

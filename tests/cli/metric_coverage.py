@@ -4,7 +4,7 @@ families exported and the table of docs/cli.md differ.
 
 Usage: metric_coverage.py REPO_ROOT
 
-The families are the `family("NAME", ...)` calls of runtime/daemon*.cpp (every family the
+The families are the `family("NAME", ...)` calls of daemon/*.cpp (every family the
 daemon renders on /metrics, samples or not).
 
 The rule: a family counts as asserted where a test script (tests/cli/*.sh, tests/kernel/*.sh,
@@ -25,7 +25,7 @@ from option_coverage import logical_lines  # noqa: E402
 
 def exported(root):
     names = []
-    for src in sorted((root / "runtime").glob("daemon*.cpp")):
+    for src in sorted((root / "daemon").glob("*.cpp")):
         names += re.findall(r'\bfamily\(\s*"(weir_[a-z0-9_]+)"', src.read_text())
     return names
 
@@ -73,7 +73,7 @@ def main():
     root = pathlib.Path(sys.argv[1])
     fams = exported(root)
     if not fams:
-        print("metric_coverage: no metric family found in runtime/daemon*.cpp: the rule is broken")
+        print("metric_coverage: no metric family found in daemon/*.cpp: the rule is broken")
         return 1
     docs = documented(root)
     seen = asserted(root)

@@ -1,4 +1,4 @@
-// libFuzzer target: the daemon's config parser (runtime/daemon.hpp parse_config, the JSON of
+// libFuzzer target: the daemon's config parser (daemon/config.hpp parse_config, the JSON of
 // docs/cli.md "weir daemon") and its listen-address parser, on arbitrary text. A config that
 // parses must hold what the daemon relies on: at least one binding, each with an interface name
 // of 1-15 bytes and an absolute policy path, no interface twice, and a listen address that is
@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "daemon.hpp"
+#include "config.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

@@ -1,5 +1,5 @@
 // Alerts in the language (docs/language.md "Alerts"): parse errors, checks with their ranges,
-// the checked form (`--emit checked`), fmt round trips. The evaluator: test_runtime_alerts.cpp.
+// the checked form (`--emit checked`), fmt round trips. The evaluator: test_daemon_alerts.cpp.
 #include <doctest/doctest.h>
 
 #include "driver.hpp"

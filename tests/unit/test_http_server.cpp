@@ -1,4 +1,4 @@
-// runtime/http_server.*: answers, limits, deadlines, and a scrape that gets through while
+// daemon/http_server.*: answers, limits, deadlines, and a scrape that gets through while
 // hundreds of idle or trickling connections (slowloris) are open.
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-// The alert evaluator (runtime/alerts.*): rates from synthetic counter readings on a fake clock,
+// The alert evaluator (daemon/alerts.*): rates from synthetic counter readings on a fake clock,
 // every transition of the state machine, reloads that keep, change or remove a firing alert.
 #include <doctest/doctest.h>
 

@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "alerts.hpp"
-#include "daemon.hpp"
+#include "event_log.hpp"
+#include "metrics.hpp"
 
 namespace weir::daemon {
 

@@ -3,18 +3,17 @@
 // Built on the public embedding API (include/weir/weir.hpp) only.
 //
 // The stages, in the order a run goes through them:
-//   read_config     the JSON config file -> Config (errors as data, every one reported)
+//   read_config     the JSON config file -> Config (errors as data, every one reported; config.hpp)
 //   reconcile       one binding: compile its file, compare with what is pinned (policy name and
 //                   source hash), adopt it unchanged or attach / hot-swap it (verify-then-swap);
 //                   a failure keeps the running policy and is reported as an event
-//   Watcher         inotify on the folders of each file (the configured path and where its
-//                   symlinks lead, re-resolved after every change: a Kubernetes ConfigMap update
-//                   renames a new `..data` symlink into place), debounced
-//   MetricsRegistry collectors rendered into the Prometheus text format on GET /metrics
-//   EventLog        one JSON object per line on stdout (loaded, reloaded, reload_failed, ...)
+//   Watcher         inotify on the folders of each file, re-resolved after every change, debounced
+//                   (watch.hpp)
+//   MetricsRegistry collectors rendered into the Prometheus text format on GET /metrics (metrics.hpp)
+//   EventLog        one JSON object per line on stdout (loaded, reloaded, reload_failed, ...;
+//                   event_log.hpp)
 //
-// Extension points for the parts of issue 6 that come later: MetricsRegistry::add (rate limits,
-// ring-buffer drops, alert states add their families there) and Daemon::add_tick_hook (called
+// Extension points: MetricsRegistry::add (a new metric family) and Daemon::add_tick_hook (called
 // once a second from the main loop; alert evaluation is registered there, daemon_alerts.hpp).
 #pragma once
 #include <atomic>
@@ -22,103 +21,27 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "config.hpp"
+#include "event_log.hpp"
+#include "metrics.hpp"
 #include "weir/weir.hpp"
+
+namespace weir::http {
+class Server;  // http_server.hpp
+}
 
 namespace weir::daemon {
 
 class AlertMonitor;  // daemon_alerts.hpp
-
-// --- config ----------------------------------------------------------------------------------
-
-// One interface and the policy file to enforce there.
-struct Binding {
-    std::string interface;
-    std::string file;    // absolute and lexically normal, symlinks NOT resolved (they are
-                         // re-resolved on every change)
-    std::string policy;  // which `policy` block; empty: the file's only one
-    api::Mode mode = api::Mode::Auto;
-    std::vector<std::string> include_dirs;
-    std::vector<std::string> allowed_dirs;  // the config's "allowed_dirs" (empty: anywhere)
-};
-
-struct Config {
-    std::vector<Binding> bindings;
-    std::string listen = "127.0.0.1:9464";  // "off": no HTTP server
-    std::chrono::milliseconds debounce{250};
-};
-
-struct ConfigResult {
-    Config config;
-    std::vector<std::string> errors;  // "FILE: message", one per problem
-    bool ok() const { return errors.empty(); }
-};
-
-// The JSON config (format in docs/cli.md). Relative policy paths are relative to the config
-// file's folder.
-ConfigResult parse_config(const std::string& path, const std::string& text);
-// The config must be a regular file (a FIFO or directory is an error, never a wait) of at most
-// kMaxConfigBytes.
-inline constexpr std::uint64_t kMaxConfigBytes = 1u << 20;
-ConfigResult read_config(const std::string& path);
-
-// "HOST:PORT" or "[V6]:PORT" (port 0: any free port).
-bool parse_listen(const std::string& text, std::string& host, int& port, std::string& error);
-
-// --- metrics ---------------------------------------------------------------------------------
-
-using Labels = std::vector<std::pair<std::string, std::string>>;
-
-// Prometheus text exposition format 0.0.4: a family header (HELP, TYPE), then its samples.
-class MetricsWriter {
-public:
-    // type: "counter" or "gauge"
-    void family(const std::string& name, const char* type, const std::string& help);
-    void sample(const std::string& name, const Labels& labels, double value);
-    void sample(const std::string& name, const Labels& labels, std::uint64_t value);
-    const std::string& text() const { return out_; }
-
-private:
-    void labels(const Labels& l);
-    std::string out_;
-};
-
-// Collectors render their families in registration order. Thread-safe: collectors run on the
-// HTTP server's threads, so they must only read state they lock themselves.
-class MetricsRegistry {
-public:
-    using Collector = std::function<void(MetricsWriter&)>;
-    void add(std::string name, Collector c);
-    std::string render() const;
-
-private:
-    mutable std::mutex mu_;
-    std::vector<std::pair<std::string, Collector>> collectors_;
-};
-
-// The families of the enforced policies (counters and status through the API), for `ifnames`.
-void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& ifnames);
-
-// --- events ----------------------------------------------------------------------------------
-
-// One JSON object per line ("event", "time" and the event's fields), flushed at once.
-class EventLog {
-public:
-    explicit EventLog(std::ostream& out) : out_(out) {}
-    void emit(const std::string& event, nlohmann::ordered_json fields = nlohmann::ordered_json::object());
-
-private:
-    std::mutex mu_;
-    std::ostream& out_;
-};
-
-// --- the daemon ------------------------------------------------------------------------------
+class Watcher;       // watch.hpp
 
 struct DaemonOptions {
     bool once = false;            // reconcile every binding, then exit (no HTTP, no watching)
@@ -156,7 +79,7 @@ public:
     Daemon& operator=(const Daemon&) = delete;
 
     MetricsRegistry& metrics() { return metrics_; }
-    // Called once a second from the main loop (alerts will be evaluated here).
+    // Called once a second from the main loop (alerts are evaluated here).
     void add_tick_hook(std::function<void()> hook) { tick_hooks_.push_back(std::move(hook)); }
 
     // Runs until SIGTERM / SIGINT (or once). Exit code: 0; with --once 1 if a policy failed,
@@ -170,13 +93,29 @@ public:
     api::Error reconcile(std::size_t i, const std::string& reason);
 
 private:
+    using Clock = std::chrono::steady_clock;
     struct Retry {
         unsigned attempts = 0;  // retries scheduled since the last success or policy failure
         bool due_set = false;
-        std::chrono::steady_clock::time_point due{};
+        Clock::time_point due{};
     };
+    // Bindings whose files changed and are not reconciled yet: first and last event.
+    using Pending = std::map<std::size_t, std::pair<Clock::time_point, Clock::time_point>>;
+
+    void collect_daemon_metrics(MetricsWriter& w) const;
+    // An environment failure schedules the next retry (returned); anything else cancels it.
+    std::optional<std::chrono::seconds> schedule_retry(std::size_t i, bool environment);
+    // Reports a failed attempt (event reload_failed, counters) and returns `e`.
+    api::Error failed(std::size_t i, const nlohmann::ordered_json& base, const api::Result<api::Status>& st,
+                      api::Error e, const std::string& diagnostics);
+    void succeeded(std::size_t i, bool reloaded, bool start);
 
     int serve_and_watch();
+    std::unique_ptr<http::Server> start_http();  // null: a fatal event was emitted
+    // Due retries and debounced changes; returns when the main loop must wake up next.
+    Clock::time_point run_due(Watcher& watcher, Pending& pending, Clock::time_point next_tick);
+    // SIGHUP reconciles everything; false: SIGTERM / SIGINT.
+    bool handle_signals(int sfd, Watcher& watcher, Pending& pending);
     void stop_and_leave();
 
     Config config_;
