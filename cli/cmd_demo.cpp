@@ -125,6 +125,7 @@ struct Snapshot {
     std::string policy;
     std::vector<std::pair<std::string, std::uint32_t>> rules;  // name, slot; in slot order
     std::map<std::string, std::uint64_t> packets;             // rule name (and "(default)")
+    std::map<std::string, std::string> actions;               // rule name (and "(default)")
     std::map<std::string, std::uint64_t> verdicts;            // "pass", "drop", ...
     std::uint64_t verdict_sum() const {
         std::uint64_t s = 0;
@@ -145,9 +146,11 @@ api::Result<Snapshot> snapshot(const std::string& ifname) {
     for (const auto& r : c->rules) {
         s.rules.emplace_back(r.name, r.slot);
         s.packets[r.name] = r.counter.packets;
+        s.actions[r.name] = r.action;
     }
     std::sort(s.rules.begin(), s.rules.end(), [](auto& a, auto& b) { return a.second < b.second; });
     s.packets["(default)"] = c->default_decisions.packets;
+    s.actions["(default)"] = c->default_verdict;
     for (const auto& [v, n] : c->verdicts) s.verdicts[v] = n.packets;
     return out;
 }
@@ -195,7 +198,6 @@ private:
     Snapshot prev_;
     std::uint64_t base_verdicts_ = 0;
     std::map<std::string, std::uint64_t> max_seen_;
-    std::map<std::string, std::string> action_of_;
 
 public:
     ~Demo();
@@ -314,7 +316,7 @@ void Demo::draw(const Snapshot& s, double t, double dt) {
         std::uint64_t before = prev_.packets.count(name) ? prev_.packets.at(name) : 0;
         if (before > now) before = 0;  // a new rule in a reused slot
         double pps = dt > 0 ? double(now - before) / dt : 0;
-        out << "    " << pad(name, 12) << pad(action_of_[name], 8) << pad(grouped(now), 16, true)
+        out << "    " << pad(name, 12) << pad(s.actions.at(name), 8) << pad(grouped(now), 16, true)
             << pad(grouped(std::uint64_t(std::llround(pps))), 14, true) << "\n";
         ++lines;
     };
@@ -322,27 +324,6 @@ void Demo::draw(const Snapshot& s, double t, double dt) {
     row("(default)");  // the policy default decided
     drawn_ = tty_ ? lines : 0;
     std::cout << out.str() << std::flush;
-}
-
-// The action of every rule of both policies, for the table ("count" rules count and go on).
-std::map<std::string, std::string> actions(const std::vector<std::string>& files) {
-    std::map<std::string, std::string> out;
-    for (const auto& f : files) {
-        auto c = compile_file(f, {});
-        if (!c || !c->ok() || c->program.policies.empty()) continue;
-        for (const auto& r : c->program.policies[0].rules) {
-            switch (r.action.kind) {
-            case Action::Kind::Pass: out[r.name] = "pass"; break;
-            case Action::Kind::Drop: out[r.name] = "drop"; break;
-            case Action::Kind::Redirect: out[r.name] = "redirect"; break;
-            case Action::Kind::Tx: out[r.name] = "tx"; break;
-            case Action::Kind::Count: out[r.name] = "count"; break;
-            case Action::Kind::Log: out[r.name] = "log"; break;
-            }
-        }
-        out["(default)"] = verdict_name(c->program.policies[0].default_verdict);
-    }
-    return out;
 }
 
 int Demo::run() {
@@ -356,7 +337,6 @@ int Demo::run() {
               << " s, " << fixed(seconds, 0) << " s of traffic\n\n";
     test::TestNet::remove_stale();
     remove_stale_pins();
-    action_of_ = actions({a_.policy, a_.strict});
 
     std::cout << "setup\n";
     try {

@@ -13,11 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "actions.hpp"
+#include "codegen.hpp"
 #include "commands.hpp"
+#include "driver.hpp"
 #include "interp.hpp"
 #include "loaded_policy.hpp"
 #include "packet.hpp"
 #include "parse.h"
+#include "plan.hpp"
 #include "probe.hpp"
 
 namespace weir::cli {
@@ -44,6 +47,13 @@ ModeChoice choose_mode(const TestArgs& a) {
     return {Mode::Interp, k.error().message, true};
 }
 
+CheckOptions check_options(const CommonOptions& o) {
+    CheckOptions opts;
+    opts.load.include_dirs = o.include_dirs;
+    opts.werror = o.werror;
+    return opts;
+}
+
 const char* mode_name(Mode m) { return m == Mode::Kernel ? "kernel" : "interpreter"; }
 
 std::string location(const SourceManager& sm, SourceRange r) {
@@ -65,8 +75,10 @@ LoadedPolicy* loaded_policy(FileRun& f, int p, bool color) {
     if (auto it = f.loaded.find(p); it != f.loaded.end()) return it->second.get();
     if (f.load_error.count(p)) return nullptr;
     const Policy& pol = f.c->program.policies[p];
-    auto obj = build_policy_object(*f.c, p, f.path, {}, true);
-    if (!obj) {
+    Plan plan = plan_policy(f.c->program, p);
+    CodegenResult obj = codegen(plan, f.c->sources, EmitKind::Obj, host_codegen_options(true, nullptr, true));
+    if (!obj.ok()) {
+        std::cerr << f.path << ": error: cannot compile policy '" << pol.name << "': " << obj.error << "\n";
         f.load_error[p] = "policy '" + pol.name + "' could not be compiled";
         return nullptr;
     }
@@ -74,7 +86,7 @@ LoadedPolicy* loaded_policy(FileRun& f, int p, bool color) {
     KernelLoadOptions lo;
     lo.placeholder_redirects = true;
     lo.object_name = pol.name;
-    auto lp = LoadedPolicy::load(obj->plan, f.c->sources, obj->elf, diags, lo);
+    auto lp = LoadedPolicy::load(plan, f.c->sources, obj.bytes, diags, lo);
     std::cerr << render_text(f.c->sources, diags, color);
     if (!lp) {
         f.load_error[p] = "policy '" + pol.name + "' could not be loaded into the kernel";

@@ -11,9 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "codegen.hpp"
-#include "driver.hpp"
-#include "plan.hpp"
 #include "weir/weir.hpp"
 
 namespace weir::events {
@@ -35,7 +32,6 @@ struct CommonOptions {
 
 // --- helpers (common.cpp) ---
 bool use_color(const std::string& mode);
-CheckOptions check_options(const CommonOptions& o);
 api::CompileOptions compile_options(const CommonOptions& o);
 // An API error's exit code: 1 for the policy, 2 for the environment.
 int exit_code(const api::Error& e);
@@ -47,18 +43,6 @@ bool write_file_atomic(const std::string& path, const std::string& data, std::st
 // "1 rule", "2 rules"
 std::string plural(std::size_t n, const std::string& one, const std::string& many);
 
-
-// Plan + object of one policy of a compilation. nullopt after printing why (to stderr).
-struct PolicyObject {
-    Plan plan;
-    std::vector<std::uint8_t> elf;
-    std::vector<std::string> placeholder_ifaces;  // pkt.iface names not on this host
-};
-// `unverifiable_rule`: CodegenOptions' test hook (check --kernel's hidden option).
-std::optional<PolicyObject> build_policy_object(const Compilation& c, int policy,
-                                                const std::string& path,
-                                                const std::string& unverifiable_rule = {},
-                                                bool test_runs = false);
 
 // --- commands ---
 struct CheckArgs {

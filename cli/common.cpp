@@ -11,7 +11,6 @@
 #include <iostream>
 
 #include "commands.hpp"
-#include "probe.hpp"
 
 namespace weir::cli {
 
@@ -21,13 +20,6 @@ bool use_color(const std::string& mode) {
     // no-color.org: NO_COLOR set to a non-empty value turns off the default; --color always wins.
     const char* no_color = std::getenv("NO_COLOR");
     return isatty(STDERR_FILENO) && !(no_color && *no_color);
-}
-
-CheckOptions check_options(const CommonOptions& o) {
-    CheckOptions opts;
-    opts.load.include_dirs = o.include_dirs;
-    opts.werror = o.werror;
-    return opts;
 }
 
 api::CompileOptions compile_options(const CommonOptions& o) {
@@ -106,24 +98,6 @@ bool write_file_atomic(const std::string& path, const std::string& data, std::st
 
 std::string plural(std::size_t n, const std::string& one, const std::string& many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-std::optional<PolicyObject> build_policy_object(const Compilation& c, int policy,
-                                                const std::string& path,
-                                                const std::string& unverifiable_rule,
-                                                bool test_runs) {
-    PolicyObject out;
-    out.plan = plan_policy(c.program, policy);
-    CodegenOptions opts = host_codegen_options(true, &out.placeholder_ifaces, test_runs);
-    opts.unverifiable_rule = unverifiable_rule;
-    CodegenResult r = codegen(out.plan, c.sources, EmitKind::Obj, opts);
-    if (!r.ok()) {
-        std::cerr << path << ": error: cannot compile policy '" << c.program.policies[policy].name
-                  << "': " << r.error << "\n";
-        return std::nullopt;
-    }
-    out.elf = std::move(r.bytes);
-    return out;
 }
 
 }  // namespace weir::cli
