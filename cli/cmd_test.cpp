@@ -13,14 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "actions.hpp"
-#include "codegen.hpp"
+#include "artifact.hpp"
 #include "commands.hpp"
 #include "driver.hpp"
 #include "interp.hpp"
 #include "loaded_policy.hpp"
 #include "packet.hpp"
 #include "parse.h"
-#include "plan.hpp"
 #include "probe.hpp"
 
 namespace weir::cli {
@@ -65,28 +64,29 @@ std::string location(const SourceManager& sm, SourceRange r) {
 // One compiled file, and per policy its loaded program (kernel mode, loaded on first use).
 struct FileRun {
     std::string path;
-    std::unique_ptr<Compilation> c;
+    std::shared_ptr<const Compilation> c;
     std::map<int, std::unique_ptr<LoadedPolicy>> loaded;
     std::map<int, std::string> load_error;  // policy -> why it could not be loaded
 };
 
-// The loaded program of policy `p`, or nullptr with load_error[p] set (diagnostics printed).
+// The loaded program of policy `p`, or nullptr with load_error[p] set (diagnostics printed): the
+// policy's built artifact, as `weir load` builds it, loaded privately (nothing attached).
 LoadedPolicy* loaded_policy(FileRun& f, int p, bool color) {
     if (auto it = f.loaded.find(p); it != f.loaded.end()) return it->second.get();
     if (f.load_error.count(p)) return nullptr;
     const Policy& pol = f.c->program.policies[p];
-    Plan plan = plan_policy(f.c->program, p);
-    CodegenResult obj = codegen(plan, f.c->sources, EmitKind::Obj, host_codegen_options(true, nullptr, true));
-    if (!obj.ok()) {
-        std::cerr << f.path << ": error: cannot compile policy '" << pol.name << "': " << obj.error << "\n";
+    BuildResult built = build_artifact(f.c, pol.name, host_codegen_options(true, nullptr, true));
+    if (!built.ok()) {
+        std::cerr << f.path << ": error: " << built.error << "\n";
         f.load_error[p] = "policy '" + pol.name + "' could not be compiled";
         return nullptr;
     }
+    const Artifact& art = *built.artifact;
     Diagnostics diags;
     KernelLoadOptions lo;
     lo.placeholder_redirects = true;
     lo.object_name = pol.name;
-    auto lp = LoadedPolicy::load(plan, f.c->sources, obj.bytes, diags, lo);
+    auto lp = LoadedPolicy::load(art.plan, art.sources(), art.object, diags, lo);
     std::cerr << render_text(f.c->sources, diags, color);
     if (!lp) {
         f.load_error[p] = "policy '" + pol.name + "' could not be loaded into the kernel";
@@ -132,19 +132,6 @@ ProbeOutcome run_in_interp(const Program& prog, const Policy& pol, const Probe& 
 }
 
 std::string rule_text(const Policy& pol, int rule) { return rule < 0 ? "default" : pol.rules.at(rule).name; }
-
-std::string expected_text(const Policy& pol, const Probe& p) {
-    std::string s = verdict_name(p.expect);
-    if (p.by_default) s += " by default";
-    else if (p.by_rule >= 0) s += " by " + pol.rules.at(p.by_rule).name;
-    return s;
-}
-
-std::string actual_text(const Policy& pol, const ProbeOutcome& o) {
-    if (!o.error.empty()) return "not run: " + o.error;
-    return std::string(o.verdict ? verdict_name(*o.verdict) : "aborted (XDP_ABORTED)") + " by " +
-           rule_text(pol, o.rule);
-}
 
 json probe_json(const SourceManager& sm, const Policy& pol, const ProbeOutcome& o) {
     const Probe& p = *o.probe;
@@ -235,7 +222,7 @@ int run_tests(const TestArgs& a, const CommonOptions& o, const ModeChoice& mode)
                 std::cout << "    " << location(sm, out.probe->range) << ": "
                           << (b == std::string::npos ? line : line.substr(b)) << "\n"
                           << "        expected: " << expected_text(pol, *out.probe) << "\n"
-                          << "        actual:   " << actual_text(pol, out) << "\n";
+                          << "        actual:   " << outcome_text(pol, out.verdict, out.rule, out.error) << "\n";
             }
         }
     }

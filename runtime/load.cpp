@@ -302,12 +302,8 @@ bool verify_and_self_test(Load& L) {
                 LineCol lc = sm.line_col(probe.range.file, probe.range.begin);
                 pf.location = sm.file(probe.range.file).path + ":" + std::to_string(lc.line) + ":" + std::to_string(lc.col);
             }
-            pf.expected = verdict_name(probe.expect);
-            if (probe.by_default) pf.expected += " by default";
-            else if (probe.by_rule >= 0) pf.expected += " by " + L.pol().rules.at(probe.by_rule).name;
-            pf.actual = !r.error.empty() ? "not run: " + r.error
-                                         : std::string(r.verdict ? verdict_name(*r.verdict) : "aborted") + " by " +
-                                               (r.rule < 0 ? std::string("default") : L.pol().rules.at(r.rule).name);
+            pf.expected = expected_text(L.pol(), probe);
+            pf.actual = outcome_text(L.pol(), r.verdict, r.rule, r.error);
             L.out.probe_failures.push_back(std::move(pf));
         }
     }

@@ -67,4 +67,17 @@ KernelProbe run_probe(const LoadedPolicy& program, const Probe& probe) {
     return out;
 }
 
+std::string expected_text(const Policy& pol, const Probe& probe) {
+    std::string s = verdict_name(probe.expect);
+    if (probe.by_default) s += " by default";
+    else if (probe.by_rule >= 0) s += " by " + pol.rules.at(probe.by_rule).name;
+    return s;
+}
+
+std::string outcome_text(const Policy& pol, std::optional<Verdict> verdict, int rule, const std::string& error) {
+    if (!error.empty()) return "not run: " + error;
+    return std::string(verdict ? verdict_name(*verdict) : "aborted (XDP_ABORTED)") + " by " +
+           (rule < 0 ? std::string("default") : pol.rules.at(rule).name);
+}
+
 }  // namespace weir

@@ -35,4 +35,9 @@ CodegenOptions host_codegen_options(bool placeholders, std::vector<std::string>*
 
 KernelProbe run_probe(const LoadedPolicy& program, const Probe& probe);
 
+// "drop by ssh", "pass by default", "pass": what a probe expects.
+std::string expected_text(const Policy& pol, const Probe& probe);
+// "drop by ssh", "aborted (XDP_ABORTED) by default", or "not run: WHY" when `error` is set.
+std::string outcome_text(const Policy& pol, std::optional<Verdict> verdict, int rule, const std::string& error);
+
 }  // namespace weir
