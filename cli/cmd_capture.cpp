@@ -1,7 +1,7 @@
 // weir capture --dev IFACE -w FILE.pcap [--rule R] [-c COUNT] [--timeout SECONDS] [--backlog]
 //
 // Records of `log` rules written as a pcap file (libpcap's format, nanosecond timestamps,
-// Ethernet link type, snap length WEIR_LOG_SNAP_MAX) that tcpdump and Wireshark read: each
+// Ethernet link type, snap length api::log_snap_max()) that tcpdump and Wireshark read: each
 // packet's captured bytes (the rule's snap) with its original length. The file is flushed after
 // every packet, so it is complete whenever the command stops. Exit codes as `weir events`.
 #include <fcntl.h>
@@ -16,8 +16,6 @@
 #include <memory>
 
 #include "commands.hpp"
-#include "events.hpp"
-#include "weir_abi.h"
 
 namespace weir::cli {
 
@@ -56,7 +54,7 @@ FILE* open_capture(const std::string& path, std::string& err) {
 
 int cmd_capture(const CaptureArgs& a) {
     std::unique_ptr<pcap_t, void (*)(pcap_t*)> dead(
-        pcap_open_dead_with_tstamp_precision(DLT_EN10MB, WEIR_LOG_SNAP_MAX, PCAP_TSTAMP_PRECISION_NANO), pcap_close);
+        pcap_open_dead_with_tstamp_precision(DLT_EN10MB, static_cast<int>(api::log_snap_max()), PCAP_TSTAMP_PRECISION_NANO), pcap_close);
     if (!dead) {
         std::cerr << "weir capture: cannot set up a pcap writer\n";
         return kExitUsage;
@@ -74,7 +72,7 @@ int cmd_capture(const CaptureArgs& a) {
         return out != nullptr;
     };
     std::uint64_t written = 0;
-    int rc = follow_events("capture", a, [&](const weir::events::Record& r) {
+    int rc = follow_events("capture", a, [&](const api::LogRecord& r) {
         pcap_pkthdr h{};
         h.ts.tv_sec = static_cast<time_t>(r.unix_ns / 1000000000);
         h.ts.tv_usec = static_cast<suseconds_t>(r.unix_ns % 1000000000);  // nanoseconds: see the precision above

@@ -1,6 +1,6 @@
 // weir events --dev IFACE [--rule R] [--json] [-c COUNT] [--timeout SECONDS] [--backlog]
 //
-// Records of `log` rules on one interface, one line each (runtime/events.hpp summary) or one JSON
+// Records of `log` rules on one interface, one line each (api::log_summary) or one JSON
 // object per line. Reads until COUNT records, SECONDS, or SIGINT/SIGTERM. Prints "weir events:
 // reading ..." to stderr once the ring is open: records from then on are shown (--backlog: also
 // those queued before). Exit: 0 ok, 1 --timeout passed before COUNT records, 2 environment.
@@ -12,7 +12,6 @@
 #include <iostream>
 
 #include "commands.hpp"
-#include "events.hpp"
 
 namespace weir::cli {
 namespace {
@@ -22,14 +21,14 @@ extern "C" void on_events_signal(int) { g_stop = true; }
 
 }  // namespace
 
-int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn,
+int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const api::LogRecord&)>& fn,
                   const std::function<bool()>& ready) {
-    weir::events::Options opts;
+    api::LogOptions opts;
     opts.rule = a.rule;
     opts.backlog = a.backlog;
-    auto reader = weir::events::Reader::open(a.dev, opts);
+    auto reader = api::LogReader::open(a.dev, opts);
     if (!reader) {
-        std::cerr << "weir " << cmd << ": " << reader.error().message << "\n";
+        std::cerr << "weir " << cmd << ": " << reader.error.message << "\n";
         return kExitUsage;
     }
     // Only `log` rules queue records. A policy without any logs nothing until a swap brings
@@ -65,7 +64,7 @@ int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool
 
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(a.timeout);
     std::uint64_t seen = 0;
-    auto each = [&](const weir::events::Record& r) {
+    auto each = [&](const api::LogRecord& r) {
         if (!fn(r)) return false;
         ++seen;
         return a.count == 0 || seen < a.count;
@@ -77,9 +76,9 @@ int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool
             if (left.count() <= 0) break;
             wait_ms = static_cast<int>(std::min<long long>(wait_ms, left.count()));
         }
-        auto n = (*reader)->poll(wait_ms, each);
+        auto n = reader.value->poll(wait_ms, each);
         if (!n) {
-            std::cerr << "weir " << cmd << ": " << n.error().message << "\n";
+            std::cerr << "weir " << cmd << ": " << n.error.message << "\n";
             return kExitUsage;
         }
     }
@@ -91,8 +90,8 @@ int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool
 }
 
 int cmd_events(const EventsArgs& a) {
-    return follow_events("events", a, [&](const weir::events::Record& r) {
-        std::cout << (a.json ? weir::events::to_json(r) : weir::events::summary(r)) << "\n" << std::flush;
+    return follow_events("events", a, [&](const api::LogRecord& r) {
+        std::cout << (a.json ? api::log_json(r) : api::log_summary(r)) << "\n" << std::flush;
         return true;
     });
 }

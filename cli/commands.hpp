@@ -13,10 +13,6 @@
 
 #include "weir/weir.hpp"
 
-namespace weir::events {
-struct Record;  // runtime/events.hpp
-}
-
 namespace weir::cli {
 
 inline constexpr int kExitOk = 0;
@@ -141,7 +137,7 @@ struct FollowArgs {
 // Opens the ring, checks the policy and --rule, then calls `ready` (if given; false stops with
 // exit 2, nothing read), prints "weir CMD: reading ..." to stderr and hands each record to `fn`
 // until count / timeout / SIGINT. Returns the exit code.
-int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const weir::events::Record&)>& fn,
+int follow_events(const char* cmd, const FollowArgs& a, const std::function<bool(const api::LogRecord&)>& fn,
                   const std::function<bool()>& ready = {});
 struct EventsArgs : FollowArgs {
     bool json = false;

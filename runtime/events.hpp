@@ -20,25 +20,14 @@
 #include <vector>
 
 #include "bpf.hpp"
+#include "weir/weir.hpp"
 
 struct ring_buffer;
 
 namespace weir::events {
 
-struct Record {
-    std::uint64_t mono_ns = 0;    // bpf_ktime_get_ns() of the verdict (CLOCK_MONOTONIC)
-    std::int64_t unix_ns = 0;     // the same moment in wall-clock time (CLOCK_REALTIME)
-    std::uint32_t slot = 0;       // counter slot of the `log` rule
-    std::string rule;             // its name ("slot N" when the metadata does not know it)
-    std::uint32_t decided_slot = 0;  // counter slot of the deciding rule, WEIR_RULE_DEFAULT
-    std::string decided_by;       // its name, or "default"
-    std::uint32_t action = 0;     // XDP action returned (WEIR_ACT_*)
-    std::string verdict;          // "pass", "drop", "tx", "redirect", "aborted"
-    std::uint32_t ifindex = 0;
-    std::string ifname;           // "" if the interface is gone
-    std::uint32_t len = 0;        // frame length
-    std::vector<std::uint8_t> data;  // the first cap_len bytes of the frame
-};
+// The public record type is the one type: nothing to convert.
+using Record = api::LogRecord;
 
 struct Options {
     std::string rule;      // only records of this `log` rule ("": all)

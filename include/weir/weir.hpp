@@ -222,6 +222,57 @@ struct FieldInfo {
 };
 std::vector<FieldInfo> fields();
 
+// --- packet logs (`log` rules) ----------------------------------------------------------------
+
+// One record of a `log` rule, read from the interface's pinned ring (docs/operations.md "Packet
+// logs"): the verdict, the rule that logged and the one that decided, the first bytes.
+struct LogRecord {
+    std::uint64_t mono_ns = 0;       // when the program decided (CLOCK_MONOTONIC)
+    std::int64_t unix_ns = 0;        // the same moment in wall-clock time
+    std::uint32_t slot = 0;          // counter slot of the `log` rule
+    std::string rule;                // its name ("slot N" when the metadata does not know it)
+    std::uint32_t decided_slot = 0;  // counter slot of the deciding rule
+    std::string decided_by;          // its name, or "default"
+    std::uint32_t action = 0;        // the XDP action returned
+    std::string verdict;             // "pass", "drop", "tx", "redirect", "aborted"
+    std::uint32_t ifindex = 0;
+    std::string ifname;              // "" if the interface is gone
+    std::uint32_t len = 0;           // frame length
+    std::vector<std::uint8_t> data;  // the first bytes of the frame (the rule's snap)
+};
+
+struct LogOptions {
+    std::string rule;      // only records of this `log` rule ("": all)
+    bool backlog = false;  // also records queued before the reader opened the ring
+};
+
+// The reader of one interface's log ring. One consumer per ring: two readers of an interface
+// split its records. It keeps reading across hot swaps.
+class LogReader {
+public:
+    // Errors (Environment, step "read"): no weir policy on the interface, not privileged, a
+    // program without a log ring.
+    static Result<std::shared_ptr<LogReader>> open(const std::string& ifname, const LogOptions& opts = {});
+    // Waits up to timeout_ms, hands each record to `fn` (false stops at once, the rest stays
+    // queued); gives the number handed over. A signal is not an error (0 records).
+    Result<int> poll(int timeout_ms, const std::function<bool(const LogRecord&)>& fn);
+
+    struct Impl;
+    explicit LogReader(std::unique_ptr<Impl> impl);
+    ~LogReader();
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// One line (`weir events`): time, rule, verdict and deciding rule, interface, protocol,
+// addresses, ports, TCP flags, lengths.
+std::string log_summary(const LogRecord& r);
+// One JSON object, no newline (`weir events --json`): the summary's facts, the bytes as hex.
+std::string log_json(const LogRecord& r);
+// The most bytes of a frame a record holds: the snap length of `weir capture`'s pcap files.
+std::uint32_t log_snap_max();
+
 // --- attaching -----------------------------------------------------------------------------
 
 enum class Mode { Auto, Native, Generic };  // Auto: native if the driver supports it, else generic

@@ -378,6 +378,34 @@ TEST_CASE("attach_file: failures name their step and leave the running policy") 
     CHECK(l.at().status()->prog_id == first.prog_id);
 }
 
+TEST_CASE("LogReader: records of a log rule, summarized and as JSON, none without a policy") {
+    if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
+    Live l;
+    auto none = wa::LogReader::open(l.dev());
+    CHECK(none.error.kind == wa::ErrorKind::Environment);
+    l.write("log.weir", "policy pl default pass {\n    seen: log snap 64 if udp.dport == 7777\n}\n");
+    l.load("log.weir");
+    auto reader = wa::LogReader::open(l.dev());
+    REQUIRE_MESSAGE(reader.ok(), reader.error.message);
+    l.send(l.udp(7777, 120), 3);
+    std::vector<wa::LogRecord> got;
+    for (int i = 0; i < 50 && got.size() < 3; ++i) {
+        auto n = reader.value->poll(100, [&](const wa::LogRecord& r) {
+            got.push_back(r);
+            return true;
+        });
+        REQUIRE_MESSAGE(n.ok(), n.error.message);
+    }
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].rule == "seen");
+    CHECK(got[0].verdict == "pass");
+    CHECK(got[0].len == 120);
+    CHECK(got[0].data.size() == 64);
+    CHECK(wa::log_summary(got[0]).find("seen pass") != std::string::npos);
+    CHECK(nlohmann::json::parse(wa::log_json(got[0]))["rule"] == "seen");
+    CHECK(wa::log_snap_max() >= 64);
+}
+
 TEST_CASE("status_all: every pinned detail of one interface") {
     if (std::string why = weir::test::bpf_unavailable_reason(); !why.empty()) WEIR_SKIP(why);
     Live l;
