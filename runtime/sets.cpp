@@ -16,11 +16,13 @@
 #include <set>
 
 #include "ast.hpp"
+#include "attach_detail.hpp"
 #include "loaded_policy.hpp"
 #include "maps.hpp"
 #include "pins.hpp"
 #include "policy.hpp"
 #include "sema.hpp"
+#include "set_journal.hpp"
 #include "values.hpp"
 #include "weir_abi.h"
 
@@ -87,6 +89,27 @@ struct Writer {
     int del(int fd, const Key& k) {
         if (int e = step()) return e;
         return bpf_map_delete_elem(fd, k.data()) == 0 ? 0 : -errno;
+    }
+};
+
+// Whether `key` itself is in a set map. A hash lookup is exact, a trie lookup finds the longest
+// covering prefix; so for a trie, get_next_key: the kernel (lpm_trie.c) answers a key that is
+// not in the trie with the trie's first key, and one that is with the key after it, or none.
+struct ExactLookup {
+    std::map<int, std::optional<Key>> first;  // per trie fd, read before anything is written
+    bool has(int fd, bool trie, const Key& k) {
+        std::uint8_t v = 0;
+        if (bpf_map_lookup_elem(fd, k.data(), &v) != 0) return false;
+        if (!trie) return true;
+        auto it = first.find(fd);
+        if (it == first.end()) {
+            Key f(k.size());
+            it = first.emplace(fd, bpf_map_get_next_key(fd, nullptr, f.data()) == 0 ? std::optional<Key>(f)
+                                                                                     : std::nullopt).first;
+        }
+        Key next(k.size());
+        if (bpf_map_get_next_key(fd, k.data(), next.data()) != 0) return errno == ENOENT;  // the last key
+        return !it->second || next != *it->second;
     }
 };
 
@@ -389,11 +412,12 @@ EditOutcome edit(const EditOptions& opts) {
                         static_cast<std::uint8_t>(key_u32(e.key, offsetof(weir_key_v4, prefixlen)) - WEIR_SET_ID_BITS));
 
         // Add: entries already present stay; Del: every entry must be there.
+        // Exact: an element inside a stored prefix is not that prefix (a del of it is an error).
         std::vector<Entry> todo;
         std::set<std::pair<std::uint32_t, std::uint32_t>> missing_reported;
+        ExactLookup exact;
         for (auto& e : entries) {
-            std::uint8_t v = 0;
-            const bool present = bpf_map_lookup_elem(fds[e.table], e.key.data(), &v) == 0;
+            const bool present = exact.has(fds[e.table], fds[e.table] == maps[e.table].trie, e.key);
             if (opts.op == Op::Add) {
                 if (present) ++r.tables[e.table].unchanged;
                 else todo.push_back(std::move(e));
@@ -433,9 +457,43 @@ EditOutcome edit(const EditOptions& opts) {
         entries = std::move(todo);
     }
 
+    // The undo journal, on disk before the first write (set_journal.hpp): each key with
+    // whether it was there, each table's descriptor slot and edit record.
+    const bool adding = opts.op == Op::Add;
+    journal::Journal jr;
+    jr.set = opts.set;
+    jr.op = op_name(opts.op);
+    jr.elements = opts.op == Op::Flush ? entries.size() : opts.elements.size();
+    for (std::size_t i = 0; i < recs.size(); ++i) {
+        journal::Table& t = jr.tables.emplace_back();
+        t.kind = recs[i]->kind;
+        t.id = recs[i]->id;
+        t.live_edits = recs[i]->live_edits;
+        t.edited_at = recs[i]->edited_at;
+        if (maps[i].desc >= 0) {
+            weir_set_desc d{};
+            const std::uint32_t slot = t.id & (WEIR_SET_DESC_SLOTS - 1);
+            if (bpf_map_lookup_elem(maps[i].desc, &slot, &d) != 0)
+                return env(std::string("read set descriptor: ") + std::strerror(errno) + ": nothing changed");
+            t.desc = d;
+        }
+        for (const Key& k : moved[i]) t.note(false, true, k);  // deleted from the hash last
+    }
+    for (const Entry& e : entries) jr.tables[e.table].note(fds[e.table] == maps[e.table].trie, !adding, e.key);
+    if (auto st = journal::write(ifname, jr); !st) return env(st.error().message + ": nothing changed");
+    attach::detail::maybe_kill("set-after-journal");
+    // A write failing midway: the journal puts everything back, then goes.
+    auto undo = [&](const std::string& what, std::size_t changed) {
+        for (auto& t : r.tables) t.written = 0;
+        if (auto st = journal::rollback(*p, jr); !st)
+            return env(what + "; restoring set '" + opts.set + "' failed (" + st.error().message +
+                       "): the next weir command on '" + ifname + "' restores it from its journal");
+        if (auto st = journal::remove(ifname); !st) return env(what + "; " + st.error().message);
+        return env(what + "; the " + std::to_string(changed) + " entries already changed were restored: nothing changed");
+    };
+
     // Add: batched per table, in key order (maps.hpp update_many). The per-entry path below
     // stays for deletes and for the rollback test hook.
-    const bool adding = opts.op == Op::Add;
     if (adding && w.fail_after < 0 && !entries.empty()) {
         std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
             return a.table != b.table ? a.table < b.table : a.key < b.key;
@@ -460,19 +518,10 @@ EditOutcome edit(const EditOptions& opts) {
             u.n = end - begin;
             std::size_t written = 0;
             if (auto st = bpf::update_many(fds[table], u, &written); !st) {
-                // Undo what this batch and the ones before wrote.
                 const std::size_t failed_at = begin + written;
-                std::size_t undone = 0, failed = 0;
-                for (std::size_t j = 0; j < failed_at; ++j)
-                    (bpf_map_delete_elem(fds[entries[j].table], entries[j].key.data()) == 0 ? undone : failed)++;
-                for (auto& t : r.tables) t.written = 0;
-                std::string what = "add set entry " + std::to_string(failed_at + 1) + " of " +
-                                   std::to_string(entries.size()) + ": " + st.error().message;
-                if (failed == 0)
-                    return env(what + "; the " + std::to_string(undone) +
-                               " entries already changed were restored: nothing changed");
-                return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) +
-                           " of " + std::to_string(failed_at) + ": set '" + opts.set + "' is partly changed");
+                return undo("add set entry " + std::to_string(failed_at + 1) + " of " + std::to_string(entries.size()) +
+                                ": " + st.error().message,
+                            failed_at);
             }
             r.tables[table].written += end - begin - moved[table].size();
             begin = end;
@@ -488,26 +537,16 @@ EditOutcome edit(const EditOptions& opts) {
             if (!adding || e.range.valid()) ++r.tables[e.table].written;  // not the moved ones
             continue;
         }
-        std::size_t undone = 0, failed = 0;
-        for (std::size_t j = 0; j < i; ++j) {
-            const Entry& u = entries[j];
-            const std::uint8_t one = 1;
-            int rc = adding ? bpf_map_delete_elem(fds[u.table], u.key.data())
-                            : bpf_map_update_elem(fds[u.table], u.key.data(), &one, BPF_ANY);
-            (rc == 0 ? undone : failed)++;
-        }
-        for (auto& t : r.tables) t.written = 0;
-        std::string what = std::string(adding ? "add" : "delete") + " set entry " + std::to_string(i + 1) + " of " +
-                           std::to_string(entries.size()) + ": " + std::strerror(-err);
-        if (failed == 0) return env(what + "; the " + std::to_string(undone) + " entries already changed were restored: nothing changed");
-        return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) + " of " +
-                   std::to_string(i) + ": set '" + opts.set + "' is partly changed");
+        return undo(std::string(adding ? "add" : "delete") + " set entry " + std::to_string(i + 1) + " of " +
+                        std::to_string(entries.size()) + ": " + std::strerror(-err),
+                    i);
     }
+    attach::detail::maybe_kill("set-after-entries");
 
     // Descriptors, now that the entries are written.
     for (std::size_t i = 0; i < recs.size(); ++i) {
         const auto fail = [&](const bpf::Error& e) {
-            return env("set '" + opts.set + "' changed, but its descriptor could not be updated: " + e.message);
+            return undo("update the descriptor of set '" + opts.set + "': " + e.message, r.written());
         };
         if (adding && to_trie[i]) {
             // Into the trie: clear `hashed` (the trie holds everything now), then the hash entries.
@@ -534,6 +573,8 @@ EditOutcome edit(const EditOptions& opts) {
         }
     }
 
+    attach::detail::maybe_kill("set-after-desc");
+
     // Record the live edit.
     if (r.written() > 0) {
         const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
@@ -545,6 +586,10 @@ EditOutcome edit(const EditOptions& opts) {
         if (auto st = pins::write_meta(p->meta.get(), *meta); !st)
             r.notes.push_back("the set changed, but weir_meta could not record the edit: " + st.error().message);
     }
+    attach::detail::maybe_kill("set-after-meta");
+    if (auto st = journal::remove(ifname); !st)
+        return env("set '" + opts.set + "' changed, but " + st.error().message +
+                   ": the next weir command on '" + ifname + "' rolls the edit back");
     return r;
 }
 

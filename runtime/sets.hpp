@@ -69,6 +69,12 @@ struct EditOutcome {
 
 EditOutcome edit(const EditOptions& opts);
 
+// An edit killed midway left its undo journal (set_journal.hpp): rolls the set back to exactly
+// what it held before and says so ("rolled back an interrupted set edit of @blocked (add, 3
+// elements): ..."); "" if there was none. Call with the interface's lock held; the first step of
+// attach::recover(), so every command on the interface runs it first.
+std::string recover(const std::string& ifname, attach::Failure& failure);
+
 // The prefixes of set `id` in a pinned set table, sorted by value then length.
 bpf::Result<std::vector<TablePrefix>> read_table(int map_fd, TableKind kind, std::uint32_t id);
 // Canonical text of a table's prefixes: CIDRs for addresses (hosts without /len), ranges
