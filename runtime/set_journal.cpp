@@ -302,8 +302,14 @@ std::string recover(const std::string& ifname, attach::Failure& failure) {
     // The set's tables must still be the running policy's (an edit runs only on a recovered
     // interface, so they are, unless the pins were changed by hand).
     std::optional<pins::Meta> meta;
-    if (p->meta)
-        if (auto m = pins::read_meta(p->meta.get()); m) meta = *m;
+    if (p->meta) {
+        auto m = pins::read_meta(p->meta.get());
+        if (!m) {
+            failure = attach::detail::env_failure("cannot read " + pins::path(ifname, pins::kMeta) + ": " + m.error().message);
+            return {};
+        }
+        meta = std::move(*m);
+    }
     for (const auto& t : jr.tables) {
         bool found = false;
         if (meta && meta->current)

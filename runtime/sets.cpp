@@ -22,7 +22,7 @@
 #include "pins.hpp"
 #include "policy.hpp"
 #include "sema.hpp"
-#include "set_journal.hpp"
+#include "set_write.hpp"
 #include "values.hpp"
 #include "weir_abi.h"
 
@@ -30,7 +30,10 @@ namespace weir::sets {
 namespace {
 
 using attach::Problem;
-using Key = std::vector<std::uint8_t>;
+using detail::Change;
+using detail::Entry;
+using detail::Key;
+using detail::Writer;
 
 std::uint32_t key_u32(const Key& k, std::size_t off) {
     std::uint32_t v;
@@ -72,26 +75,6 @@ std::string kind_family_text(TableKind k) {
     }
 }
 
-// Kernel writes, with the rollback test hook.
-struct Writer {
-    int fail_after = -1;
-    int done = 0;
-    int step() {
-        if (fail_after >= 0 && done >= fail_after) return -EIO;
-        ++done;
-        return 0;
-    }
-    int add(int fd, const Key& k) {
-        if (int e = step()) return e;
-        const std::uint8_t one = 1;
-        return bpf_map_update_elem(fd, k.data(), &one, BPF_ANY) == 0 ? 0 : -errno;
-    }
-    int del(int fd, const Key& k) {
-        if (int e = step()) return e;
-        return bpf_map_delete_elem(fd, k.data()) == 0 ? 0 : -errno;
-    }
-};
-
 // Whether `key` itself is in a set map. A hash lookup is exact, a trie lookup finds the longest
 // covering prefix; so for a trie, get_next_key: the kernel (lpm_trie.c) answers a key that is
 // not in the trie with the trie's first key, and one that is with the key after it, or none.
@@ -111,12 +94,6 @@ struct ExactLookup {
         if (bpf_map_get_next_key(fd, k.data(), next.data()) != 0) return errno == ENOENT;  // the last key
         return !it->second || next != *it->second;
     }
-};
-
-struct Entry {
-    int table = 0;  // index into the set's records
-    Key key;
-    SourceRange range;  // the element it came from
 };
 
 }  // namespace
@@ -258,7 +235,8 @@ EditOutcome edit(const EditOptions& opts) {
     pins::PolicyMeta& cur = *meta->current;
 
     // The set's tables.
-    std::vector<pins::SetRecord*> recs;
+    Change c;
+    auto& recs = c.recs;
     for (auto& s : cur.sets)
         if (s.named && s.name == opts.set) recs.push_back(&s);
     if (recs.empty()) {
@@ -281,9 +259,9 @@ EditOutcome edit(const EditOptions& opts) {
     r.set_type = derive_type(crecs);
     // Each table's maps; `fds` is where its entries are: the hash of its kind if the set is
     // hashed (weir_abi.h), else the trie.
-    std::vector<SetMaps> maps;
-    std::vector<std::optional<weir_set_desc>> descs;
-    std::vector<int> fds;
+    auto& maps = c.maps;
+    auto& descs = c.descs;
+    auto& fds = c.fds;
     for (const auto* s : recs) {
         SetMaps m = set_maps(s->kind, [&](const char* n) { return p->map(n); });
         if (m.trie < 0) return env(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
@@ -310,11 +288,14 @@ EditOutcome edit(const EditOptions& opts) {
         if (const char* e = std::getenv("WEIR_SET_FAIL_AFTER"); e && *e) w.fail_after = std::atoi(e);
 
     // What to change: Flush: every entry of the set; Add/Del: the elements' prefixes.
-    std::vector<Entry> entries;
+    auto& entries = c.entries;
     // Add: per table, lengths to list in its descriptor, and the hash entries moved to the trie.
-    std::vector<std::vector<std::uint8_t>> new_lens(recs.size());
-    std::vector<std::vector<Key>> moved(recs.size());
-    std::vector<bool> to_trie(recs.size(), false);
+    auto& new_lens = c.new_lens;
+    auto& moved = c.moved;
+    auto& to_trie = c.to_trie;
+    new_lens.resize(recs.size());
+    moved.resize(recs.size());
+    to_trie.assign(recs.size(), false);
     if (opts.op == Op::Flush) {
         for (std::size_t i = 0; i < recs.size(); ++i) {
             auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
@@ -457,139 +438,7 @@ EditOutcome edit(const EditOptions& opts) {
         entries = std::move(todo);
     }
 
-    // The undo journal, on disk before the first write (set_journal.hpp): each key with
-    // whether it was there, each table's descriptor slot and edit record.
-    const bool adding = opts.op == Op::Add;
-    journal::Journal jr;
-    jr.set = opts.set;
-    jr.op = op_name(opts.op);
-    jr.elements = opts.op == Op::Flush ? entries.size() : opts.elements.size();
-    for (std::size_t i = 0; i < recs.size(); ++i) {
-        journal::Table& t = jr.tables.emplace_back();
-        t.kind = recs[i]->kind;
-        t.id = recs[i]->id;
-        t.live_edits = recs[i]->live_edits;
-        t.edited_at = recs[i]->edited_at;
-        if (maps[i].desc >= 0) {
-            weir_set_desc d{};
-            const std::uint32_t slot = t.id & (WEIR_SET_DESC_SLOTS - 1);
-            if (bpf_map_lookup_elem(maps[i].desc, &slot, &d) != 0)
-                return env(std::string("read set descriptor: ") + std::strerror(errno) + ": nothing changed");
-            t.desc = d;
-        }
-        for (const Key& k : moved[i]) t.note(false, true, k);  // deleted from the hash last
-    }
-    for (const Entry& e : entries) jr.tables[e.table].note(fds[e.table] == maps[e.table].trie, !adding, e.key);
-    if (auto st = journal::write(ifname, jr); !st) return env(st.error().message + ": nothing changed");
-    attach::detail::maybe_kill("set-after-journal");
-    // A write failing midway: the journal puts everything back, then goes.
-    auto undo = [&](const std::string& what, std::size_t changed) {
-        for (auto& t : r.tables) t.written = 0;
-        if (auto st = journal::rollback(*p, jr); !st)
-            return env(what + "; restoring set '" + opts.set + "' failed (" + st.error().message +
-                       "): the next weir command on '" + ifname + "' restores it from its journal");
-        if (auto st = journal::remove(ifname); !st) return env(what + "; " + st.error().message);
-        return env(what + "; the " + std::to_string(changed) + " entries already changed were restored: nothing changed");
-    };
-
-    // Add: batched per table, in key order (maps.hpp update_many). The per-entry path below
-    // stays for deletes and for the rollback test hook.
-    if (adding && w.fail_after < 0 && !entries.empty()) {
-        std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-            return a.table != b.table ? a.table < b.table : a.key < b.key;
-        });
-        const std::uint8_t one = 1;
-        std::size_t begin = 0;
-        std::vector<std::uint8_t> keys;
-        while (begin < entries.size()) {
-            std::size_t end = begin;
-            while (end < entries.size() && entries[end].table == entries[begin].table) ++end;
-            const int table = entries[begin].table;
-            const std::size_t ks = entries[begin].key.size();
-            keys.clear();
-            keys.reserve((end - begin) * ks);
-            for (std::size_t i = begin; i < end; ++i) keys.insert(keys.end(), entries[i].key.begin(), entries[i].key.end());
-            bpf::ManyUpdate u;
-            u.keys = keys.data();
-            u.key_size = ks;
-            u.values = &one;
-            u.value_size = 1;
-            u.same_value = true;
-            u.n = end - begin;
-            std::size_t written = 0;
-            if (auto st = bpf::update_many(fds[table], u, &written); !st) {
-                const std::size_t failed_at = begin + written;
-                return undo("add set entry " + std::to_string(failed_at + 1) + " of " + std::to_string(entries.size()) +
-                                ": " + st.error().message,
-                            failed_at);
-            }
-            r.tables[table].written += end - begin - moved[table].size();
-            begin = end;
-        }
-        entries.clear();
-    }
-
-    // Apply; undo on the first failure.
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-        const Entry& e = entries[i];
-        int err = adding ? w.add(fds[e.table], e.key) : w.del(fds[e.table], e.key);
-        if (err == 0) {
-            if (!adding || e.range.valid()) ++r.tables[e.table].written;  // not the moved ones
-            continue;
-        }
-        return undo(std::string(adding ? "add" : "delete") + " set entry " + std::to_string(i + 1) + " of " +
-                        std::to_string(entries.size()) + ": " + std::strerror(-err),
-                    i);
-    }
-    attach::detail::maybe_kill("set-after-entries");
-
-    // Descriptors, now that the entries are written.
-    for (std::size_t i = 0; i < recs.size(); ++i) {
-        const auto fail = [&](const bpf::Error& e) {
-            return undo("update the descriptor of set '" + opts.set + "': " + e.message, r.written());
-        };
-        if (adding && to_trie[i]) {
-            // Into the trie: clear `hashed` (the trie holds everything now), then the hash entries.
-            weir_set_desc d = *descs[i];
-            d.hashed = 0;
-            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-            for (const Key& k : moved[i]) (void)bpf_map_delete_elem(maps[i].hash, k.data());
-        } else if (adding && descs[i] && !new_lens[i].empty()) {
-            // The lengths after their entries: slots first, then the count that lists them.
-            weir_set_desc d = *descs[i];
-            for (std::size_t j = 0; j < new_lens[i].size(); ++j) d.len[d.n + j] = new_lens[i][j];
-            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-            d.n = static_cast<std::uint8_t>(d.n + new_lens[i].size());
-            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-        } else if (opts.op == Op::Flush) {
-            // Empty: it lists no length (hashed), or becomes hashed if its slot allows.
-            auto free = desc_slot_free(maps[i], recs[i]->id);
-            if (free && *free) {
-                weir_set_desc d{};
-                d.set = recs[i]->id;
-                d.hashed = 1;
-                if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-            }
-        }
-    }
-
-    attach::detail::maybe_kill("set-after-desc");
-
-    // Record the live edit.
-    if (r.written() > 0) {
-        const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-        for (std::size_t i = 0; i < recs.size(); ++i)
-            if (r.tables[i].written > 0) {
-                ++recs[i]->live_edits;
-                recs[i]->edited_at = now;
-            }
-        if (auto st = pins::write_meta(p->meta.get(), *meta); !st)
-            r.notes.push_back("the set changed, but weir_meta could not record the edit: " + st.error().message);
-    }
-    attach::detail::maybe_kill("set-after-meta");
-    if (auto st = journal::remove(ifname); !st)
-        return env("set '" + opts.set + "' changed, but " + st.error().message +
-                   ": the next weir command on '" + ifname + "' rolls the edit back");
+    detail::apply(opts, r, *p, *meta, c, w);
     return r;
 }
 
