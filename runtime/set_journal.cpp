@@ -207,6 +207,7 @@ bpf::Result<std::optional<Journal>> read(std::string_view ifname) {
 bpf::Status remove(std::string_view ifname) {
     const std::string file = path(ifname);
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) return sys_error("remove set journal '" + file + "'", errno);
+    (void)::unlink((file + ".tmp").c_str());  // left by an edit killed while writing it
     return sync_dir(pins::lock_dir());
 }
 

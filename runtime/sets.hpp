@@ -15,8 +15,10 @@
 // set's declared type): addresses, CIDRs (host bits set: warning cidr-host-bits), numbers,
 // protocol names, ranges a-b. Their diagnostics point into a source named "<command line>"
 // whose text is the set name and the elements, space-separated.
-// A batch is all-or-nothing: every element is checked (and for `del`, found) before anything is
-// written; a kernel update failing midway undoes the entries already written or deleted.
+// A batch is all-or-nothing: every element is checked (and for `del`, found exactly as stored)
+// before anything is written; an undo journal (set_journal.hpp) written first lets a kernel
+// update failing midway, or the next command after a `kill -9` (recover() below), put the set
+// back exactly as it was.
 // Every change is recorded in weir_meta (SetRecord::live_edits, edited_at). Live contents
 // survive a hot swap that keeps the set's declaration (attach.hpp).
 #pragma once
