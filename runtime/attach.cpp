@@ -138,14 +138,12 @@ const std::vector<std::string>& inject_points() {
 static std::string recover_swap(const std::string& ifname, Failure& failure);
 
 std::string recover(const std::string& ifname, Failure& failure) {
-    // A set edit killed midway first: it ran on the state below, recovered.
+    // An interrupted set edit first: it began on a recovered interface, after any swap.
     const std::string set_note = sets::recover(ifname, failure);
     if (failure) return set_note;
-    if (!set_note.empty()) {
-        std::string note = recover_swap(ifname, failure);
-        return note.empty() ? set_note : set_note + "; " + note;
-    }
-    return recover_swap(ifname, failure);
+    const std::string swap_note = recover_swap(ifname, failure);
+    if (set_note.empty() || swap_note.empty()) return set_note + swap_note;
+    return set_note + "; " + swap_note;
 }
 
 static std::string recover_swap(const std::string& ifname, Failure& failure) {

@@ -86,8 +86,8 @@ void Table::note(bool trie, bool present, const std::vector<std::uint8_t>& key) 
 
 std::size_t Table::changes() const {
     std::size_t n = 0;
-    for (const auto& byMap : keys)
-        for (const auto& v : byMap) n += v.size();
+    for (const auto& by_map : keys)
+        for (const auto& v : by_map) n += v.size();
     return n / set_table_key_size(kind);
 }
 
@@ -216,7 +216,7 @@ bpf::Status rollback(const pins::Pinned& p, const Journal& j) {
     if (std::string_view k = attach::detail::inject_kill_env(); k.starts_with("set-rollback-after-"))
         (void)get_num(k.substr(std::strlen("set-rollback-after-")), kill_after);
     auto counted = [&] {
-        if (++writes == kill_after) attach::detail::maybe_kill(attach::detail::inject_kill_env());
+        if (++writes == kill_after) attach::detail::maybe_kill("set-rollback-after-" + std::to_string(writes));
     };
     std::optional<bpf::Error> first;
     auto keep = [&](bpf::Error e) {
