@@ -474,6 +474,28 @@ TEST_CASE("a set edit killed at any point is rolled back by the next command") {
     CHECK(a.list("blocked").empty());
 }
 
+TEST_CASE("a killed edit of an ip set rolls back both its tables") {
+    Attached a(R"(set both : ip = { 198.18.250.0/24, 2001:2:0:ff::/64 }
+policy p default pass {
+    r: drop if ip.src in @both
+}
+)");
+    const auto before = a.list("both");
+    REQUIRE(before.size() == 2);
+    for (const char* point : {"set-after-entries", "set-after-meta"}) {
+        CAPTURE(point);
+        killed_at(point, [&] { (void)a.edit(sets::Op::Add, "both", {"198.18.251.1", "2001:2:0:fe::1", "2001:2:0:fd::/48"}); });
+        auto r = a.edit(sets::Op::List, "both");
+        REQUIRE_MESSAGE(r.ok(), r.message);
+        CHECK(has_note(r.notes, "rolled back an interrupted set edit of @both (add, 3 elements)"));
+        CHECK(r.elements == before);
+        killed_at(point, [&] { (void)a.edit(sets::Op::Flush, "both"); });
+        CHECK(a.list("both") == before);
+    }
+    CHECK(a.meta().sets.size() == 2);  // a v4 and a v6 table
+    for (const auto& s : a.meta().sets) CHECK(s.live_edits == 0);
+}
+
 TEST_CASE("del in a trie set is exact: an element inside a stored prefix is not in the set") {
     Attached a;
     // Nine lengths: the set is in the trie.
