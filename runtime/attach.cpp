@@ -6,15 +6,18 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
 #include "attach_detail.hpp"
 #include "loaded_policy.hpp"
+#include "sets.hpp"
 #include "weir_abi.h"
 
 namespace weir::attach {
@@ -88,6 +91,15 @@ std::set<std::uint32_t> xdp_prog_ids(unsigned ifindex) {
 
 Failure env_failure(std::string msg) { return {Problem::Environment, std::move(msg)}; }
 
+std::string_view inject_kill_env() {
+    const char* e = std::getenv("WEIR_INJECT_KILL");
+    return e ? e : "";
+}
+
+void maybe_kill(std::string_view point, std::string_view requested) {
+    if (inject_kill_env() == point || requested == point) ::raise(SIGKILL);
+}
+
 Failure prepare_environment(bool mount) {
     if (auto st = bpf::probe_xdp_support(); !st) {
         if (st.error().code == -EPERM || st.error().code == -EACCES)
@@ -123,7 +135,18 @@ const std::vector<std::string>& inject_points() {
     return v;
 }
 
+static std::string recover_swap(const std::string& ifname, Failure& failure);
+
 std::string recover(const std::string& ifname, Failure& failure) {
+    // An interrupted set edit first: it began on a recovered interface, after any swap.
+    const std::string set_note = sets::recover(ifname, failure);
+    if (failure) return set_note;
+    const std::string swap_note = recover_swap(ifname, failure);
+    if (set_note.empty() || swap_note.empty()) return set_note + swap_note;
+    return set_note + "; " + swap_note;
+}
+
+static std::string recover_swap(const std::string& ifname, Failure& failure) {
     if (!pins::exists(pins::dir(ifname))) return {};
     auto p = pins::open_pinned(ifname);
     if (!p) {

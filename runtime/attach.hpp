@@ -134,8 +134,8 @@ Failure status(std::vector<Attachment>& out, const std::string& ifname = {});
 // Detaches the interface's weir policy and removes its pins and metadata. `removed`: the policy.
 Failure unload(const std::string& ifname, std::optional<pins::PolicyMeta>* removed = nullptr);
 
-// Finishes or undoes an interrupted swap on `ifname` (the caller holds its lock). Returns a note
-// ("" when there was nothing to do).
+// Rolls back an interrupted set edit (sets::recover), then finishes or undoes an interrupted
+// swap on `ifname` (the caller holds its lock). Returns a note ("" when there was nothing to do).
 std::string recover(const std::string& ifname, Failure& failure);
 
 }  // namespace weir::attach

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "attach.hpp"
 #include "bpf.hpp"
@@ -13,6 +14,11 @@
 namespace weir::attach::detail {
 
 Failure env_failure(std::string msg);
+// Test hook of the crash-consistency tests: SIGKILL now if $WEIR_INJECT_KILL (or `requested`)
+// names `point` (loads: inject_points(); set edits: "set-after-journal", ... in sets.cpp).
+void maybe_kill(std::string_view point, std::string_view requested = {});
+// $WEIR_INJECT_KILL, "" if unset.
+std::string_view inject_kill_env();
 // Privilege and, with `mount`, a usable bpffs.
 Failure prepare_environment(bool mount);
 // Program ids XDP runs on the interface, in any mode.

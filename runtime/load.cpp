@@ -7,7 +7,6 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,10 +181,7 @@ struct Load {
         return fail(pr, std::move(step), std::move(msg) + ": " + untouched);
     }
 
-    void maybe_kill(const char* point) const {
-        const char* env = std::getenv("WEIR_INJECT_KILL");
-        if ((env && std::strcmp(env, point) == 0) || o.inject_kill == point) ::raise(SIGKILL);
-    }
+    void maybe_kill(const char* point) const { detail::maybe_kill(point, o.inject_kill); }
 };
 
 // The interface, its lock, its pinned state (recovered first), and no foreign XDP program.

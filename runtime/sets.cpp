@@ -16,11 +16,13 @@
 #include <set>
 
 #include "ast.hpp"
+#include "attach_detail.hpp"
 #include "loaded_policy.hpp"
 #include "maps.hpp"
 #include "pins.hpp"
 #include "policy.hpp"
 #include "sema.hpp"
+#include "set_write.hpp"
 #include "values.hpp"
 #include "weir_abi.h"
 
@@ -28,7 +30,10 @@ namespace weir::sets {
 namespace {
 
 using attach::Problem;
-using Key = std::vector<std::uint8_t>;
+using detail::Change;
+using detail::Entry;
+using detail::Key;
+using detail::Writer;
 
 std::uint32_t key_u32(const Key& k, std::size_t off) {
     std::uint32_t v;
@@ -70,30 +75,25 @@ std::string kind_family_text(TableKind k) {
     }
 }
 
-// Kernel writes, with the rollback test hook.
-struct Writer {
-    int fail_after = -1;
-    int done = 0;
-    int step() {
-        if (fail_after >= 0 && done >= fail_after) return -EIO;
-        ++done;
-        return 0;
+// Whether `key` itself is in a set map. A hash lookup is exact, a trie lookup finds the longest
+// covering prefix; so for a trie, get_next_key: the kernel (lpm_trie.c) answers a key that is
+// not in the trie with the trie's first key, and one that is with the key after it, or none.
+struct ExactLookup {
+    std::map<int, std::optional<Key>> first;  // per trie fd, read before anything is written
+    bool has(int fd, bool trie, const Key& k) {
+        std::uint8_t v = 0;
+        if (bpf_map_lookup_elem(fd, k.data(), &v) != 0) return false;
+        if (!trie) return true;
+        auto it = first.find(fd);
+        if (it == first.end()) {
+            Key f(k.size());
+            it = first.emplace(fd, bpf_map_get_next_key(fd, nullptr, f.data()) == 0 ? std::optional<Key>(f)
+                                                                                     : std::nullopt).first;
+        }
+        Key next(k.size());
+        if (bpf_map_get_next_key(fd, k.data(), next.data()) != 0) return errno == ENOENT;  // the last key
+        return !it->second || next != *it->second;
     }
-    int add(int fd, const Key& k) {
-        if (int e = step()) return e;
-        const std::uint8_t one = 1;
-        return bpf_map_update_elem(fd, k.data(), &one, BPF_ANY) == 0 ? 0 : -errno;
-    }
-    int del(int fd, const Key& k) {
-        if (int e = step()) return e;
-        return bpf_map_delete_elem(fd, k.data()) == 0 ? 0 : -errno;
-    }
-};
-
-struct Entry {
-    int table = 0;  // index into the set's records
-    Key key;
-    SourceRange range;  // the element it came from
 };
 
 }  // namespace
@@ -235,7 +235,8 @@ EditOutcome edit(const EditOptions& opts) {
     pins::PolicyMeta& cur = *meta->current;
 
     // The set's tables.
-    std::vector<pins::SetRecord*> recs;
+    Change c;
+    auto& recs = c.recs;
     for (auto& s : cur.sets)
         if (s.named && s.name == opts.set) recs.push_back(&s);
     if (recs.empty()) {
@@ -258,9 +259,9 @@ EditOutcome edit(const EditOptions& opts) {
     r.set_type = derive_type(crecs);
     // Each table's maps; `fds` is where its entries are: the hash of its kind if the set is
     // hashed (weir_abi.h), else the trie.
-    std::vector<SetMaps> maps;
-    std::vector<std::optional<weir_set_desc>> descs;
-    std::vector<int> fds;
+    auto& maps = c.maps;
+    auto& descs = c.descs;
+    auto& fds = c.fds;
     for (const auto* s : recs) {
         SetMaps m = set_maps(s->kind, [&](const char* n) { return p->map(n); });
         if (m.trie < 0) return env(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
@@ -287,11 +288,14 @@ EditOutcome edit(const EditOptions& opts) {
         if (const char* e = std::getenv("WEIR_SET_FAIL_AFTER"); e && *e) w.fail_after = std::atoi(e);
 
     // What to change: Flush: every entry of the set; Add/Del: the elements' prefixes.
-    std::vector<Entry> entries;
+    auto& entries = c.entries;
     // Add: per table, lengths to list in its descriptor, and the hash entries moved to the trie.
-    std::vector<std::vector<std::uint8_t>> new_lens(recs.size());
-    std::vector<std::vector<Key>> moved(recs.size());
-    std::vector<bool> to_trie(recs.size(), false);
+    auto& new_lens = c.new_lens;
+    auto& moved = c.moved;
+    auto& to_trie = c.to_trie;
+    new_lens.resize(recs.size());
+    moved.resize(recs.size());
+    to_trie.assign(recs.size(), false);
     if (opts.op == Op::Flush) {
         for (std::size_t i = 0; i < recs.size(); ++i) {
             auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
@@ -389,11 +393,12 @@ EditOutcome edit(const EditOptions& opts) {
                         static_cast<std::uint8_t>(key_u32(e.key, offsetof(weir_key_v4, prefixlen)) - WEIR_SET_ID_BITS));
 
         // Add: entries already present stay; Del: every entry must be there.
+        // Exact: an element inside a stored prefix is not that prefix (a del of it is an error).
         std::vector<Entry> todo;
         std::set<std::pair<std::uint32_t, std::uint32_t>> missing_reported;
+        ExactLookup exact;
         for (auto& e : entries) {
-            std::uint8_t v = 0;
-            const bool present = bpf_map_lookup_elem(fds[e.table], e.key.data(), &v) == 0;
+            const bool present = exact.has(fds[e.table], fds[e.table] == maps[e.table].trie, e.key);
             if (opts.op == Op::Add) {
                 if (present) ++r.tables[e.table].unchanged;
                 else todo.push_back(std::move(e));
@@ -433,118 +438,7 @@ EditOutcome edit(const EditOptions& opts) {
         entries = std::move(todo);
     }
 
-    // Add: batched per table, in key order (maps.hpp update_many). The per-entry path below
-    // stays for deletes and for the rollback test hook.
-    const bool adding = opts.op == Op::Add;
-    if (adding && w.fail_after < 0 && !entries.empty()) {
-        std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-            return a.table != b.table ? a.table < b.table : a.key < b.key;
-        });
-        const std::uint8_t one = 1;
-        std::size_t begin = 0;
-        std::vector<std::uint8_t> keys;
-        while (begin < entries.size()) {
-            std::size_t end = begin;
-            while (end < entries.size() && entries[end].table == entries[begin].table) ++end;
-            const int table = entries[begin].table;
-            const std::size_t ks = entries[begin].key.size();
-            keys.clear();
-            keys.reserve((end - begin) * ks);
-            for (std::size_t i = begin; i < end; ++i) keys.insert(keys.end(), entries[i].key.begin(), entries[i].key.end());
-            bpf::ManyUpdate u;
-            u.keys = keys.data();
-            u.key_size = ks;
-            u.values = &one;
-            u.value_size = 1;
-            u.same_value = true;
-            u.n = end - begin;
-            std::size_t written = 0;
-            if (auto st = bpf::update_many(fds[table], u, &written); !st) {
-                // Undo what this batch and the ones before wrote.
-                const std::size_t failed_at = begin + written;
-                std::size_t undone = 0, failed = 0;
-                for (std::size_t j = 0; j < failed_at; ++j)
-                    (bpf_map_delete_elem(fds[entries[j].table], entries[j].key.data()) == 0 ? undone : failed)++;
-                for (auto& t : r.tables) t.written = 0;
-                std::string what = "add set entry " + std::to_string(failed_at + 1) + " of " +
-                                   std::to_string(entries.size()) + ": " + st.error().message;
-                if (failed == 0)
-                    return env(what + "; the " + std::to_string(undone) +
-                               " entries already changed were restored: nothing changed");
-                return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) +
-                           " of " + std::to_string(failed_at) + ": set '" + opts.set + "' is partly changed");
-            }
-            r.tables[table].written += end - begin - moved[table].size();
-            begin = end;
-        }
-        entries.clear();
-    }
-
-    // Apply; undo on the first failure.
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-        const Entry& e = entries[i];
-        int err = adding ? w.add(fds[e.table], e.key) : w.del(fds[e.table], e.key);
-        if (err == 0) {
-            if (!adding || e.range.valid()) ++r.tables[e.table].written;  // not the moved ones
-            continue;
-        }
-        std::size_t undone = 0, failed = 0;
-        for (std::size_t j = 0; j < i; ++j) {
-            const Entry& u = entries[j];
-            const std::uint8_t one = 1;
-            int rc = adding ? bpf_map_delete_elem(fds[u.table], u.key.data())
-                            : bpf_map_update_elem(fds[u.table], u.key.data(), &one, BPF_ANY);
-            (rc == 0 ? undone : failed)++;
-        }
-        for (auto& t : r.tables) t.written = 0;
-        std::string what = std::string(adding ? "add" : "delete") + " set entry " + std::to_string(i + 1) + " of " +
-                           std::to_string(entries.size()) + ": " + std::strerror(-err);
-        if (failed == 0) return env(what + "; the " + std::to_string(undone) + " entries already changed were restored: nothing changed");
-        return env(what + "; restoring the entries already changed failed for " + std::to_string(failed) + " of " +
-                   std::to_string(i) + ": set '" + opts.set + "' is partly changed");
-    }
-
-    // Descriptors, now that the entries are written.
-    for (std::size_t i = 0; i < recs.size(); ++i) {
-        const auto fail = [&](const bpf::Error& e) {
-            return env("set '" + opts.set + "' changed, but its descriptor could not be updated: " + e.message);
-        };
-        if (adding && to_trie[i]) {
-            // Into the trie: clear `hashed` (the trie holds everything now), then the hash entries.
-            weir_set_desc d = *descs[i];
-            d.hashed = 0;
-            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-            for (const Key& k : moved[i]) (void)bpf_map_delete_elem(maps[i].hash, k.data());
-        } else if (adding && descs[i] && !new_lens[i].empty()) {
-            // The lengths after their entries: slots first, then the count that lists them.
-            weir_set_desc d = *descs[i];
-            for (std::size_t j = 0; j < new_lens[i].size(); ++j) d.len[d.n + j] = new_lens[i][j];
-            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-            d.n = static_cast<std::uint8_t>(d.n + new_lens[i].size());
-            if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-        } else if (opts.op == Op::Flush) {
-            // Empty: it lists no length (hashed), or becomes hashed if its slot allows.
-            auto free = desc_slot_free(maps[i], recs[i]->id);
-            if (free && *free) {
-                weir_set_desc d{};
-                d.set = recs[i]->id;
-                d.hashed = 1;
-                if (auto st = write_set_desc(maps[i], d); !st) return fail(st.error());
-            }
-        }
-    }
-
-    // Record the live edit.
-    if (r.written() > 0) {
-        const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-        for (std::size_t i = 0; i < recs.size(); ++i)
-            if (r.tables[i].written > 0) {
-                ++recs[i]->live_edits;
-                recs[i]->edited_at = now;
-            }
-        if (auto st = pins::write_meta(p->meta.get(), *meta); !st)
-            r.notes.push_back("the set changed, but weir_meta could not record the edit: " + st.error().message);
-    }
+    detail::apply(opts, r, *p, *meta, c, w);
     return r;
 }
 

@@ -15,8 +15,10 @@
 // set's declared type): addresses, CIDRs (host bits set: warning cidr-host-bits), numbers,
 // protocol names, ranges a-b. Their diagnostics point into a source named "<command line>"
 // whose text is the set name and the elements, space-separated.
-// A batch is all-or-nothing: every element is checked (and for `del`, found) before anything is
-// written; a kernel update failing midway undoes the entries already written or deleted.
+// A batch is all-or-nothing: every element is checked (and for `del`, found exactly as stored)
+// before anything is written; an undo journal (set_journal.hpp) written first lets a kernel
+// update failing midway, or the next command after a `kill -9` (recover() below), put the set
+// back exactly as it was.
 // Every change is recorded in weir_meta (SetRecord::live_edits, edited_at). Live contents
 // survive a hot swap that keeps the set's declaration (attach.hpp).
 #pragma once
@@ -68,6 +70,12 @@ struct EditOutcome {
 };
 
 EditOutcome edit(const EditOptions& opts);
+
+// An edit killed midway left its undo journal (set_journal.hpp): rolls the set back to exactly
+// what it held before and says so ("rolled back an interrupted set edit of @blocked (add, 3
+// elements): ..."); "" if there was none. Call with the interface's lock held; the first step of
+// attach::recover(), so every command on the interface runs it first.
+std::string recover(const std::string& ifname, attach::Failure& failure);
 
 // The prefixes of set `id` in a pinned set table, sorted by value then length.
 bpf::Result<std::vector<TablePrefix>> read_table(int map_fd, TableKind kind, std::uint32_t id);

@@ -395,7 +395,8 @@ enum class SetOp { Add, Del, List, Flush };
 const char* set_op_name(SetOp op);  // "add", "del", "list", "flush"
 
 // The result of a set edit. A batch is all-or-nothing: on failure nothing changed (error says
-// otherwise if a rollback could not finish).
+// otherwise if a rollback could not finish: the next call on the interface finishes it from the
+// edit's journal, as it does for a process killed midway; docs/operations.md).
 struct SetEdit {
     Error error;
     std::vector<Diagnostic> diagnostics;  // bad elements, unknown set (source "<command line>")

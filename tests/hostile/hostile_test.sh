@@ -104,6 +104,29 @@ WEIR_PIN_ROOT=$FOREIGN-link expect_rc "a pin root that is a symlink" 2 "$WEIR" l
 expect_out "refused" "is a symbolic link"
 rm -rf "$FOREIGN" "$FOREIGN-link"
 
+# ---- a set edit killed midway ----
+printf 'set bl : ip4 = { 198.18.250.0/24 }\npolicy p default pass {\n    r: drop if ip.src in @bl\n}\n' >"$H/set.weir"
+expect_rc "load a policy with a set" 0 "$WEIR" load --dev "$DEV" "$H/set.weir"
+for point in set-after-entries set-after-meta; do
+    WEIR_INJECT_KILL=$point expect_rc "weir set add killed at $point" 137 \
+        "$WEIR" set add --dev "$DEV" bl 198.18.251.1 198.18.252.0/25 198.18.253.7-198.18.253.9
+    [[ -f $WEIR_RUN_DIR/$DEV.set-journal ]] && ok || bad "no set journal after a kill at $point"
+    if [[ $point == set-after-entries ]]; then
+        expect_rc "the next command (status) rolls it back" 0 "$WEIR" status --dev "$DEV"
+    else
+        expect_rc "the next command (set list) rolls it back" 0 "$WEIR" set list --dev "$DEV" bl
+    fi
+    expect_out "it says so" "rolled back an interrupted set edit of @bl (add, 3 elements)"
+    expect_rc "set list after the rollback" 0 "$WEIR" set list --dev "$DEV" bl
+    [[ $(grep -c . "$TMP/out") == 1 ]] && expect_out "the old contents, exactly" "198.18.250.0/24" ||
+        bad "set list after a rollback: $(cat "$TMP/out")"
+    [[ ! -e $WEIR_RUN_DIR/$DEV.set-journal ]] && ok || bad "the journal outlived its rollback"
+done
+expect_rc "the same add, not killed" 0 "$WEIR" set add --dev "$DEV" bl 198.18.251.1 198.18.252.0/25 198.18.253.7-198.18.253.9
+expect_rc "del of an address inside a stored prefix" 1 "$WEIR" set del --dev "$DEV" bl 198.18.250.7
+expect_out "a policy error, nothing deleted" "is not in set 'bl'"
+"$WEIR" unload --dev "$DEV" >/dev/null 2>&1
+
 # ---- a daemon a stranger cannot stall ----
 printf '{"listen": "127.0.0.1:0", "interfaces": [{"interface": "%s", "file": "%s"}]}\n' "$DEV" "$H/ok.weir" >"$H/d.json"
 "$WEIR" daemon --config "$H/d.json" >"$TMP/events" 2>"$TMP/stderr" &

@@ -1,11 +1,13 @@
 // Live set edits (runtime/sets.hpp) and counters (runtime/stats.hpp) of a policy attached to the
 // host end of a private veth pair, with real frames sent into it by TrafficGen: an edit is seen
 // by the very next packet, a batch with a bad element changes nothing, a kernel write failing
-// midway is rolled back, live contents survive a swap that keeps the declaration, and the
+// midway is rolled back, an edit killed at any point (fork + $WEIR_INJECT_KILL) is rolled back
+// by the next command, live contents survive a swap that keeps the declaration, and the
 // counters equal the number of packets (and bytes) sent per rule exactly.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,11 +15,16 @@
 #include <set>
 #include <string>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "attach.hpp"
 #include "loaded_policy.hpp"
 #include "testnet.hpp"
 #include "packet.hpp"
 #include "pins.hpp"
+#include "set_journal.hpp"
 #include "sets.hpp"
 #include "stats.hpp"
 #include "trafficgen.hpp"
@@ -361,6 +368,159 @@ TEST_CASE("a kernel write failing midway is rolled back") {
     r = a.edit(sets::Op::Del, "blocked", {"198.18.1.1", "198.18.1.2"}, /*fail_after=*/1);
     CHECK_FALSE(r.ok());
     CHECK(a.list("blocked").size() == 3);
+}
+
+// What a set is, as the next command and the next packet see it.
+struct SetState {
+    std::vector<std::string> elements;
+    std::optional<weir_set_desc> desc;
+    std::uint32_t live_edits = 0;
+    std::int64_t edited_at = 0;
+    std::vector<bool> drops;
+    bool operator==(const SetState& o) const {
+        const bool same_desc = desc.has_value() == o.desc.has_value() &&
+                               (!desc || std::memcmp(&*desc, &*o.desc, sizeof *desc) == 0);
+        return elements == o.elements && same_desc && live_edits == o.live_edits && edited_at == o.edited_at &&
+               drops == o.drops;
+    }
+};
+
+SetState state_of(const Attached& a) {
+    SetState s;
+    s.elements = a.list("blocked");
+    s.desc = a.desc_v4("blocked");
+    s.live_edits = a.record(a.meta(), "blocked").live_edits;
+    s.edited_at = a.record(a.meta(), "blocked").edited_at;
+    for (std::uint32_t src : {ip4(198, 18, 250, 9), ip4(198, 18, 251, 7), ip4(198, 18, 252, 3), ip4(198, 18, 253, 9),
+                              ip4(198, 18, 253, 100), ip4(198, 18, 254, 1), ip4(198, 18, 254, 3)})
+        s.drops.push_back(a.verdict_from(src) == WEIR_ACT_DROP);
+    return s;
+}
+
+// Runs `what` in a child with $WEIR_INJECT_KILL=point: it must die by SIGKILL there.
+template <typename F>
+void killed_at(const std::string& point, F what) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::setenv("WEIR_INJECT_KILL", point.c_str(), 1);
+        what();
+        ::_exit(3);
+    }
+    int st = 0;
+    REQUIRE(::waitpid(pid, &st, 0) == pid);
+    REQUIRE_MESSAGE((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL), point << ": the edit was not killed");
+}
+
+bool has_note(const std::vector<std::string>& notes, const std::string& text) {
+    for (const auto& n : notes)
+        if (n.find(text) != std::string::npos) return true;
+    return false;
+}
+
+TEST_CASE("a set edit killed at any point is rolled back by the next command") {
+    Attached a;
+    REQUIRE(a.edit(sets::Op::Add, "blocked", {"198.18.251.7", "198.18.252.0/25"}).ok());
+    const SetState before = state_of(a);
+    REQUIRE(before.desc);  // hashed: /24, /25, /32
+    const std::string journal = sets::journal::path(a.dev());
+    struct Edit {
+        sets::Op op;
+        std::vector<std::string> elems;
+    };
+    const std::vector<Edit> edits = {
+        {sets::Op::Add, {"198.18.254.1-198.18.254.6", "198.18.253.9"}},  // new lengths: descriptor
+        {sets::Op::Add, {"198.18.253.0/26", "198.18.253.64/27", "198.18.253.96/28", "198.18.253.112/29",
+                         "198.18.253.120/30", "198.18.253.124/31"}},  // nine lengths: into the trie
+        {sets::Op::Del, {"198.18.251.7", "198.18.250.0/24"}},
+        {sets::Op::Flush, {}},
+    };
+    for (const auto& e : edits)
+        for (const char* point : {"set-after-journal", "set-after-entries", "set-after-desc", "set-after-meta"}) {
+            CAPTURE(sets::op_name(e.op));
+            CAPTURE(point);
+            killed_at(point, [&] { (void)a.edit(e.op, "blocked", e.elems); });
+            CHECK(fs::exists(journal));
+            // The next command (here a list) rolls it back first.
+            auto r = a.edit(sets::Op::List, "blocked");
+            REQUIRE_MESSAGE(r.ok(), r.message);
+            CHECK(has_note(r.notes, "rolled back an interrupted set edit of @blocked (" + std::string(sets::op_name(e.op))));
+            CHECK_FALSE(fs::exists(journal));
+            CHECK(state_of(a) == before);
+        }
+
+    // `weir status` recovers too; so does a rollback killed midway, run again.
+    killed_at("set-after-entries", [&] { (void)a.edit(edits[0].op, "blocked", edits[0].elems); });
+    std::vector<attach::Attachment> st;
+    REQUIRE_FALSE(attach::status(st, a.dev()));
+    REQUIRE(st.size() == 1);
+    CHECK(has_note(st[0].notes, "rolled back an interrupted set edit of @blocked (add, 2 elements)"));
+    CHECK(state_of(a) == before);
+    killed_at("set-after-desc", [&] { (void)a.edit(edits[1].op, "blocked", edits[1].elems); });
+    CHECK_FALSE(a.desc_v4("blocked"));  // the edit got as far as the trie
+    killed_at("set-rollback-after-3", [&] { (void)a.edit(sets::Op::List, "blocked"); });
+    CHECK(fs::exists(journal));
+    auto r = a.edit(sets::Op::List, "blocked");
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(has_note(r.notes, "rolled back an interrupted set edit of @blocked (add, 6 elements)"));
+    CHECK(state_of(a) == before);
+
+    // Not killed, the same edits apply and leave no journal.
+    for (const auto& e : edits) {
+        auto done = a.edit(e.op, "blocked", e.elems);
+        CHECK_MESSAGE(done.ok(), done.message);
+        CHECK_FALSE(fs::exists(journal));
+    }
+    CHECK(a.list("blocked").empty());
+}
+
+TEST_CASE("a killed edit of an ip set rolls back both its tables") {
+    Attached a(R"(set both : ip = { 198.18.250.0/24, 2001:2:0:ff::/64 }
+policy p default pass {
+    r: drop if ip.src in @both
+}
+)");
+    const auto before = a.list("both");
+    REQUIRE(before.size() == 2);
+    for (const char* point : {"set-after-entries", "set-after-meta"}) {
+        CAPTURE(point);
+        killed_at(point, [&] { (void)a.edit(sets::Op::Add, "both", {"198.18.251.1", "2001:2:0:fe::1", "2001:2:0:fd::/48"}); });
+        auto r = a.edit(sets::Op::List, "both");
+        REQUIRE_MESSAGE(r.ok(), r.message);
+        CHECK(has_note(r.notes, "rolled back an interrupted set edit of @both (add, 3 elements)"));
+        CHECK(r.elements == before);
+        killed_at(point, [&] { (void)a.edit(sets::Op::Flush, "both"); });
+        CHECK(a.list("both") == before);
+    }
+    CHECK(a.meta().sets.size() == 2);  // a v4 and a v6 table
+    for (const auto& s : a.meta().sets) CHECK(s.live_edits == 0);
+}
+
+TEST_CASE("del in a trie set is exact: an element inside a stored prefix is not in the set") {
+    Attached a;
+    // Nine lengths: the set is in the trie.
+    REQUIRE(a.edit(sets::Op::Add, "blocked",
+                   {"198.18.253.0/25", "198.18.253.128/26", "198.18.253.192/27", "198.18.253.224/28",
+                    "198.18.253.240/29", "198.18.253.248/30", "198.18.253.252/31", "198.18.254.1"})
+                .ok());
+    REQUIRE_FALSE(a.desc_v4("blocked"));
+    const auto before = a.list("blocked");
+    auto r = a.edit(sets::Op::Del, "blocked", {"198.18.250.7"});
+    CHECK(r.problem == attach::Problem::Policy);
+    REQUIRE(r.diags.errors() == 1);
+    CHECK(r.diags.list()[0].code == "element-not-in-set");
+    CHECK(a.list("blocked") == before);
+    CHECK(a.verdict_from(ip4(198, 18, 250, 7)) == WEIR_ACT_DROP);
+    // Added, the host is an entry of its own beside its /24, and goes again alone.
+    r = a.edit(sets::Op::Add, "blocked", {"198.18.250.7"});
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(r.written() == 1);
+    REQUIRE(a.edit(sets::Op::Del, "blocked", {"198.18.250.7"}).ok());
+    CHECK(a.list("blocked") == before);
+    // The first and the last key of the trie are found exactly too.
+    REQUIRE(a.edit(sets::Op::Del, "blocked", {before.front(), before.back()}).ok());
+    CHECK(a.list("blocked").size() == before.size() - 2);
+    CHECK(a.edit(sets::Op::Del, "blocked", {before.front()}).problem == attach::Problem::Policy);
 }
 
 TEST_CASE("live contents and the edit record survive a swap that keeps the declaration") {
