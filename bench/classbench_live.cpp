@@ -1,8 +1,8 @@
 // classbench_live: issue 11's live ClassBench figure. "At 10k rules the sink keeps >= 90% of the
 // empty XDP program's rate on the same veth", with the set's own trace replayed, not one 5-tuple.
 //
-// Per set (../shared/classbench/), on one private veth pair (runtime/testnet.hpp; the device
-// under test is the root-namespace end), the generator (runtime/trafficgen.hpp, trace replay)
+// Per set (../shared/classbench/), on one private veth pair (lab/testnet.hpp; the device
+// under test is the root-namespace end), the generator (lab/trafficgen.hpp, trace replay)
 // sends the set's trace in order, wrapping around (a set without a trace: one header inside each
 // filter, as classbench_bench does), for --seconds per flood, into
 //   empty  an XDP program that counts and drops (TrafficSink, XDP_DROP)

@@ -1,5 +1,5 @@
 // Rate-limit precision on a private veth pair: the rate-paced live-frames generator
-// (runtime/trafficgen.hpp) offers ~10.5x a limit for a few seconds to a policy whose one rule
+// (lab/trafficgen.hpp) offers ~10.5x a limit for a few seconds to a policy whose one rule
 // drops what is over it; the admitted rate is (passed - the burst) / seconds of flood, compared
 // with the configured rate. Two limits: a global one (20,000/s burst 2,000) and one per ip.src
 // with 64 sources (300/s burst 30 each). Also printed: the rate the generator reached against

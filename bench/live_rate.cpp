@@ -1,4 +1,4 @@
-// Live packet rate on a private veth pair: the XDP_TX generator (runtime/trafficgen.hpp) floods
+// Live packet rate on a private veth pair: the XDP_TX generator (lab/trafficgen.hpp) floods
 // 64-byte UDP frames from a namespace into the root-side end, where a counting sink receives:
 //   drop  an XDP_DROP program (the ceiling of the setup)
 //   pass  an XDP_PASS program (frames continue into the kernel stack)

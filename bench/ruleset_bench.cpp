@@ -12,7 +12,7 @@
 //                                      repetitions, best of 3 runs), averaged over frames aimed
 //                                      at rules spread evenly over the list / over frames that
 //                                      match no rule; the verdicts are checked against the rules
-// Live table (--live, root): a private veth pair (runtime/testnet.hpp), the generated frames
+// Live table (--live, root): a private veth pair (lab/testnet.hpp), the generated frames
 // flooded by the XDP live-frames generator into the root-side end, and the rate at which that
 // device processes them (its rx_packets over the flood's wall time) with, in turn: an empty
 // XDP_DROP program (the ceiling), weir's program, the nftables linear chain and the nftables set

@@ -1,4 +1,4 @@
-/* Traffic generator and counting sinks for live tests and benchmarks (runtime/trafficgen.hpp).
+/* Traffic generator and counting sinks for live tests and benchmarks (lab/trafficgen.hpp).
  *
  * weir_tg_tx: run with BPF_PROG_TEST_RUN + BPF_F_TEST_XDP_LIVE_FRAMES and ctx.ingress_ifindex =
  * a veth end; every repetition transmits the test frame out of that device, into its peer.

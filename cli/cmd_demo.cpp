@@ -1,6 +1,6 @@
-// weir demo: the live demo (docs/demo.md). Builds a private test network (runtime/testnet.hpp:
+// weir demo: the live demo (docs/demo.md). Builds a private test network (lab/testnet.hpp:
 // a namespace and a veth pair, 198.18.0.0/15 and 2001:2::/48 only), attaches a policy to the
-// root-side veth end, floods it with mixed traffic from the namespace (runtime/trafficgen.hpp:
+// root-side veth end, floods it with mixed traffic from the namespace (lab/trafficgen.hpp:
 // BPF_PROG_TEST_RUN live frames), hot-swaps to a stricter policy mid-flood, prints the per-rule
 // counters every second, then checks that every packet sent got exactly one verdict, and removes
 // everything it made - also on Ctrl-C (SIGINT), SIGTERM and errors.

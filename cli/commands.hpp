@@ -126,7 +126,7 @@ struct StatsArgs {
 };
 int cmd_stats(const StatsArgs& a);
 
-// Records of `log` rules (runtime/events.hpp, docs/cli.md): followed from the pinned ring.
+// Records of `log` rules (runtime/attach/events.hpp, docs/cli.md): followed from the pinned ring.
 struct FollowArgs {
     std::string dev;
     std::string rule;        // only this `log` rule

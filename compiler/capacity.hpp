@@ -3,7 +3,7 @@
 //   set tables   entries (prefixes) per table kind, all sets of a policy together (the pinned
 //                tables are sized for kSetTableCapacity so that a hot swap and live edits fit);
 //   metadata     the policy's record in weir_meta (rule names and actions, counter slots, set
-//                records) as runtime/pins.cpp writes it, estimated from above.
+//                records) as runtime/attach/pins.cpp writes it, estimated from above.
 // Errors are located at the set or policy that passes the limit and say what to do.
 #pragma once
 #include <cstdint>

@@ -13,7 +13,7 @@ SCRIPT = pathlib.Path(__file__).resolve().parent / "include_rules.py"
 
 BASE = {
     "include/weir/weir.hpp": "#pragma once\n",
-    "runtime/loaded_policy.hpp": "#pragma once\n",
+    "runtime/kernel/loaded_policy.hpp": "#pragma once\n",
     "compiler/check/driver.hpp": "#pragma once\n",
     "cli/commands.hpp": '#pragma once\n#include "weir/weir.hpp"\n#include <string>\n',
     "cli/cmd_load.cpp": '#include <nlohmann/json.hpp>\n#include "commands.hpp"\n#include "weir/weir.hpp"\n',
@@ -40,7 +40,7 @@ CASES = [
     ("a new quoted offender", {"cli/cmd_x.cpp": '#include "loaded_policy.hpp"\n'}, [], 1),
     ("an offender in a header", {"cli/commands.hpp": '#include "driver.hpp"\n'}, [], 1),
     ("an angled internal header", {"daemon/watch.cpp": "#include <loaded_policy.hpp>\n"}, [], 1),
-    ("a path into runtime/", {"daemon/watch.cpp": '#include "../runtime/loaded_policy.hpp"\n'}, [], 1),
+    ("a path into runtime/", {"daemon/watch.cpp": '#include "../runtime/kernel/loaded_policy.hpp"\n'}, [], 1),
     ("a public header that does not exist", {"cli/cmd_x.cpp": '#include "weir/internal.hpp"\n'}, [], 1),
     ("an allow-listed offender",
      {"cli/cmd_x.cpp": '#include "loaded_policy.hpp"\n'}, [("cli/cmd_x.cpp", "loaded_policy.hpp")], 0),

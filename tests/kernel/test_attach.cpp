@@ -1,4 +1,4 @@
-// Attached policies (runtime/attach.hpp): load / status / unload on a private veth pair, hot swaps
+// Attached policies (runtime/attach/attach.hpp): load / status / unload on a private veth pair, hot swaps
 // that keep counters and set contents, failures that leave the running policy alone, refusals,
 // and a load killed with SIGKILL after every step. Packets run through the program the pinned
 // link runs (BPF_PROG_TEST_RUN), so the checks are about what the kernel enforces.

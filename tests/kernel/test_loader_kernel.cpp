@@ -1,4 +1,4 @@
-// LoadedPolicy (runtime/loaded_policy.hpp) on real policies: compiled by codegen, loaded into
+// LoadedPolicy (runtime/kernel/loaded_policy.hpp) on real policies: compiled by codegen, loaded into
 // the kernel, set tables and redirect targets filled, packets run with BPF_PROG_TEST_RUN,
 // counters read back, and a rule the verifier rejects reported at that rule's line.
 #include <doctest/doctest.h>

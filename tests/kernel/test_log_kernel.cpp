@@ -1,6 +1,6 @@
 // `log` rules on the kernel program (bpf-templates/xdp.c weir_log / weir_log_flush): packets run
 // with BPF_PROG_TEST_RUN, records read back from the weir_log_ring ring buffer and decoded with
-// runtime/events.hpp. The test thread is pinned to one CPU so that the per-CPU sample counters
+// runtime/attach/events.hpp. The test thread is pinned to one CPU so that the per-CPU sample counters
 // make the sampled count exact.
 #include <bpf/libbpf.h>
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// Live set edits (runtime/sets.hpp) and counters (runtime/stats.hpp) of a policy attached to the
+// Live set edits (runtime/attach/sets.hpp) and counters (runtime/attach/stats.hpp) of a policy attached to the
 // host end of a private veth pair, with real frames sent into it by TrafficGen: an edit is seen
 // by the very next packet, a batch with a bad element changes nothing, a kernel write failing
 // midway is rolled back, an edit killed at any point (fork + $WEIR_INJECT_KILL) is rolled back

@@ -6,7 +6,7 @@
 // different generated 10,000-rule policies (issue 5: the planner's classifier, its maps filled
 // at every swap) that begin with the same rules the flood hits.
 // Zero loss, counted four ways:
-//   sent     frames the generator handed to XDP_TX (runtime/trafficgen.hpp)
+//   sent     frames the generator handed to XDP_TX (lab/trafficgen.hpp)
 //   rx       the veth's rx_packets (/sys/class/net/IF/statistics): frames that reached the device
 //   verdicts the sum of weir_verdicts: frames a weir program decided (exactly one verdict each)
 //   stack    an nftables counter on the device's netdev ingress hook: passed frames that reached

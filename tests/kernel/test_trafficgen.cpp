@@ -1,5 +1,5 @@
-// Live traffic on a private veth pair (runtime/testnet.hpp): the XDP_TX generator of
-// runtime/trafficgen.hpp floods from inside the namespace, a counting XDP sink on the root-side
+// Live traffic on a private veth pair (lab/testnet.hpp): the XDP_TX generator of
+// lab/trafficgen.hpp floods from inside the namespace, a counting XDP sink on the root-side
 // end counts what arrives. Exact counts per kind and per trace entry (replay), duration and rate
 // limits, errors, and what the receiving veth end needs (an XDP program or GRO) to accept XDP_TX
 // frames at all. Counts are read once everything sent has arrived (the receiver may run later,

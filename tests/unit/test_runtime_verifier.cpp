@@ -1,4 +1,4 @@
-// Verifier logs read back into the policy (runtime/verifier_log.hpp): the complaint, the BTF
+// Verifier logs read back into the policy (runtime/kernel/verifier_log.hpp): the complaint, the BTF
 // source lines of the rejected path, the rule they belong to, and the diagnostic built from
 // them. The logs are shaped like the kernel's (6.x, log level 1); no kernel is needed here.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// The API's log reader (weir.hpp "packet logs") over runtime/events.hpp, whose Record is the
+// The API's log reader (weir.hpp "packet logs") over runtime/attach/events.hpp, whose Record is the
 // public LogRecord.
 #include "events.hpp"
 #include "weir/weir.hpp"

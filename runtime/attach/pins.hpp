@@ -73,7 +73,7 @@ struct SetRecord {
     std::uint32_t id = 0;  // set id in the kind's table
     std::string hash;      // sha256 of the kind and the declared prefixes (file sets: the file's)
     bool named = true;     // false: an inline set
-    // Added for `weir set` (runtime/sets.hpp); absent in older records (empty / 0).
+    // Added for `weir set` (runtime/attach/sets.hpp); absent in older records (empty / 0).
     std::string type;              // declared set type ("ip", "ip4", "port", ...); "" for inline sets
     std::uint32_t live_edits = 0;  // `weir set` batches applied to this table since it was filled
     std::int64_t edited_at = 0;    // unix time of the last one (0: never edited live)
