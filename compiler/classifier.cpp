@@ -11,7 +11,6 @@
 #include <unordered_map>
 
 #include "field_access.hpp"
-#include "interp.hpp"
 #include "lint_logic.hpp"
 
 namespace weir {

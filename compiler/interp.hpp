@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "field_access.hpp"
 #include "limits.hpp"
 #include "policy.hpp"
 #include "weir_pkt.h"
@@ -20,12 +21,6 @@ struct Decision {
     int rule = -1;            // index of the deciding rule in the policy; -1 = the default
     std::vector<int> counted; // `count` rules that matched, in rule order
 };
-
-// The value of a field in a parsed packet, nullopt when the packet lacks the field's header
-// (field_access.hpp says where each field lives). Bool fields are 0 or 1. ip.src/ip.dst give
-// the address of whichever IP version is present (IPv4 in the low 32 bits). pkt.iface gives
-// pkt.ifindex; the interpreter itself compares interface names (see evaluate()).
-std::optional<u128> field_value(FieldId id, const weir_pkt& pkt);
 
 // Whether `e` holds for the packet. `frame` is the whole frame (payload matches read it at
 // pkt.payload_off); `iface` is the name pkt.iface compares with. `limits`: the rate-limit

@@ -14,8 +14,6 @@
 
 namespace weir {
 
-using u128 = unsigned __int128;
-
 enum class Family : std::uint8_t { None, V4, V6 };
 
 // One value or range of values. Integers, MACs: [lo, hi] (lo == hi for a single value).
