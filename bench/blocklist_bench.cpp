@@ -45,8 +45,8 @@
 #include "driver.hpp"
 #include "loaded_policy.hpp"
 #include "machine.hpp"
-#include "packet.hpp"
 #include "plan.hpp"
+#include "test_frames.hpp"
 
 using namespace weir;
 namespace fs = std::filesystem;

@@ -62,7 +62,7 @@
 #include "bpf_env.hpp"
 #include "classbench.hpp"
 #include "machine.hpp"
-#include "packet.hpp"
+#include "test_frames.hpp"
 #include "testnet.hpp"
 #include "trafficgen.hpp"
 

@@ -4,8 +4,9 @@
 #include <iostream>
 
 #include "ast_dump.hpp"
+#include "checked_dump.hpp"
 #include "commands.hpp"
-#include "dump.hpp"
+#include "plan_dump.hpp"
 
 namespace weir::cli {
 namespace {

@@ -15,8 +15,8 @@
 #include "commands.hpp"
 #include "interp.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
 #include "parse.h"
+#include "test_frames.hpp"
 
 namespace weir::cli {
 namespace {

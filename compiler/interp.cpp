@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "field_access.hpp"
-#include "packet.hpp"
 #include "parse.h"
+#include "test_frames.hpp"
 #include "values.hpp"
 
 namespace weir {

@@ -34,7 +34,7 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt,
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
                   std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits = nullptr);
 
-// One `packet ... expect ...` of a test block, run: built (packet.hpp), parsed with the kernel
+// One `packet ... expect ...` of a test block, run: built (test_frames.hpp), parsed with the kernel
 // program's own parser (bpf-templates/parse.h), evaluated.
 struct ProbeRun {
     std::string error;                // non-empty: the packet could not be built or parsed

@@ -104,7 +104,4 @@ std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits);
 // Plans policy `policy` of `program` (which must have checked without errors).
 Plan plan_policy(const Program& program, int policy, const PlanOptions& opts = {});
 
-// `weir compile --emit plan`: the strategy, the tables with their sizes, and each rule's form.
-std::string dump_plan(const Plan& plan);
-
 }  // namespace weir

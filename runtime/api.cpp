@@ -10,9 +10,9 @@
 
 #include "artifact.hpp"
 #include "attach.hpp"
+#include "checked_dump.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
-#include "dump.hpp"
 #include "sets.hpp"
 #include "source.hpp"
 #include "stats.hpp"

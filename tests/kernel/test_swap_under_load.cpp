@@ -37,11 +37,11 @@
 #include "attach.hpp"
 #include "driver.hpp"
 #include "maps.hpp"
-#include "testnet.hpp"
-#include "packet.hpp"
 #include "pins.hpp"
 #include "plan.hpp"
 #include "ruleset_gen.hpp"
+#include "test_frames.hpp"
+#include "testnet.hpp"
 #include "trafficgen.hpp"
 #include "weir_abi.h"
 

@@ -37,8 +37,8 @@
 #include <string_view>
 #include <vector>
 
-#include "packet.hpp"
 #include "policy.hpp"
+#include "test_frames.hpp"
 
 namespace weir::test {
 
