@@ -1,6 +1,7 @@
-// The reference interpreter: runs a checked policy over one parsed packet in user space. It is
-// the executable statement of docs/language.md's semantics, the oracle codegen is tested
-// against, and what `weir test` runs test blocks with.
+// Interpreter: a checked policy (policy.hpp) and one parsed packet (weir_pkt) -> the Decision
+// (verdict, deciding rule, counted rules), in user space. It is the executable statement of
+// docs/language.md's semantics, the oracle codegen is tested against, and what `weir test` runs
+// test blocks with.
 #pragma once
 #include <cstdint>
 #include <optional>

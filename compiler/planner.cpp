@@ -1,5 +1,5 @@
 // The planner (plan.hpp): decides which sets become lookup tables and in what form codegen
-// evaluates the rules. Issue 3: the linear strategy.
+// evaluates the rules; classifier.cpp builds the classifier groups.
 #include <algorithm>
 #include <bit>
 #include <optional>
