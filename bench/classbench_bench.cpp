@@ -1,4 +1,4 @@
-// classbench_bench: issue 11's ClassBench figures, side by side per set (../shared/classbench/):
+// classbench_bench: the ClassBench figures, side by side per set (../shared/classbench/):
 //   check ms     `weir check FILE` (the CLI as a subprocess, lint included): fork to exit
 //   load ms      `weir load FILE --dev lo --dry-run`: fork to exit (compile, verify, self-test;
 //                the dry run stops before attaching)

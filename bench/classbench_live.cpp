@@ -1,5 +1,5 @@
-// classbench_live: issue 11's live ClassBench figure. "At 10k rules the sink keeps >= 90% of the
-// empty XDP program's rate on the same veth", with the set's own trace replayed, not one 5-tuple.
+// classbench_live: the live ClassBench figure. At 10k rules the sink must keep >= 90% of the
+// empty XDP program's rate on the same veth, with the set's own trace replayed, not one 5-tuple.
 //
 // Per set (../shared/classbench/), on one private veth pair (lab/testnet.hpp; the device
 // under test is the root-namespace end), the generator (lab/trafficgen.hpp, trace replay)
@@ -62,7 +62,7 @@
 #include "bpf_env.hpp"
 #include "classbench.hpp"
 #include "machine.hpp"
-#include "packet.hpp"
+#include "test_frames.hpp"
 #include "testnet.hpp"
 #include "trafficgen.hpp"
 

@@ -26,13 +26,13 @@
 #include <vector>
 
 #include "bpf.hpp"
-#include "machine.hpp"
 #include "bpf_env.hpp"
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
+#include "machine.hpp"
 #include "plan.hpp"
+#include "test_frames.hpp"
 
 using namespace weir;
 namespace fs = std::filesystem;

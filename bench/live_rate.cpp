@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "bpf_env.hpp"
+#include "test_frames.hpp"
 #include "testnet.hpp"
-#include "packet.hpp"
 #include "trafficgen.hpp"
 
 using namespace weir;

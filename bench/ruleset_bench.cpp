@@ -1,4 +1,4 @@
-// Issue 5's ruleset-size benchmark: generated policies of 10 .. 100,000 rules in three shapes
+// The ruleset-size benchmark: generated policies of 10 .. 100,000 rules in three shapes
 // (tests/support/ruleset_gen.hpp: a = source blocklist, b = services, c = mixed 5-tuple),
 // compiled with the planner (PlanOptions::Mode::Auto) and with a forced linear plan.
 //
@@ -24,8 +24,8 @@
 // gives with no work on the device. The variants take turns, round after round, and each keeps
 // its best round (the machine is shared; a burst of load elsewhere hits one round, not a row).
 // weir's program is compiled and loaded in a forked child too and handed over by fd.
-// Swap table (--swap, root): issue 5's "replacing a 10k-rule policy by another changes no
-// per-packet figure". Per shape, two policies of --swap-rules rules (a: seed S, the test-run
+// Swap table (--swap, root): replacing a 10k-rule policy by another must change no per-packet
+// figure. Per shape, two policies of --swap-rules rules (a: seed S, the test-run
 // table's policy; b: seed S+1) go through attach::load on a veth device, as `weir load` does:
 // attach a, hot swap to b, back to a, to b again; after each step the program running on the
 // device (its pin) goes through BPF_PROG_TEST_RUN with the same frames: a's and b's traffic

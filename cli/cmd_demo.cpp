@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "test_frames.hpp"
 #include "testnet.hpp"
-#include "packet.hpp"
 #include "trafficgen.hpp"
 
 namespace weir::cli {

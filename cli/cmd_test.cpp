@@ -18,9 +18,9 @@
 #include "driver.hpp"
 #include "interp.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
 #include "parse.h"
 #include "probe.hpp"
+#include "test_frames.hpp"
 
 namespace weir::cli {
 namespace {

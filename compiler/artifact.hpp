@@ -1,4 +1,4 @@
-// The built artifact: takes a checked Compilation and the name of one of its policies, gives the
+// Artifact: a checked Compilation (driver.hpp) and the name of one of its policies -> the
 // immutable compiled policy (plan + BPF object + the hash of every source file read) that loading,
 // the self-test and `weir test --kernel` consume. Nothing downstream reads or parses source again.
 #pragma once

@@ -1,6 +1,6 @@
-// The classifier (classifier.hpp): rule conditions as boxes (through lint's exact DNF, so the
-// meaning of every field and operator is lint_logic's and the interpreter's, never restated),
-// and the cut tree over them.
+// The classifier (classifier.hpp): rule conditions as boxes (through the exact DNF of
+// condition_sets.hpp, so the meaning of every field and operator is never restated here), and the
+// cut tree over them.
 #include "classifier.hpp"
 
 #include <algorithm>
@@ -10,9 +10,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "condition_sets.hpp"
 #include "field_access.hpp"
-#include "interp.hpp"
-#include "lint_logic.hpp"
 
 namespace weir {
 

@@ -1,14 +1,14 @@
-// The multi-field classifier of the planner (issue 5): a run of consecutive terminal rules whose
+// The multi-field classifier of the planner: a run of consecutive terminal rules whose
 // conditions are unions of boxes over packet fields becomes one decision tree held in maps, so
 // the cost per packet depends on the tree's depth and leaf size, not on the number of rules.
 //
-// Dimensions. A dimension is one canonical field of lint's packet model (lint_logic.hpp: ip.src
-// stands for ip4.src and ip6.src, l4.dport for tcp.dport and udp.dport) encoded as one 64-bit
+// Dimensions. A dimension is one canonical field of the packet model of condition_sets.hpp
+// (ip.src stands for ip4.src and ip6.src, l4.dport for tcp.dport and udp.dport) encoded as one 64-bit
 // value per packet: variant i's value lies at offset(i) + value, a variant too wide for 64 bits
 // (IPv6 addresses) is collapsed into the single value offset(i), and "the header is missing" is
-// the value `absent` (the largest). A rule's condition, as lint's exact DNF, becomes boxes: one
+// the value `absent` (the largest). A rule's condition, as its exact DNF, becomes boxes: one
 // interval per dimension each. Rules that use named sets (editable live), interface names,
-// payload matches or atoms lint keeps opaque, or IPv6 address ranges that are not all-or-nothing,
+// payload matches or atoms the DNF keeps opaque, or IPv6 address ranges that are not all-or-nothing,
 // are not boxes and stay straight-line code.
 //
 // The trees. Each box is put in the tree of the dimension where it is narrowest (relative to
@@ -40,7 +40,7 @@
 
 namespace weir {
 
-// One dimension: a canonical field (lint_logic.hpp) and how its variants are laid out.
+// One dimension: a canonical field (condition_sets.hpp) and how its variants are laid out.
 struct ClsDim {
     FieldId canon = FieldId::PktLen;
     int variants = 1;

@@ -1,8 +1,9 @@
-// Stage 4: plan -> LLVM IR -> BPF ELF object, in process. The generated `weir_match` (ABI in
-// bpf-templates/weir_abi.h) is added to the embedded template bitcode, which is then verified,
-// optimized with the new pass manager and emitted by the BPF TargetMachine into memory, with BTF
-// and line info whose file is the policy source: every instruction of a rule carries the rule's
-// line, so verifier messages can be mapped back to rules. LLVM types stay inside compiler/codegen*.
+// Codegen, stage 4: a plan (plan.hpp) -> BPF ELF object bytes (or LLVM IR / BPF assembly text).
+// The generated `weir_match` (ABI in bpf-templates/weir_abi.h) is added to the embedded template
+// bitcode, which is then verified, optimized with the new pass manager and emitted by the BPF
+// TargetMachine into memory, with BTF and line info whose file is the policy source: every
+// instruction of a rule carries the rule's line, so verifier messages can be mapped back to rules.
+// LLVM types stay inside compiler/codegen*.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -6,16 +6,16 @@
 // and data_end read from the context), and code that puts slots into "the function's entry
 // block" puts them into the piece's (its frame counts on top of weir_xdp's in the 512-byte stack).
 //
-//   codegen.cpp          the driver: codegen() runs the steps below in order
-//   codegen_emit.cpp     template bitcode in; linkage, verify, optimize, BPF object/asm/IR out
-//   codegen_debug.cpp    DWARF/BTF: compile unit, files with embedded policy text, locations
-//   codegen_rules.cpp    the program skeleton: rules in order, count hooks, decisions, default;
-//                        code, stack and total budgets, the split into pieces
-//   codegen_fields.cpp   conditions: and/or/not as branches, field loads, compare and test atoms
-//   codegen_sets.cpp     `in` / `not in`: inline compare chains and set-table lookups
-//   codegen_payload.cpp  payload[OFF:LEN] == / != BYTES, bounds-checked for the verifier
-//   codegen_limit.cpp    `over`: rate-limit key on the stack, weir_limit_over (xdp.c)
-//   codegen_cls.cpp      classifier groups: dimension values, tree walk, leaf boxes
+//   codegen.cpp            the driver: codegen() runs the steps below in order
+//   codegen_emit.cpp       template bitcode in; linkage, verify, optimize, BPF object/asm/IR out
+//   codegen_debuginfo.cpp  DWARF/BTF: compile unit, files with embedded policy text, locations
+//   codegen_rules.cpp      the program skeleton: rules in order, count hooks, decisions, default;
+//                          code, stack and total budgets, the split into pieces
+//   codegen_fields.cpp     conditions: and/or/not as branches, field loads, compare and test atoms
+//   codegen_sets.cpp       `in` / `not in`: inline compare chains and set-table lookups
+//   codegen_payload.cpp    payload[OFF:LEN] == / != BYTES, bounds-checked for the verifier
+//   codegen_limit.cpp      `over`: rate-limit key on the stack, weir_limit_over (xdp.c)
+//   codegen_cls.cpp        classifier groups: dimension values, tree walk, leaf boxes
 //
 // Conditions are emitted as control flow: emit_cond(e, T, F) ends the current block with
 // branches to T when `e` holds and to F when it does not, so `not` swaps the targets and a
@@ -38,7 +38,7 @@
 
 namespace weir::cg {
 
-// Debug info of the generated function (codegen_debug.cpp).
+// Debug info of the generated function (codegen_debuginfo.cpp).
 class Debug {
 public:
     // `code`: the source ranges code is generated for (rules and groups). Only their lines are

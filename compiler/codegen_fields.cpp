@@ -60,9 +60,6 @@ Val load_field(Ctx& c, FieldId id) {
 
 namespace {
 
-std::uint64_t lo64(u128 v) { return static_cast<std::uint64_t>(v); }
-std::uint64_t hi64(u128 v) { return static_cast<std::uint64_t>(v >> 64); }
-
 llvm::Value* within64(Ctx& c, llvm::Value* v, std::uint64_t lo, std::uint64_t hi) {
     if (lo == hi) return c.b.CreateICmpEQ(v, c.c64(lo));
     if (lo == 0) return c.b.CreateICmpULE(v, c.c64(hi));

@@ -1,5 +1,6 @@
-// The front-end pipeline in one call: text -> AST (parser, loader) -> checked program (sema)
-// -> warnings (lint). The CLI, the fuzz target and the tests go through here.
+// Driver: a root file or text -> a Compilation (sources, ASTs, checked program, diagnostics), in
+// one call: parser and loader -> checker (sema) -> linter -> capacity checks. The CLI, the fuzz
+// target and the tests go through here; artifact.hpp builds on it.
 #pragma once
 #include <memory>
 #include <string>

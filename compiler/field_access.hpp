@@ -2,7 +2,7 @@
 // The one mapping from FieldId to weir_pkt members: the interpreter reads it, and codegen emits
 // its loads from it. Names, widths and types stay in fields.hpp; this table only says where.
 //
-// Reading a field (this is what field_value() in interp.hpp and the generated code both do):
+// Reading a field (this is what field_value() below and the generated code both do):
 //   1. present: the field exists iff (pkt.present & present) != 0; present == 0 means always
 //      (pkt.*). present is the WEIR_H_* mask of the field's fields.hpp Header (a unit test keeps
 //      the two in step).
@@ -20,6 +20,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "fields.hpp"
@@ -124,5 +125,11 @@ constexpr const FieldAccess& field_access(FieldId id) {
     return field_access_detail::kAccess[static_cast<std::size_t>(id)];
 }
 constexpr std::span<const FieldAccess> all_field_access() { return field_access_detail::kAccess; }
+
+// The value of a field in a parsed packet, nullopt when the packet lacks the field's header.
+// Bool fields are 0 or 1. ip.src/ip.dst give the address of whichever IP version is present
+// (IPv4 in the low 32 bits). pkt.iface gives pkt.ifindex; the interpreter itself compares
+// interface names (see evaluate() in interp.hpp).
+std::optional<u128> field_value(FieldId id, const weir_pkt& pkt);
 
 }  // namespace weir

@@ -8,6 +8,13 @@
 
 namespace weir {
 
+// Field values up to 128 bits wide (IPv6 addresses). The kernel keeps them as two 64-bit halves,
+// high half first (field_access.hpp).
+using u128 = unsigned __int128;
+constexpr std::uint64_t hi64(u128 v) { return static_cast<std::uint64_t>(v >> 64); }
+constexpr std::uint64_t lo64(u128 v) { return static_cast<std::uint64_t>(v); }
+constexpr u128 u128_of(std::uint64_t hi, std::uint64_t lo) { return u128{hi} << 64 | lo; }
+
 // Which header must be present for the field to exist in a packet. A comparison on a field
 // whose header the packet does not carry is false (see docs/language.md, "Missing headers").
 enum class Header : std::uint8_t {

@@ -1,4 +1,5 @@
-// `weir fmt`: canonical layout of one file from its AST, keeping every comment.
+// Formatter (`weir fmt`): the AST of one file (ast.hpp) -> its text in canonical layout, keeping
+// every comment.
 // format(parse(format(x))) == format(x), and the result checks to the same program.
 #pragma once
 #include <string>

@@ -2,41 +2,15 @@
 #include "interp.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "field_access.hpp"
-#include "packet.hpp"
 #include "parse.h"
+#include "test_frames.hpp"
 #include "values.hpp"
 
 namespace weir {
 
 namespace {
-
-std::uint64_t load_member(const weir_pkt& pkt, std::uint16_t offset, std::uint8_t size) {
-    const auto* base = reinterpret_cast<const unsigned char*>(&pkt) + offset;
-    switch (size) {
-        case 1: return *base;
-        case 2: {
-            std::uint16_t v;
-            std::memcpy(&v, base, 2);
-            return v;
-        }
-        case 4: {
-            std::uint32_t v;
-            std::memcpy(&v, base, 4);
-            return v;
-        }
-        case 8: {
-            std::uint64_t v;
-            std::memcpy(&v, base, 8);
-            return v;
-        }
-    }
-    return 0;
-}
-
-bool has_header(const weir_pkt& pkt, std::uint32_t mask) { return mask == 0 || (pkt.present & mask) != 0; }
 
 // The address an ip.src/ip.dst comparison with a `family` literal reads.
 std::optional<u128> ip_any_value(FieldId id, Family family, const weir_pkt& pkt) {
@@ -138,24 +112,6 @@ Verdict verdict_of(const Action& a) {
 }
 
 }  // namespace
-
-std::optional<u128> field_value(FieldId id, const weir_pkt& pkt) {
-    const FieldAccess& a = field_access(id);
-    if (!has_header(pkt, a.present)) return std::nullopt;
-    if (a.size == 0) {  // IpAny: the present family
-        if (pkt.present & WEIR_H_IP4) return field_value(a.v4, pkt);
-        return field_value(a.v6, pkt);
-    }
-    if (a.size == 16) {
-        u128 hi = load_member(pkt, a.offset, 8);
-        u128 lo = load_member(pkt, static_cast<std::uint16_t>(a.offset + 8), 8);
-        return hi << 64 | lo;
-    }
-    std::uint64_t v = load_member(pkt, a.offset, a.size);
-    if (a.bit) return u128{(v & a.bit) != 0};
-    if (field(id).type == FieldType::Bool) return u128{v != 0};
-    return u128{v};
-}
 
 bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt, std::span<const std::uint8_t> frame,
              std::string_view iface, LimitState* limits) {

@@ -1,6 +1,7 @@
-// The reference interpreter: runs a checked policy over one parsed packet in user space. It is
-// the executable statement of docs/language.md's semantics, the oracle codegen is tested
-// against, and what `weir test` runs test blocks with.
+// Interpreter: a checked policy (policy.hpp) and one parsed packet (weir_pkt) -> the Decision
+// (verdict, deciding rule, counted rules), in user space. It is the executable statement of
+// docs/language.md's semantics, the oracle codegen is tested against, and what `weir test` runs
+// test blocks with.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "field_access.hpp"
 #include "limits.hpp"
 #include "policy.hpp"
 #include "weir_pkt.h"
@@ -20,12 +22,6 @@ struct Decision {
     int rule = -1;            // index of the deciding rule in the policy; -1 = the default
     std::vector<int> counted; // `count` rules that matched, in rule order
 };
-
-// The value of a field in a parsed packet, nullopt when the packet lacks the field's header
-// (field_access.hpp says where each field lives). Bool fields are 0 or 1. ip.src/ip.dst give
-// the address of whichever IP version is present (IPv4 in the low 32 bits). pkt.iface gives
-// pkt.ifindex; the interpreter itself compares interface names (see evaluate()).
-std::optional<u128> field_value(FieldId id, const weir_pkt& pkt);
 
 // Whether `e` holds for the packet. `frame` is the whole frame (payload matches read it at
 // pkt.payload_off); `iface` is the name pkt.iface compares with. `limits`: the rate-limit
@@ -39,7 +35,7 @@ bool matches(const Program& prog, const Expr& e, const weir_pkt& pkt,
 Decision evaluate(const Program& prog, const Policy& policy, const weir_pkt& pkt,
                   std::span<const std::uint8_t> frame, std::string_view iface, LimitState* limits = nullptr);
 
-// One `packet ... expect ...` of a test block, run: built (packet.hpp), parsed with the kernel
+// One `packet ... expect ...` of a test block, run: built (test_frames.hpp), parsed with the kernel
 // program's own parser (bpf-templates/parse.h), evaluated.
 struct ProbeRun {
     std::string error;                // non-empty: the packet could not be built or parsed

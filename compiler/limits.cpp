@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "field_access.hpp"
-#include "interp.hpp"
 #include "weir_abi.h"
 
 namespace weir {
@@ -81,8 +80,8 @@ bool limit_over(const LimitSpec& l, const weir_pkt& pkt, LimitState* state) {
         if (!v) return false;
         if (limit_key_words(f) == 2) {
             bool v6 = field(f).type == FieldType::Ip6 || (key[1] >> i & 1);
-            key.push_back(v6 ? static_cast<std::uint64_t>(*v >> 64) : static_cast<std::uint64_t>(*v));
-            key.push_back(v6 ? static_cast<std::uint64_t>(*v) : 0);
+            key.push_back(v6 ? hi64(*v) : lo64(*v));
+            key.push_back(v6 ? lo64(*v) : 0);
         } else {
             key.push_back(static_cast<std::uint64_t>(*v));
         }

@@ -1,5 +1,5 @@
 // Lint: warnings over a checked program. The reasoning about conditions (DNF, per-field value
-// sets, implication) lives in lint_logic.*; this file decides what to report and how.
+// sets, implication) lives in condition_sets.*; this file decides what to report and how.
 #include "lint.hpp"
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "lint_logic.hpp"
+#include "condition_sets.hpp"
 
 namespace weir {
 

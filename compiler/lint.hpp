@@ -1,6 +1,6 @@
-// Stage 2b: warnings over a checked program (shadowed rules, unreachable rules, contradictions,
-// empty sets; alerts that can never fire or always fire). Every warning carries a note pointing
-// at the other location involved.
+// Linter, stage 2b: a checked program (policy.hpp) -> warnings as diagnostics (shadowed rules,
+// unreachable rules, contradictions, empty sets; alerts that can never fire or always fire).
+// Every warning carries a note pointing at the other location involved.
 #pragma once
 #include <cstdint>
 

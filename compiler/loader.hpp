@@ -1,4 +1,5 @@
-// Stage 1b: a root file and everything it includes, each file parsed once.
+// Loader, stage 1b: a root file -> the ASTs of it and of every file it includes, each parsed once
+// (parser.hpp), with diagnostics.
 #pragma once
 #include <string>
 #include <vector>

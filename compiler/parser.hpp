@@ -1,4 +1,5 @@
-// Stage 1: text -> AST. The grammar (grammar.hpp, PEGTL) is private to parser.cpp.
+// Parser, stage 1: the source text of one file -> its AST (ast.hpp), syntax errors as diagnostics.
+// The grammar (grammar.hpp, PEGTL) is private to parser.cpp.
 #pragma once
 #include <optional>
 

@@ -1,10 +1,11 @@
-// Stage 3: checked policy -> plan. The plan says HOW one policy is classified: which sets become
-// lookup tables (LPM tries keyed by set id + value, shared per key width, updatable live) and
-// the order and form in which codegen evaluates the rules. Codegen consumes a Plan, never the AST.
+// Planner, stage 3: one policy of a checked program (policy.hpp) -> a Plan for codegen.
+// The plan says HOW the policy is classified: which sets become lookup tables (LPM tries keyed by
+// set id + value, shared per key width, updatable live) and the order and form in which codegen
+// evaluates the rules. Codegen consumes a Plan, never the AST.
 //
-// Issue 3 builds the linear plan (rules in order, each condition as straight-line code with set
-// lookups); the classifier of issue 5 adds other Strategy values (dispatch on protocol/port,
-// rule groups behind tries, multi-field classification) with first-match semantics kept exact.
+// Strategies: linear (rules in order, each condition as straight-line code with set lookups) and
+// classifier (runs of rules as decision trees in maps, classifier.hpp), first-match semantics
+// kept exact.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -103,8 +104,5 @@ std::vector<TablePrefix> range_to_prefixes(u128 lo, u128 hi, unsigned bits);
 
 // Plans policy `policy` of `program` (which must have checked without errors).
 Plan plan_policy(const Program& program, int policy, const PlanOptions& opts = {});
-
-// `weir compile --emit plan`: the strategy, the tables with their sizes, and each rule's form.
-std::string dump_plan(const Plan& plan);
 
 }  // namespace weir

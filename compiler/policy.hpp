@@ -14,8 +14,6 @@
 
 namespace weir {
 
-using u128 = unsigned __int128;
-
 enum class Family : std::uint8_t { None, V4, V6 };
 
 // One value or range of values. Integers, MACs: [lo, hi] (lo == hi for a single value).
@@ -131,7 +129,7 @@ struct Policy {
     int rule_index(const std::string& n) const;
 };
 
-// A packet described by a test block, fully resolved. Issue 3's packet builder turns it into bytes.
+// A packet described by a test block, fully resolved. test_frames.hpp turns it into bytes.
 struct PacketSpec {
     std::vector<std::uint8_t> raw;  // `packet hex`: the whole frame; other fields unused
     bool is_raw = false;

@@ -1,5 +1,5 @@
 // Stage 2: AST -> checked Program. Declarations, values, sets and rule expressions live here;
-// test blocks are checked in sema_tests.cpp.
+// test blocks are checked in sema_testblocks.cpp.
 #include "sema.hpp"
 
 #include <algorithm>

@@ -1,6 +1,7 @@
-// Stage 2: AST -> checked policy (policy.hpp). Resolves names (fields, consts, sets, rules),
-// converts and type-checks values, reads set files, checks test blocks. Reports every error
-// it finds (it does not stop at the first one).
+// Checker, stage 2: the ASTs of a compilation -> the checked program (policy.hpp), errors as
+// diagnostics. Resolves names (fields, consts, sets, rules), converts and type-checks values,
+// reads set files, checks test blocks. Reports every error it finds (it does not stop at the
+// first one).
 #pragma once
 #include <vector>
 

@@ -1,4 +1,4 @@
-// Private to the checker (sema.cpp, sema_tests.cpp): the state of one check() run.
+// Private to the checker (sema.cpp, sema_testblocks.cpp): the state of one check() run.
 #pragma once
 #include <map>
 #include <optional>
@@ -85,7 +85,7 @@ private:
     int owner_policy(const std::optional<ast::Name>& named, SourceRange at, FileId file, const OwnerWords& w);
     int alert_policy(const ast::Alert& a, FileId file);
 
-    // tests (sema_tests.cpp)
+    // tests (sema_testblocks.cpp)
     void check_test(const ast::Test& t, FileId file);
     void check_packet(const ast::Packet& p, PacketSpec& spec);
     void check_expect(const ast::Expect& e, int policy, Probe& probe);

@@ -7,11 +7,12 @@
 #include "artifact.hpp"
 #include "ast_dump.hpp"
 #include "bpf.hpp"
-#include "dump.hpp"
+#include "checked_dump.hpp"
 #include "fields.hpp"
 #include "fmt.hpp"
 #include "loaded_policy.hpp"
 #include "parser.hpp"
+#include "plan_dump.hpp"
 #include "probe.hpp"
 
 namespace weir::api {

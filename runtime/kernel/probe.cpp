@@ -5,7 +5,7 @@
 
 #include "actions.hpp"
 #include "interp.hpp"
-#include "packet.hpp"
+#include "test_frames.hpp"
 
 namespace weir {
 

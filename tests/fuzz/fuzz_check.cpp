@@ -19,8 +19,8 @@
 #include <string>
 
 #include "ast_dump.hpp"
+#include "checked_dump.hpp"
 #include "driver.hpp"
-#include "dump.hpp"
 #include "fmt.hpp"
 #include "fuzz_common.hpp"
 #include "fuzz_mutator.hpp"

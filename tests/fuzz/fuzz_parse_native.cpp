@@ -7,15 +7,15 @@
 //     with ip_version;
 //   - parsing is deterministic and reads nothing past the end: the same bytes followed by
 //     garbage in a larger buffer, with len cut back, parse to the same result;
-//   - every field the interpreter reads (field_value) can be read.
+//   - every field field_value (field_access.hpp) reads can be read.
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "field_access.hpp"
 #include "fields.hpp"
 #include "fuzz_common.hpp"
-#include "interp.hpp"
 #include "parse.h"
 
 namespace {

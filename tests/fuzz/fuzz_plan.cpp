@@ -11,14 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "checked_dump.hpp"
 #include "codegen.hpp"
-#include "dump.hpp"
 #include "frames.hpp"
 #include "fuzz_common.hpp"
 #include "fuzz_mutator.hpp"
 #include "interp.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "plan_dump.hpp"
 #include "plan_walk.hpp"
 
 namespace {

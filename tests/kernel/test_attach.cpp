@@ -23,10 +23,10 @@
 #include "codegen.hpp"
 #include "loaded_policy.hpp"
 #include "maps.hpp"
-#include "testnet.hpp"
-#include "packet.hpp"
 #include "pins.hpp"
 #include "sets.hpp"
+#include "test_frames.hpp"
+#include "testnet.hpp"
 #include "weir_abi.h"
 
 using namespace weir;

@@ -52,7 +52,7 @@ using namespace weir::test;
 
 namespace {
 
-constexpr std::uint64_t kDefaultSeed = 0x5eed0003;  // issue 3
+constexpr std::uint64_t kDefaultSeed = 0x5eed0003;
 constexpr std::uint32_t kNoSuchIfindex = 0x7ffffff0;  // what "weirnx0" resolves to: no interface
 
 std::uint64_t env_or(const char* name, std::uint64_t def) {

@@ -14,9 +14,9 @@
 #include <weir/weir.hpp>
 
 #include "bpf_env.hpp"
-#include "packet.hpp"
-#include "testnet.hpp"
+#include "test_frames.hpp"
 #include "test_runner.hpp"
+#include "testnet.hpp"
 #include "trafficgen.hpp"
 #include "wait.hpp"
 

@@ -20,9 +20,9 @@
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
 #include "plan.hpp"
 #include "policy_gen.hpp"
+#include "test_frames.hpp"
 #include "values.hpp"
 #include "weir_abi.h"
 
@@ -62,7 +62,7 @@ const Ifaces& ifaces() {
     return i;
 }
 
-// --- packets: a model of the values a frame carries, written with packet.hpp's Frame ----------
+// --- packets: a model of the values a frame carries, written with test_frames.hpp's Frame ---
 
 struct Model {
     MacAddr src = {0x02, 0, 0, 0, 0, 0x11}, dst = {0x02, 0, 0, 0, 0, 0x22};

@@ -14,12 +14,12 @@
 #include <thread>
 
 #include "codegen.hpp"
+#include "compiled_policy.hpp"
 #include "driver.hpp"
 #include "limits.hpp"
 #include "loaded_policy.hpp"
-#include "compiled_policy.hpp"
-#include "packet.hpp"
 #include "plan.hpp"
+#include "test_frames.hpp"
 #include "weir_abi.h"
 
 using namespace weir;

@@ -22,7 +22,7 @@
 #include "compiled_policy.hpp"
 #include "limits.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
+#include "test_frames.hpp"
 #include "testnet.hpp"
 #include "trafficgen.hpp"
 #include "weir_abi.h"

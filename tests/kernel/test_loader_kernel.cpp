@@ -12,8 +12,8 @@
 #include "codegen.hpp"
 #include "driver.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
 #include "plan.hpp"
+#include "test_frames.hpp"
 #include "weir_abi.h"
 
 using namespace weir;

@@ -14,8 +14,8 @@
 #include "driver.hpp"
 #include "events.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
 #include "plan.hpp"
+#include "test_frames.hpp"
 #include "weir_abi.h"
 
 using namespace weir;

@@ -18,9 +18,9 @@
 #include "driver.hpp"
 #include "interp.hpp"
 #include "loaded_policy.hpp"
-#include "packet.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "test_frames.hpp"
 #include "weir_abi.h"
 
 using namespace weir;

@@ -21,12 +21,12 @@
 
 #include "attach.hpp"
 #include "loaded_policy.hpp"
-#include "testnet.hpp"
-#include "packet.hpp"
 #include "pins.hpp"
 #include "set_journal.hpp"
 #include "sets.hpp"
 #include "stats.hpp"
+#include "test_frames.hpp"
+#include "testnet.hpp"
 #include "trafficgen.hpp"
 #include "wait.hpp"
 

@@ -3,8 +3,8 @@
 // policies decide alike; frames arrive between every two swaps (the test waits for them). Two
 // cases share
 // one procedure (swap_under_load): 1,000 swaps of two small policies, and 50 swaps of two
-// different generated 10,000-rule policies (issue 5: the planner's classifier, its maps filled
-// at every swap) that begin with the same rules the flood hits.
+// different generated 10,000-rule policies (the planner's classifier, its maps filled at every
+// swap) that begin with the same rules the flood hits.
 // Zero loss, counted four ways:
 //   sent     frames the generator handed to XDP_TX (lab/trafficgen.hpp)
 //   rx       the veth's rx_packets (/sys/class/net/IF/statistics): frames that reached the device
@@ -37,11 +37,11 @@
 #include "attach.hpp"
 #include "driver.hpp"
 #include "maps.hpp"
-#include "testnet.hpp"
-#include "packet.hpp"
 #include "pins.hpp"
 #include "plan.hpp"
 #include "ruleset_gen.hpp"
+#include "test_frames.hpp"
+#include "testnet.hpp"
 #include "trafficgen.hpp"
 #include "weir_abi.h"
 
@@ -411,7 +411,7 @@ TEST_CASE("1,000 hot swaps under a flood lose no packet") {
     swap_under_load({"swap-under-load", small_policy("a", kRulesA), small_policy("b", kRulesB), 1000});
 }
 
-// Issue 5: "replacing a 10k-rule policy by another keeps issue 4's zero-loss swap". Each swap
+// Replacing a 10k-rule policy by another keeps the zero-loss swap. Each swap
 // compiles 10,003 rules (lint included, as `weir load`), plans them into cut trees, fills the
 // new program's classifier maps and verifies twice (~2 s): 50 swaps take about as long as the
 // small case's 1,000.

@@ -16,8 +16,8 @@
 #include <functional>
 #include <thread>
 
+#include "test_frames.hpp"
 #include "testnet.hpp"
-#include "packet.hpp"
 #include "trafficgen.hpp"
 
 using namespace weir;

@@ -6,9 +6,9 @@
 #include <utility>
 
 #include "field_access.hpp"
-#include "packet.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "test_frames.hpp"
 
 namespace weir::test {
 

@@ -37,8 +37,8 @@
 #include <string_view>
 #include <vector>
 
-#include "packet.hpp"
 #include "policy.hpp"
+#include "test_frames.hpp"
 
 namespace weir::test {
 
@@ -46,7 +46,7 @@ enum class RulesetShape : std::uint8_t { Blocklist, Services, FiveTuple };
 inline constexpr RulesetShape kRulesetShapes[] = {RulesetShape::Blocklist, RulesetShape::Services,
                                                   RulesetShape::FiveTuple};
 const char* ruleset_shape_name(RulesetShape s);  // "blocklist", "services", "5-tuple"
-const char* ruleset_shape_letter(RulesetShape s);  // "a", "b", "c" (issue 5's names)
+const char* ruleset_shape_letter(RulesetShape s);  // "a", "b", "c" (the benchmarks' names)
 // Accepts the name or the letter.
 std::optional<RulesetShape> ruleset_shape_from_name(std::string_view name);
 

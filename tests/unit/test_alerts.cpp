@@ -2,8 +2,8 @@
 // the checked form (`--emit checked`), fmt round trips. The evaluator: test_daemon_alerts.cpp.
 #include <doctest/doctest.h>
 
+#include "checked_dump.hpp"
 #include "driver.hpp"
-#include "dump.hpp"
 #include "fmt.hpp"
 #include "parser.hpp"
 

@@ -13,6 +13,7 @@
 #include "interp.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "plan_dump.hpp"
 #include "plan_walk.hpp"
 #include "policy_gen.hpp"
 

@@ -28,9 +28,9 @@
 #include "driver.hpp"
 #include "interp.hpp"
 #include "maps.hpp"
-#include "packet.hpp"
 #include "parse.h"
 #include "plan.hpp"
+#include "test_frames.hpp"
 #include "test_runner.hpp"
 #include "weir_abi.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dump.hpp"
+#include "checked_dump.hpp"
 #include "fmt.hpp"
 #include "loader.hpp"
 #include "parser.hpp"

@@ -11,8 +11,8 @@
 #include "driver.hpp"
 #include "field_access.hpp"
 #include "interp.hpp"
-#include "packet.hpp"
 #include "parse.h"
+#include "test_frames.hpp"
 #include "values.hpp"
 
 using namespace weir;

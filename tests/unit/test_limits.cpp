@@ -4,13 +4,13 @@
 #include <thread>
 #include <doctest/doctest.h>
 
+#include "checked_dump.hpp"
 #include "driver.hpp"
-#include "dump.hpp"
 #include "fmt.hpp"
 #include "interp.hpp"
 #include "limits.hpp"
-#include "packet.hpp"
 #include "parse.h"
+#include "test_frames.hpp"
 
 using namespace weir;
 

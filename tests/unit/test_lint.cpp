@@ -1,13 +1,13 @@
 // Lint: shadowed and unreachable rules, contradictions, empty and unused sets; and the
-// implication engine under it (lint_logic.hpp).
+// implication engine under it (condition_sets.hpp).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "condition_sets.hpp"
 #include "lint.hpp"
-#include "lint_logic.hpp"
 
 using namespace weir;
 

@@ -9,13 +9,14 @@
 #include <string>
 
 #include "ast_dump.hpp"
+#include "checked_dump.hpp"
 #include "driver.hpp"
-#include "dump.hpp"
 #include "fmt.hpp"
 #include "interp.hpp"
 #include "parse.h"
 #include "parser.hpp"
 #include "plan.hpp"
+#include "plan_dump.hpp"
 
 using namespace weir;
 

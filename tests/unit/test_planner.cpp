@@ -4,6 +4,7 @@
 
 #include "driver.hpp"
 #include "plan.hpp"
+#include "plan_dump.hpp"
 #include "weir_abi.h"
 
 using namespace weir;

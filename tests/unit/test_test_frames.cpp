@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "packet.hpp"
+#include "test_frames.hpp"
 
 using namespace weir;
 

@@ -1,4 +1,4 @@
-#include "lint_logic.hpp"
+#include "condition_sets.hpp"
 
 #include "source.hpp"
 

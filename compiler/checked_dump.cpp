@@ -1,6 +1,6 @@
 // Canonical text of a checked program: no source ranges or paths, values in canonical spelling
 // (symbols where the field has a name for the value), and/or chains flattened, minimal parentheses.
-#include "dump.hpp"
+#include "checked_dump.hpp"
 
 #include <cstdio>
 

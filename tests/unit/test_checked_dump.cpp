@@ -1,7 +1,7 @@
 // Canonical dump of a checked program: spelling-independent, no paths or positions.
 #include <doctest/doctest.h>
 
-#include "dump.hpp"
+#include "checked_dump.hpp"
 #include "parser.hpp"
 #include "sema.hpp"
 

@@ -1,4 +1,5 @@
-// The implication engine behind lint: rule conditions as sets of packets.
+// Condition sets: a checked rule condition (policy.hpp) -> its DNF as boxes of per-field value sets,
+// with exact emptiness, disjointness and coverage. Lint and the planner's classifier reason with it.
 //
 // A condition is normalised to DNF over literals (an atom, or an atom under `not`). Each
 // conjunction becomes a Box: per-field value sets plus opaque boolean atoms. The packet model:

@@ -1,4 +1,4 @@
-#include "packet.hpp"
+#include "test_frames.hpp"
 
 #include <arpa/inet.h>
 

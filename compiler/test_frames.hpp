@@ -126,7 +126,7 @@ public:
 
     std::vector<std::uint8_t> bytes() const;
 
-    struct Layer;  // defined in packet.cpp
+    struct Layer;  // defined in test_frames.cpp
 
     Frame();
     Frame(const Frame&);
