@@ -23,7 +23,7 @@
 
 #include "weir_pkt.h"
 
-/* Mirrors weir::kMaxVlanTags and weir::kMaxIp6ExtHeaders (compiler/fields.hpp); a C++ test
+/* Mirrors weir::kMaxVlanTags and weir::kMaxIp6ExtHeaders (compiler/core/fields.hpp); a C++ test
  * asserts they are equal. */
 #define WEIR_MAX_VLAN_TAGS 2
 #define WEIR_MAX_IP6_EXT_HEADERS 6

@@ -147,7 +147,7 @@ struct weir_log_record {
     __u8 data[WEIR_LOG_SNAP_MAX];
 };
 
-/* Set tables (see compiler/plan.hpp): one LPM trie per key width, shared by every set of that
+/* Set tables (see compiler/plan/plan.hpp): one LPM trie per key width, shared by every set of that
  * kind; the set id in the key keeps sets apart, so a set is edited live by adding or deleting
  * its entries. key.prefixlen = WEIR_SET_ID_BITS + the element's prefix length; `set` is the
  * set id (host order, always matched in full); the value bytes are big-endian (network order),
@@ -211,7 +211,7 @@ struct weir_key_mac {
     __u8 pad[2];
 };
 
-/* Classifier trees (compiler/classifier.hpp): two ARRAY maps, BPF_F_MMAPABLE so the loader
+/* Classifier trees (compiler/plan/classifier.hpp): two ARRAY maps, BPF_F_MMAPABLE so the loader
  * fills them with one copy each; max_entries set by the loader (template: 1). Read through
  * weir_cls_node/weir_cls_entry/weir_cls_decision (xdp.c).
  *   weir_cls_nodes  key i -> __u64 node descriptor (index 0: an empty leaf)
@@ -228,7 +228,7 @@ struct weir_cls_ref {
     struct weir_cls_span span[WEIR_CLS_MAX_DIMS]; /* the box, one span per dimension of its group */
 };
 
-/* Rate limits (`over RATE [burst N] [per KEY] [size N]`, compiler/limits.hpp): one LRU hash,
+/* Rate limits (`over RATE [burst N] [per KEY] [size N]`, compiler/check/limits.hpp): one LRU hash,
  * shared by every limit of the policy, keyed by the limit's id (a hash of its rule name and key
  * fields, so a limit that keeps both keeps its buckets across hot swaps) and the key fields'
  * values. max_entries: set by the loader (the sum of the limits' sizes plus per-CPU slack).

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """The include graph of compiler/: dependencies point down the pipeline and never go round.
 
-Reads the `#include "..."` lines of compiler/*.hpp and compiler/*.cpp, maps every file to its
-pipeline stage (STAGES below) and fails when
+Reads the `#include "..."` lines of compiler/STAGE/*.hpp and *.cpp, maps every file to its
+pipeline stage (STAGES below; each stage is the folder of that name) and fails when
   - a file of a stage includes a file of a stage it may not use (MAY_USE: a lower stage includes
     a higher one, or anything but the top includes the interpreter);
   - the module graph has a cycle (a module is foo.hpp + foo.cpp; the private parts of a stage's
     module, e.g. codegen_*.cpp and codegen_ctx.hpp, are one module with it: PARTS);
-  - a compiler file has no stage (a new file must be placed in STAGES).
+  - a compiler file has no stage (a new file must be placed in STAGES), or lies outside its
+    stage's folder.
 Includes of files outside compiler/ (bpf-templates' weir_pkt.h, weir_abi.h, parse.h, ...) are
 not checked.
 
@@ -17,23 +18,23 @@ import pathlib
 import re
 import sys
 
-# Lowest first. fields: the one field table and where each field lives in a parsed packet,
+# Lowest first. core: the one field table and where each field lives in a parsed packet,
 # shared by every stage; interp: the reference interpreter and the test frames it runs, which
-# only the top (and tests, outside compiler/) may use.
+# only the driver (and tests, outside compiler/) may use.
 STAGES = {
-    "fields": ["source", "diagnostics", "out_of_line", "sha256", "fields", "field_access"],
+    "core": ["source", "diagnostics", "out_of_line", "sha256", "fields", "field_access"],
     "syntax": ["ast", "grammar", "parser", "loader", "ast_dump", "fmt"],
     "check": ["policy", "values", "sema", "limits", "actions", "lint", "condition_sets",
               "checked_dump"],
     "plan": ["plan", "planner", "plan_dump", "classifier", "capacity"],
     "codegen": ["codegen"],
     "interp": ["interp", "test_frames"],
-    "top": ["driver", "artifact"],
+    "driver": ["driver", "artifact"],
 }
-ORDER = ["fields", "syntax", "check", "plan", "codegen"]
+ORDER = ["core", "syntax", "check", "plan", "codegen"]
 MAY_USE = {s: set(ORDER[: i + 1]) for i, s in enumerate(ORDER)}
-MAY_USE["interp"] = {"fields", "syntax", "check", "interp"}
-MAY_USE["top"] = set(STAGES)
+MAY_USE["interp"] = {"core", "syntax", "check", "interp"}
+MAY_USE["driver"] = set(STAGES)
 
 # Files named PREFIX_* that are parts of the module PREFIX (split by concern, private headers).
 PARTS = ["codegen", "sema"]
@@ -87,16 +88,20 @@ def main(argv):
     args = [a for a in argv if a != "-v"]
     root = pathlib.Path(args[0] if args else pathlib.Path(__file__).resolve().parent.parent)
     compiler = root / "compiler"
-    files = sorted(p for p in compiler.iterdir() if p.suffix in (".hpp", ".cpp"))
+    files = sorted(p for p in compiler.rglob("*") if p.suffix in (".hpp", ".cpp"))
     names = {p.name for p in files}
     errors = []
     graph = {}  # module -> modules it includes
     why = {}    # (module, module) -> one include line that makes the edge
     for p in files:
         mod = module_of(p.stem)
+        rel = p.relative_to(root)
         if stage_of(mod) is None:
-            errors.append(f"compiler/{p.name}: no stage; add module '{mod}' to STAGES in {__file__}")
+            errors.append(f"{rel}: no stage; add module '{mod}' to STAGES in {__file__}")
             continue
+        if p.parent != compiler / stage_of(mod):
+            errors.append(f"{rel}: module '{mod}' is of the {stage_of(mod)} stage: move it to "
+                          f"compiler/{stage_of(mod)}/")
         graph.setdefault(mod, set())
         for n, line in enumerate(p.read_text().splitlines(), 1):
             m = INCLUDE.match(line)
@@ -106,10 +111,10 @@ def main(argv):
             if target == mod:
                 continue
             graph[mod].add(target)
-            why.setdefault((mod, target), f"compiler/{p.name}:{n}: #include \"{m.group(1)}\"")
+            why.setdefault((mod, target), f"{rel}:{n}: #include \"{m.group(1)}\"")
             src_stage, dst_stage = stage_of(mod), stage_of(target)
             if dst_stage is not None and dst_stage not in MAY_USE[src_stage]:
-                errors.append(f"compiler/{p.name}:{n}: {src_stage} stage includes {m.group(1)} "
+                errors.append(f"{rel}:{n}: {src_stage} stage includes {m.group(1)} "
                               f"of the {dst_stage} stage")
     cycle = find_cycle(graph)
     if cycle:

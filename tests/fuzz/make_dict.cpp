@@ -1,7 +1,7 @@
 // Writes the libFuzzer dictionary of the policy language (built and run at build time, so it
 // follows the sources): every field of the field table and every symbol of its symbol tables
 // (what `weir fields` prints), the grammar's keywords and fixed words (each TAO_PEGTL_STRING in
-// compiler/grammar.hpp), the packet options of tests (compiler/sema_testblocks.cpp kOptions),
+// compiler/syntax/grammar.hpp), the packet options of tests (compiler/check/sema_testblocks.cpp kOptions),
 // operators and punctuation, and the pieces that reach the scratch folder's files.
 // Usage: make_dict GRAMMAR_HPP SEMA_TESTS_CPP OUT
 #include <fstream>

@@ -217,7 +217,7 @@ void check_limits(std::size_t n, bool must_fit, bool linear, bool planner = true
         auto c = compile_source(name + ".weir", cb::policy_text(rules, "classbench"), copts);
         if (!must_fit && !c->ok()) {
             // Past ~55,000 rules their names no longer fit weir's pinned metadata: the checker
-            // says so at the policy (compiler/capacity.hpp), before any code is generated.
+            // says so at the policy (compiler/plan/capacity.hpp), before any code is generated.
             const std::string text = render_text(c->sources, c->diags);
             REQUIRE(c->diags.list().size() == 1);
             CHECK_MESSAGE(c->diags.list()[0].code == "policy-too-large", name << ": " << text);

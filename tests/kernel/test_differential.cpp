@@ -1,7 +1,7 @@
 // Differential test: random policies (tests/support/policy_gen.*), compiled through the whole
 // pipeline (text -> check -> plan -> codegen -> kernel verifier) and run with BPF_PROG_TEST_RUN
 // on packets aimed at them, must decide every packet exactly as the reference interpreter
-// (compiler/interp.hpp) decides it on the same frame: the same XDP action AND the same deciding
+// (compiler/interp/interp.hpp) decides it on the same frame: the same XDP action AND the same deciding
 // rule, the same malformed flag, and, after each policy's packets, the same per-rule, per-verdict
 // and default/malformed counters.
 //

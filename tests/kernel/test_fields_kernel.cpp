@@ -1,5 +1,5 @@
 // Every field of the field table, with every operator its type allows, on the kernel program:
-// conditions are generated from the table (compiler/fields.hpp), packets carry the field with
+// conditions are generated from the table (compiler/core/fields.hpp), packets carry the field with
 // the value compared, its neighbours, the edges of its width and of each range and prefix, or
 // lack the field's header; the expected outcome of each condition on each packet is computed
 // here, from the language's rules (docs/language.md, "Operators" and "Semantics"), not by the

@@ -5,7 +5,7 @@
 // Everything is driven by one std::mt19937_64 seeded by the caller, so a seed reproduces a
 // policy and its packet stream exactly. Policies are SOURCE TEXT (the front end is part of what
 // is tested); which fields, operators and value forms a policy uses is derived from the field
-// table (compiler/fields.hpp), never from a per-field list, and recorded in GenCoverage. Every
+// table (compiler/core/fields.hpp), never from a per-field list, and recorded in GenCoverage. Every
 // value the policy compares with is also recorded, with its neighbours, in a Palette that the
 // packet generator draws from, so packets land on rule boundaries (a port, the port +- 1, the
 // first and last address of a prefix and the addresses just outside it).

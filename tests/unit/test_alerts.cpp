@@ -216,7 +216,7 @@ TEST_CASE("fmt: alerts are one canonical line, long ones break, the round trip c
     CHECK(dump(a->program) == dump(b->program));
 }
 
-// ---- lint: alerts that can never fire or always fire (compiler/lint.cpp) ----------------------
+// ---- lint: alerts that can never fire or always fire (compiler/check/lint.cpp) ----------------------
 
 namespace {
 

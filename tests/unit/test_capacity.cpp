@@ -1,4 +1,4 @@
-// compiler/capacity.*: `weir check` finds the limits `weir load` would hit: set table entries per
+// compiler/plan/capacity.*: `weir check` finds the limits `weir load` would hit: set table entries per
 // kind (prefixes, ranges counted by the prefixes they take) and the pinned metadata of a policy.
 #include <doctest/doctest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// The classifier (compiler/classifier.hpp): rule conditions as boxes, trees built over them, and
+// The classifier (compiler/plan/classifier.hpp): rule conditions as boxes, trees built over them, and
 // the plan's reference walk (cls_classify, what the generated code does) deciding every packet
 // exactly as the interpreter does, on random policies of every field and operator
 // (tests/support/policy_gen.*) with the classifier forced onto every run of 2+ boxable rules,

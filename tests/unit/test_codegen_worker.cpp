@@ -1,4 +1,4 @@
-// The isolated compile (compiler/codegen_worker.*): every way LLVM can end its process, forced in
+// The isolated compile (compiler/codegen/codegen_worker.*): every way LLVM can end its process, forced in
 // the worker through CodegenOptions::inject_fault, comes back as a CodegenResult error naming what
 // happened, and this process goes on compiling; a normal compile gives the in-process bytes.
 #include <doctest/doctest.h>

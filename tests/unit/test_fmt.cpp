@@ -1,4 +1,4 @@
-// `weir fmt` (compiler/fmt.cpp): exact layout of messy inputs, comments in every position,
+// `weir fmt` (compiler/syntax/fmt.cpp): exact layout of messy inputs, comments in every position,
 // idempotence and comment preservation over an inline corpus and every *.weir in the tree, and the
 // round trip: a formatted file checks to the same program (dump) as the original.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// Rate limits (`over`, compiler/limits.*, compiler/sema_limit.cpp): parsing, checking (units,
+// Rate limits (`over`, compiler/check/limits.*, compiler/check/sema_limit.cpp): parsing, checking (units,
 // defaults, placement: last in its conjunction), `weir fmt` round trip, the canonical dump, and
 // the interpreter's bucket semantics (burst then over, short-circuit, keys, bytes, refill).
 #include <thread>

@@ -31,7 +31,7 @@ struct CodegenOptions {
     // the template) instead of after it.
     bool unoptimized_ir = false;
 
-    // Isolation (compiler/codegen_worker.hpp): LLVM runs in a forked worker process with the limits
+    // Isolation (compiler/codegen/codegen_worker.hpp): LLVM runs in a forked worker process with the limits
     // below, so that no policy can take the caller down: an LLVM fatal error (which ends its
     // process), a crash, a memory blow-up or a hang becomes a CodegenResult error. In process
     // (false) saves the fork, about a millisecond (docs/performance.md), for tests and benchmarks

@@ -46,7 +46,7 @@ struct SetDef {
 
 using Cmp = ast::CmpOp;  // the same operators as written
 
-// A rate limit, `over RATE [burst N] [per KEY] [size N]` (compiler/limits.hpp, docs/language.md
+// A rate limit, `over RATE [burst N] [per KEY] [size N]` (compiler/check/limits.hpp, docs/language.md
 // "Rate limits"): a token bucket of `burst` units refilled at `amount` units per `period_s`
 // seconds; units are packets, or bytes (pkt.len) when `bytes`. The atom is true when the packet
 // finds the bucket without enough tokens; evaluated last in its rule, so only packets that match
@@ -169,7 +169,7 @@ struct TestCase {
 };
 
 // A checked alert (docs/language.md "Alerts"): a condition over the rate of one counter of one
-// policy, evaluated by the daemon (runtime/alerts.hpp).
+// policy, evaluated by the daemon (daemon/alerts.hpp).
 struct Alert {
     enum class Source : std::uint8_t { Rule, Verdict, Malformed, Default };
     enum class Severity : std::uint8_t { Info, Warning, Critical };

@@ -9,8 +9,8 @@
 
 namespace weir {
 
-// How often `weir daemon` evaluates alerts (runtime/daemon.hpp kTickInterval, checked equal in
-// tests/unit/test_runtime_alerts.cpp): a `for` below it acts as one interval
+// How often `weir daemon` evaluates alerts (daemon/daemon.hpp kTickInterval, checked equal in
+// tests/unit/test_daemon_alerts.cpp): a `for` below it acts as one interval
 // (`alert-for-below-interval`).
 inline constexpr std::uint64_t kAlertEvaluationMs = 1000;
 
