@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "actions.hpp"
 #include "sema_check.hpp"
 #include "values.hpp"
 
@@ -21,7 +22,6 @@ constexpr ThresholdUnit kThresholdUnits[] = {
     {"bytes", 1, true},    {"kbytes", 1e3, true},  {"mbytes", 1e6, true},  {"gbytes", 1e9, true},
 };
 
-constexpr std::string_view kVerdicts[] = {"pass", "drop", "tx", "redirect", "aborted"};
 constexpr std::string_view kSeverities[] = {"info", "warning", "critical"};
 
 constexpr std::uint64_t kMaxForMs = 7ull * 24 * 3600 * 1000;  // a week
@@ -60,9 +60,9 @@ void Checker::check_alert(const ast::Alert& a, FileId file) {
         out.source = Alert::Source::Verdict;
         bool known = false;
         std::vector<std::string> cands;
-        for (auto v : kVerdicts) {
-            known |= v == src;
-            cands.emplace_back(v);
+        for (std::uint32_t act : kReportedActions) {
+            known |= src == action_name(act);
+            cands.emplace_back(action_name(act));
         }
         if (!known) {
             diags_.error("unknown-verdict", a.source.range,
