@@ -412,6 +412,27 @@ void killed_at(const std::string& point, F what) {
     REQUIRE_MESSAGE((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL), point << ": the edit was not killed");
 }
 
+// Pins and lock folder of this process's own, for the kill tests: any weir command that lists
+// every interface (another test's `status`, run in parallel) recovers each one it lists, and
+// would roll back this test's interrupted edit before this test's own next command does.
+struct PrivateState {
+    std::string root = "/sys/fs/bpf/weir-setkill-" + std::to_string(::getpid());
+    std::string run = "/tmp/weir-setkill-run-" + std::to_string(::getpid());
+    PrivateState() {
+        auto st = pins::ensure_bpffs();  // mounts /sys/fs/bpf if needed, before the root moves
+        REQUIRE_MESSAGE(st, st.error().message);
+        ::setenv("WEIR_PIN_ROOT", root.c_str(), 1);
+        ::setenv("WEIR_RUN_DIR", run.c_str(), 1);
+    }
+    ~PrivateState() {
+        ::unsetenv("WEIR_PIN_ROOT");
+        ::unsetenv("WEIR_RUN_DIR");
+        std::error_code ec;
+        fs::remove_all(root, ec);
+        fs::remove_all(run, ec);
+    }
+};
+
 bool has_note(const std::vector<std::string>& notes, const std::string& text) {
     for (const auto& n : notes)
         if (n.find(text) != std::string::npos) return true;
@@ -419,6 +440,7 @@ bool has_note(const std::vector<std::string>& notes, const std::string& text) {
 }
 
 TEST_CASE("a set edit killed at any point is rolled back by the next command") {
+    PrivateState own;
     Attached a;
     REQUIRE(a.edit(sets::Op::Add, "blocked", {"198.18.251.7", "198.18.252.0/25"}).ok());
     const SetState before = state_of(a);
@@ -475,6 +497,7 @@ TEST_CASE("a set edit killed at any point is rolled back by the next command") {
 }
 
 TEST_CASE("a killed edit of an ip set rolls back both its tables") {
+    PrivateState own;
     Attached a(R"(set both : ip = { 198.18.250.0/24, 2001:2:0:ff::/64 }
 policy p default pass {
     r: drop if ip.src in @both
