@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "actions.hpp"
 #include "bpf.hpp"
 #include "bpf_env.hpp"
 #include "codegen.hpp"
@@ -359,16 +360,6 @@ bpf::LastDecision run(const Loaded& l, std::span<const std::uint8_t> frame, std:
     return *last;
 }
 
-std::uint32_t act(Verdict v) {
-    switch (v) {
-        case Verdict::Pass: return WEIR_ACT_PASS;
-        case Verdict::Drop: return WEIR_ACT_DROP;
-        case Verdict::Redirect: return WEIR_ACT_REDIRECT;
-        case Verdict::Tx: return WEIR_ACT_TX;
-    }
-    return WEIR_ACT_ABORTED;
-}
-
 }  // namespace
 
 TEST_CASE("kernel: every example loads, and its test packets get the interpreter's decisions") {
@@ -405,7 +396,7 @@ TEST_CASE("kernel: every example loads, and its test packets get the interpreter
                     std::uint32_t want_rule = ref.decision.rule < 0 ? WEIR_RULE_DEFAULT
                                                                     : static_cast<std::uint32_t>(ref.decision.rule);
                     CHECK(d.rule == want_rule);
-                    CHECK(retval == act(ref.decision.verdict));
+                    CHECK(retval == action_of_verdict(ref.decision.verdict));
                     ++probes;
                 }
             }
@@ -556,7 +547,7 @@ policy diff default pass {
         bpf::LastDecision got = run(*l, frame, retval);
         std::uint32_t want_rule = want.rule < 0 ? WEIR_RULE_DEFAULT : static_cast<std::uint32_t>(want.rule);
         ++runs;
-        if (got.rule != want_rule || retval != act(want.verdict)) {
+        if (got.rule != want_rule || retval != action_of_verdict(want.verdict)) {
             ++mismatches;
             if (mismatches <= 5) CHECK_MESSAGE(got.rule == want_rule, "packet " << n << ": kernel " << got.rule << ", interpreter " << want_rule);
         }
