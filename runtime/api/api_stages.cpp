@@ -100,16 +100,15 @@ KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string
     Diagnostics diags;
     for (std::size_t p = 0; p < c.program.policies.size(); ++p) {
         const weir::Policy& pol = c.program.policies[p];
-        Plan plan = plan_policy(c.program, static_cast<int>(p));
         std::vector<std::string> placeholders;
         CodegenOptions cg = host_codegen_options(true, &placeholders);
         cg.unverifiable_rule = test_unverifiable_rule;
-        CodegenResult obj = codegen(plan, c.sources, EmitKind::Obj, cg);
-        if (!obj.ok()) {
-            diags.add({weir::Severity::Error, "codegen-failed", pol.name_range,
-                       "cannot compile policy '" + pol.name + "': " + obj.error, {}});
+        BuildResult built = build_artifact(policy.impl().compilation, pol.name, cg);
+        if (!built.ok()) {
+            diags.add({weir::Severity::Error, "codegen-failed", pol.name_range, built.error, {}});
             continue;
         }
+        const Artifact& art = *built.artifact;
         for (const auto& name : placeholders)
             diags.add({weir::Severity::Note, "iface-placeholder", pol.name_range,
                        "interface '" + name + "' (pkt.iface) does not exist on this host; "
@@ -118,7 +117,7 @@ KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string
         KernelLoadOptions lo;
         lo.placeholder_redirects = true;
         lo.object_name = pol.name;
-        auto lp = LoadedPolicy::load(plan, c.sources, obj.bytes, diags, lo);
+        auto lp = LoadedPolicy::load(art.plan, art.sources(), art.object, diags, lo);
         if (!lp) continue;
         const LoadStats& s = lp->stats();
         out.verified.push_back({pol.name, s.xlated_insns, s.jited_bytes, s.verified_insns, s.load_time});
