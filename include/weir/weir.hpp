@@ -131,6 +131,9 @@ public:
     bool io_error() const;  // the root file could not be read
     const std::string& name() const;
     std::vector<std::string> policy_names() const;  // the `policy NAME ...` blocks, in order
+    // Which policy `name` selects (empty: the file's only one): its name, or an Error (Policy,
+    // step "select") naming what the file has. `chooser`: how the caller's user picks one.
+    Result<std::string> select(const std::string& name, const std::string& chooser = "--policy NAME") const;
     // SHA-256 over every file read (path, length, text): what a load of this file records as
     // Status::source_hash, so a caller can tell whether the pinned policy came from this text.
     std::string source_hash() const;

@@ -283,6 +283,19 @@ std::vector<std::string> Policy::policy_names() const {
         for (const auto& p : impl_->compilation->program.policies) out.push_back(p.name);
     return out;
 }
+Result<std::string> Policy::select(const std::string& name, const std::string& chooser) const {
+    Result<std::string> out;
+    const Compilation& c = *impl_->compilation;
+    if (!c.ok()) {
+        out.error = {ErrorKind::Policy, "compile", "the policy does not compile"};
+        return out;
+    }
+    std::string why;
+    int p = select_policy(c.program, name, impl_->name, why, chooser);
+    if (p < 0) out.error = {ErrorKind::Policy, "select", std::move(why)};
+    else out.value = c.program.policies[static_cast<std::size_t>(p)].name;
+    return out;
+}
 std::vector<AlertDef> Policy::alerts(const std::string& policy) const {
     std::vector<AlertDef> out;
     if (impl_->compilation->diags.has_errors()) return out;

@@ -25,21 +25,10 @@ Error emit_error(std::string message, const char* step = "select") {
 
 // The policy a later stage is for: `name`, or the program's only one; -1 with `error` set.
 int pick_policy(const Program& prog, const std::string& name, const std::string& file, Error& error) {
-    if (!name.empty()) {
-        int p = prog.find_policy(name);
-        if (p < 0) error = emit_error("no policy named '" + name + "' in " + file);
-        return p;
-    }
-    if (prog.policies.size() == 1) return 0;
-    if (prog.policies.empty()) {
-        error = emit_error(file + " has no policy to compile");
-        return -1;
-    }
-    std::string names;
-    for (const auto& p : prog.policies) names += (names.empty() ? "" : ", ") + p.name;
-    error = emit_error(file + " has " + std::to_string(prog.policies.size()) + " policies (" + names +
-                       "): choose one with --policy NAME");
-    return -1;
+    std::string why;
+    int p = select_policy(prog, name, file, why);
+    if (p < 0) error = emit_error(std::move(why));
+    return p;
 }
 
 }  // namespace
@@ -59,10 +48,7 @@ Result<std::string> emit(const Policy& policy, Stage stage, const EmitOptions& o
         out.error = emit_error("the policy does not compile", "compile");
         return out;
     }
-    if (!opts.policy.empty() && c.program.find_policy(opts.policy) < 0) {
-        out.error = emit_error("no policy named '" + opts.policy + "' in " + policy.name());
-        return out;
-    }
+    if (!opts.policy.empty() && pick_policy(c.program, opts.policy, policy.name(), out.error) < 0) return out;
     if (stage == Stage::Checked) {
         out.value = dump(c.program);
         return out;
