@@ -72,6 +72,25 @@ Result<std::string> emit(const Policy& policy, Stage stage, const EmitOptions& o
     return out;
 }
 
+std::unique_ptr<LoadedPolicy> load_unattached(const std::shared_ptr<const Compilation>& c, const std::string& name,
+                                              const CodegenOptions& cg, Diagnostics& diags, std::string& error) {
+    BuildResult built = build_artifact(c, name, cg);
+    const int p = c->program.find_policy(name);
+    SourceRange at = p >= 0 ? c->program.policies[static_cast<std::size_t>(p)].name_range : SourceRange{};
+    if (!built.ok()) {
+        diags.add({weir::Severity::Error, "codegen-failed", at, built.error, {}});
+        error = "policy '" + name + "' could not be compiled";
+        return nullptr;
+    }
+    const Artifact& art = *built.artifact;
+    KernelLoadOptions lo;
+    lo.placeholder_redirects = true;
+    lo.object_name = name;
+    auto lp = LoadedPolicy::load(art.plan, art.sources(), art.object, diags, lo);
+    if (!lp) error = "policy '" + name + "' could not be loaded into the kernel";
+    return lp;
+}
+
 KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string& test_unverifiable_rule) {
     KernelCheck out;
     const Compilation& c = *policy.impl().compilation;
@@ -89,21 +108,13 @@ KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string
         std::vector<std::string> placeholders;
         CodegenOptions cg = host_codegen_options(true, &placeholders);
         cg.unverifiable_rule = test_unverifiable_rule;
-        BuildResult built = build_artifact(policy.impl().compilation, pol.name, cg);
-        if (!built.ok()) {
-            diags.add({weir::Severity::Error, "codegen-failed", pol.name_range, built.error, {}});
-            continue;
-        }
-        const Artifact& art = *built.artifact;
+        std::string error;
+        auto lp = load_unattached(policy.impl().compilation, pol.name, cg, diags, error);
         for (const auto& name : placeholders)
             diags.add({weir::Severity::Note, "iface-placeholder", pol.name_range,
                        "interface '" + name + "' (pkt.iface) does not exist on this host; "
                        "verified with a placeholder ifindex",
                        {}});
-        KernelLoadOptions lo;
-        lo.placeholder_redirects = true;
-        lo.object_name = pol.name;
-        auto lp = LoadedPolicy::load(art.plan, art.sources(), art.object, diags, lo);
         if (!lp) continue;
         const LoadStats& s = lp->stats();
         out.verified.push_back({pol.name, s.xlated_insns, s.jited_bytes, s.verified_insns, s.load_time});
