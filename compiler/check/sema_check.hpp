@@ -102,6 +102,16 @@ private:
     // tests (sema_testblocks.cpp)
     void check_test(const ast::Test& t, FileId file);
     void check_packet(const ast::Packet& p, PacketSpec& spec);
+    // What a `packet` line builds: which endpoints and options it takes depends on it.
+    struct PacketKind {
+        const std::string& proto;
+        bool raw, tcp, udp, icmp;
+    };
+    void check_endpoints(const ast::Packet& p, const PacketKind& kind, PacketSpec& spec);
+    void check_packet_options(const ast::Packet& p, const PacketKind& kind, PacketSpec& spec);
+    void check_packet_option(const ast::PacketOpt& o, std::string_view field, const PacketKind& kind,
+                             PacketSpec& spec);
+    void check_tcp_flags(const ast::PacketOpt& o, PacketSpec& spec);
     void check_expect(const ast::Expect& e, int policy, Probe& probe);
     int test_policy(const ast::Test& t, FileId file);
     std::optional<std::uint64_t> option_number(const ast::Value& v, std::string_view field_name,
