@@ -38,7 +38,7 @@ int cmd_check(const CheckArgs& a, const CommonOptions& o) {
         std::optional<api::KernelCheck> k;
         std::string kreport;
         if (a.kernel && p.ok() && !no_kernel) {
-            k = api::verify_in_kernel(p, color, a.unverifiable_rule);
+            k = api::verify_in_kernel(p, color);
             if (k->error) {
                 // Once: the next files would fail the same way.
                 std::cerr << "weir check --kernel: " << k->error.message << "\n";

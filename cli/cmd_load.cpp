@@ -31,7 +31,6 @@ int cmd_load(const LoadArgs& a, const CommonOptions& o) {
     ao.policy = a.policy;
     ao.mode = a.mode == "native" ? api::Mode::Native : a.mode == "generic" ? api::Mode::Generic : api::Mode::Auto;
     ao.dry_run = a.dry_run;
-    ao.test_unverifiable_rule = a.unverifiable_rule;
     ao.color = use_color(o.color);
     ao.on_step = [](const api::Step& s) {
         std::cout << "  " << s.name << std::string(s.name.size() < 10 ? 10 - s.name.size() : 1, ' ')

@@ -44,7 +44,6 @@ std::string plural(std::size_t n, const std::string& one, const std::string& man
 struct CheckArgs {
     std::vector<std::string> files;
     bool kernel = false;
-    std::string unverifiable_rule;  // hidden test hook: make this rule fail verification
 };
 int cmd_check(const CheckArgs& a, const CommonOptions& o);
 
@@ -83,7 +82,6 @@ struct LoadArgs {
     std::string policy;
     std::string mode = "auto";  // native, generic, auto
     bool dry_run = false;
-    std::string unverifiable_rule;  // hidden test hook: make this rule fail verification
 };
 int cmd_load(const LoadArgs& a, const CommonOptions& o);
 

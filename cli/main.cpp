@@ -75,9 +75,6 @@ int main(int argc, char** argv) {
     check->add_option("--format", common.format, "diagnostics format")->check(CLI::IsMember({"text", "json"}));
     check->add_flag("--kernel", check_args.kernel,
                     "also compile every policy and load it into the kernel verifier (needs root)");
-    check->add_option("--test-unverifiable-rule", check_args.unverifiable_rule,
-                      "test hook: compile this rule so that the verifier rejects it")
-        ->group("");  // hidden
     add_common(check);
 
     FmtArgs fmt_args;
@@ -120,9 +117,6 @@ int main(int argc, char** argv) {
     load->add_option("--mode", load_args.mode, "XDP attach mode: native, generic or auto (native, else generic)")
         ->check(CLI::IsMember({"native", "generic", "auto"}));
     load->add_flag("--dry-run", load_args.dry_run, "compile, verify and self-test, but change nothing");
-    load->add_option("--test-unverifiable-rule", load_args.unverifiable_rule,
-                     "test hook: compile this rule so that the verifier rejects it")
-        ->group("");  // hidden
     add_common(load);
 
     UnloadArgs unload_args;

@@ -107,7 +107,10 @@ bool env_set(const char* name) {
 
 }  // namespace
 
-CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& opts) {
+CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind kind, const CodegenOptions& given) {
+    CodegenOptions opts = given;
+    if (const char* rule = std::getenv("WEIR_INJECT_UNVERIFIABLE_RULE"); rule && *rule && opts.unverifiable_rule.empty())
+        opts.unverifiable_rule = rule;
     if (!opts.isolate || env_set("WEIR_CODEGEN_IN_PROCESS")) return in_process(plan, sources, kind, opts);
     // The child records the interface names it resolves; they are asked again here, so that a
     // callback with side effects (the CLI's placeholder list) sees them in this process.

@@ -21,7 +21,8 @@ enum class EmitKind { IR, Asm, Obj };
 struct CodegenOptions {
     int opt_level = 2;
     // Test hook: the rule of this name reads the packet without a bounds check, so the kernel
-    // verifier must reject the program (used to test verifier-error mapping). Empty: off.
+    // verifier must reject the program (used to test verifier-error mapping). Empty: off; the
+    // environment variable WEIR_INJECT_UNVERIFIABLE_RULE sets it for any caller (CLI tests).
     std::string unverifiable_rule;
     // pkt.iface: the ifindex of an interface name, nullopt if there is none. Resolved once, at
     // compile time (the interfaces of the host the program is loaded on); a name that does not

@@ -1,5 +1,5 @@
 // The words the public API (weir.hpp) shares with weir's own layers: failure kinds, diagnostic
-// severities, attach modes, load steps and counters. The compiler and the runtime use these
+// severities, attach modes, load steps, set operations and counters. The compiler and the runtime use these
 // types themselves, so nothing converts between twins at the API boundary. Standard library only.
 #pragma once
 #include <chrono>
@@ -34,6 +34,17 @@ struct Step {
     std::chrono::nanoseconds time{};
     std::string detail;  // e.g. "9 probes", "verified: 412 instructions"
 };
+
+enum class SetOp { Add, Del, List, Flush };
+inline const char* set_op_name(SetOp op) {  // "add", "del", "list", "flush"
+    switch (op) {
+        case SetOp::Add: return "add";
+        case SetOp::Del: return "del";
+        case SetOp::List: return "list";
+        case SetOp::Flush: return "flush";
+    }
+    return "?";
+}
 
 struct Counter {
     std::uint64_t packets = 0, bytes = 0;

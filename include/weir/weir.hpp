@@ -197,7 +197,7 @@ struct KernelCheck {
 // `weir check --kernel`: every policy of an ok() file compiled and loaded into the kernel
 // verifier, nothing attached (needs CAP_BPF). `test_unverifiable_rule`: the test hook of
 // AttachOptions. `color`: diagnostics_text with ANSI colours.
-KernelCheck verify_in_kernel(const Policy& policy, bool color = false, const std::string& test_unverifiable_rule = {});
+KernelCheck verify_in_kernel(const Policy& policy, bool color = false);
 
 // `weir fmt`: the canonical text of a policy file (docs/fmt-style.md). Errors: Environment
 // (cannot read), Policy (does not parse: diagnostics_text says where).
@@ -280,8 +280,6 @@ struct AttachOptions {
     bool dry_run = false;    // compile, verify, self-test; change nothing live
     std::function<void(const Step&)> on_step;  // called as each step finishes
     bool color = false;      // LoadReport::diagnostics_text with ANSI colours (a terminal)
-    // Test hook (`weir load --test-unverifiable-rule`): this rule fails kernel verification.
-    std::string test_unverifiable_rule;
 };
 
 // A policy's own test block that failed on the verified program (step "self-test").
@@ -352,8 +350,6 @@ struct Status {
     std::vector<std::string> notes;
 };
 
-enum class SetOp { Add, Del, List, Flush };
-const char* set_op_name(SetOp op);  // "add", "del", "list", "flush"
 
 // The result of a set edit. A batch is all-or-nothing: on failure nothing changed (error says
 // otherwise if a rollback could not finish: the next call on the interface finishes it from the

@@ -64,16 +64,6 @@ weir::CheckOptions check_options(const CompileOptions& o) {
     return c;
 }
 
-sets::Op op_of(SetOp op) {
-    switch (op) {
-        case SetOp::Add: return sets::Op::Add;
-        case SetOp::Del: return sets::Op::Del;
-        case SetOp::List: return sets::Op::List;
-        case SetOp::Flush: return sets::Op::Flush;
-    }
-    return sets::Op::List;
-}
-
 Status status_of(const attach::Attachment& a) {
     Status s;
     s.ifname = a.ifname;
@@ -108,7 +98,6 @@ attach::LoadOptions load_options(const std::string& ifname, const AttachOptions&
     lo.ifname = ifname;
     lo.mode = opts.mode;
     lo.dry_run = opts.dry_run;
-    lo.unverifiable_rule = opts.test_unverifiable_rule;
     if (opts.on_step) {
         const auto& cb = opts.on_step;
         lo.on_step = cb;
@@ -161,7 +150,7 @@ SetEdit set_edit(const std::string& ifname, const std::string& set, SetOp op,
     sets::EditOptions o;
     o.ifname = ifname;
     o.set = set;
-    o.op = op_of(op);
+    o.op = op;
     o.elements = elements;
     sets::EditOutcome r = sets::edit(o);
     SetEdit out;
@@ -178,7 +167,6 @@ SetEdit set_edit(const std::string& ifname, const std::string& set, SetOp op,
 
 }  // namespace
 
-const char* set_op_name(SetOp op) { return sets::op_name(op_of(op)); }
 
 // --- Policy ----------------------------------------------------------------------------------
 

@@ -91,7 +91,7 @@ std::unique_ptr<LoadedPolicy> load_unattached(const std::shared_ptr<const Compil
     return lp;
 }
 
-KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string& test_unverifiable_rule) {
+KernelCheck verify_in_kernel(const Policy& policy, bool color) {
     KernelCheck out;
     const Compilation& c = *policy.impl().compilation;
     if (!c.ok()) {
@@ -107,7 +107,6 @@ KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string
         const weir::Policy& pol = c.program.policies[p];
         std::vector<std::string> placeholders;
         CodegenOptions cg = host_codegen_options(true, &placeholders);
-        cg.unverifiable_rule = test_unverifiable_rule;
         std::string error;
         auto lp = load_unattached(policy.impl().compilation, pol.name, cg, diags, error);
         for (const auto& name : placeholders)

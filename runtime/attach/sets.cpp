@@ -98,16 +98,6 @@ struct ExactLookup {
 
 }  // namespace
 
-const char* op_name(Op op) {
-    switch (op) {
-        case Op::Add: return "add";
-        case Op::Del: return "del";
-        case Op::List: return "list";
-        case Op::Flush: return "flush";
-    }
-    return "?";
-}
-
 std::size_t EditOutcome::written() const {
     std::size_t n = 0;
     for (const auto& t : tables) n += t.written;

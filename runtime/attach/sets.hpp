@@ -34,8 +34,8 @@
 
 namespace weir::sets {
 
-enum class Op { Add, Del, List, Flush };
-const char* op_name(Op op);  // "add", "del", "list", "flush"
+using Op = api::SetOp;
+inline const char* op_name(Op op) { return api::set_op_name(op); }  // "add", "del", "list", "flush"
 
 struct EditOptions {
     std::string ifname;

@@ -58,7 +58,7 @@ expect_rc "dry run" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --dry-run
 expect_out "dry run says so" "dry run: policy 'cli-b' would replace 'cli-a'"
 expect_rc "a policy that does not compile" 1 "$WEIR" load "$TMP/badcompile.weir" --dev "$DEV"
 expect_out "compile failure named" "weir load: compile failed"
-expect_rc "a policy that fails verification" 1 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --test-unverifiable-rule telnet
+WEIR_INJECT_UNVERIFIABLE_RULE=telnet expect_rc "a policy that fails verification" 1 "$WEIR" load "$TMP/b.weir" --dev "$DEV"
 expect_out "verify failure named" "weir load: verify failed"
 expect_rc "a policy whose tests fail" 1 "$WEIR" load "$TMP/badtest.weir" --dev "$DEV"
 expect_out "self-test failure named" "weir load: self-test failed (1 of 1 probes): the running policy 'cli-a' is untouched"

@@ -236,11 +236,11 @@ if [[ $(id -u) -eq 0 ]]; then
     expect_out "verified, with numbers" "examples/edge.weir: policy 'edge' verified: "
     expect_out "verified instruction count" " instructions verified, "
     expect_out "missing redirect interfaces are noted" "interface 'honey0' of rule 'honeypot' does not exist on this host"
-    expect_rc "a rule the verifier rejects" 1 "$WEIR" check --kernel --test-unverifiable-rule ssh-admin examples/edge.weir
+    WEIR_INJECT_UNVERIFIABLE_RULE=ssh-admin expect_rc "a rule the verifier rejects" 1 "$WEIR" check --kernel examples/edge.weir
     expect_out "the error names the rule and its line" "examples/edge.weir:18:5: error: the kernel verifier rejected rule 'ssh-admin': invalid access to packet"
     expect_out "the log tail follows" "note: verifier log (last 20 lines):"
     expect_out "the log cites the rule's line" "@ edge.weir:18"
-    expect_rc "verifier errors in json" 1 "$WEIR" check --kernel --format json --test-unverifiable-rule web examples/edge.weir
+    WEIR_INJECT_UNVERIFIABLE_RULE=web expect_rc "verifier errors in json" 1 "$WEIR" check --kernel --format json examples/edge.weir
     expect_out "json code" '"code": "verifier-rejected"'
     expect_out "json line" '"line": 19'
 

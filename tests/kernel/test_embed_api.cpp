@@ -133,7 +133,9 @@ TEST_CASE("verify_in_kernel: every policy through the verifier, nothing attached
     CHECK(k.verified[1].instructions > 0);
     CHECK(k.verified[1].verified_instructions > 0);
 
-    wa::KernelCheck v = wa::verify_in_kernel(p, false, "web");  // the test hook: web fails the verifier
+    ::setenv("WEIR_INJECT_UNVERIFIABLE_RULE", "web", 1);  // the test hook: web fails the verifier
+    wa::KernelCheck v = wa::verify_in_kernel(p);
+    ::unsetenv("WEIR_INJECT_UNVERIFIABLE_RULE");
     CHECK_FALSE(v.ok());
     CHECK(v.errors >= 1);
     CHECK(v.verified.size() < 2);  // at least policy two (with web) was rejected
@@ -352,10 +354,11 @@ TEST_CASE("attach_file: failures name their step and leave the running policy") 
     CHECK_FALSE(missing.ok());
     CHECK(missing.error.kind == wa::ErrorKind::Environment);
 
-    // The verifier rejects a rule (the test hook): step verify, the old program keeps running.
-    wa::AttachOptions unverifiable;
-    unverifiable.test_unverifiable_rule = "telnet";
-    wa::LoadReport v = wa::attach_file(l.dev(), l.path("b.weir"), {}, unverifiable);
+    // The verifier rejects a rule (the test hook, $WEIR_INJECT_UNVERIFIABLE_RULE): step verify,
+    // the old program keeps running.
+    ::setenv("WEIR_INJECT_UNVERIFIABLE_RULE", "telnet", 1);
+    wa::LoadReport v = wa::attach_file(l.dev(), l.path("b.weir"));
+    ::unsetenv("WEIR_INJECT_UNVERIFIABLE_RULE");
     CHECK_FALSE(v.ok());
     CHECK(v.error.kind == wa::ErrorKind::Policy);
     CHECK(v.error.step == "verify");
