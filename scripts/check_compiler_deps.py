@@ -26,7 +26,7 @@ STAGES = {
     "syntax": ["ast", "grammar", "parser", "loader", "ast_dump", "fmt"],
     "check": ["policy", "values", "sema", "limits", "actions", "lint", "condition_sets",
               "checked_dump"],
-    "plan": ["plan", "planner", "plan_dump", "classifier", "capacity"],
+    "plan": ["plan", "planner", "plan_dump", "classifier", "classifier_tree", "capacity"],
     "codegen": ["codegen"],
     "interp": ["interp", "test_frames"],
     "driver": ["driver", "artifact"],
