@@ -37,7 +37,7 @@ MAY_USE["interp"] = {"core", "syntax", "check", "interp"}
 MAY_USE["driver"] = set(STAGES)
 
 # Files named PREFIX_* that are parts of the module PREFIX (split by concern, private headers).
-PARTS = ["codegen", "sema", "parser"]
+PARTS = ["codegen", "sema", "parser", "fmt"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
