@@ -104,6 +104,8 @@ private:
     void decl(const ast::Policy& d);
     void decl(const ast::Test& d);
     void decl(const ast::Alert& d);
+    void named_decl(const Pieces& ps, SourceRange range, const ast::Name& name, int align_kind,
+                    std::size_t name_at);
     void emit(int indent, int cont, const Pieces& ps, std::uint32_t begin, std::uint32_t end,
               bool keep_blank);
     void emit_line(int indent, const std::vector<const Piece*>& ps, std::uint32_t begin,

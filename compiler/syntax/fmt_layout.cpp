@@ -226,25 +226,21 @@ void Formatter::decl(const ast::Include& d) {
     simple(0, "include " + sp_.value(d.path), d.range.begin, d.range.end, true);
 }
 
-void Formatter::decl(const ast::Const& d) {
+// A const or set declaration; on one line, its name (at `name_at`) lines up with its neighbours'.
+void Formatter::named_decl(const Pieces& ps, SourceRange range, const ast::Name& name, int align_kind,
+                           std::size_t name_at) {
     std::size_t first = lines_.size();
-    emit(0, kIndent, const_pieces(sp_, d), d.range.begin, d.range.end, true);
+    emit(0, kIndent, ps, range.begin, range.end, true);
     if (lines_.size() == first + 1) {
-        lines_[first].align_kind = 1;
-        lines_[first].name_at = 6;
-        lines_[first].name_len = d.name.text.size();
+        lines_[first].align_kind = align_kind;
+        lines_[first].name_at = name_at;
+        lines_[first].name_len = name.text.size();
     }
 }
 
-void Formatter::decl(const ast::SetDecl& d) {
-    std::size_t first = lines_.size();
-    emit(0, kIndent, set_pieces(sp_, d), d.range.begin, d.range.end, true);
-    if (lines_.size() == first + 1) {
-        lines_[first].align_kind = 2;
-        lines_[first].name_at = 4;
-        lines_[first].name_len = d.name.text.size();
-    }
-}
+void Formatter::decl(const ast::Const& d) { named_decl(const_pieces(sp_, d), d.range, d.name, 1, 6); }
+
+void Formatter::decl(const ast::SetDecl& d) { named_decl(set_pieces(sp_, d), d.range, d.name, 2, 4); }
 
 void Formatter::decl(const ast::Policy& d) {
     Line& head = simple(0, "policy " + d.name.text + " default " + d.default_verdict.text + " {",
