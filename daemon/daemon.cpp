@@ -52,16 +52,9 @@ std::vector<std::string> interfaces(const Config& c) {
 // The `policy` block of the file a binding enforces: the configured one, or the file's only one.
 // Empty: `error` says why not.
 std::string choose_policy(const Binding& b, const api::Policy& p, std::string& error) {
-    std::string name = b.policy;
-    std::vector<std::string> names = p.policy_names();
-    if (name.empty() && names.size() == 1) name = names[0];
-    if (!name.empty() && std::find(names.begin(), names.end(), name) != names.end()) return name;
-    std::string all;
-    for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-    error = (b.policy.empty() ? "the file has " + std::to_string(names.size()) + " policies; choose one with \"policy\""
-                              : "the file has no policy '" + b.policy + "'") +
-            " (it has: " + all + ")";
-    return "";
+    api::Result<std::string> chosen = p.select(b.policy, "\"policy\"");
+    if (!chosen) error = chosen.error.message;
+    return chosen.value;
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ MAY_USE["interp"] = {"core", "syntax", "check", "interp"}
 MAY_USE["driver"] = set(STAGES)
 
 # Files named PREFIX_* that are parts of the module PREFIX (split by concern, private headers).
-PARTS = ["codegen", "sema", "parser", "fmt"]
+PARTS = ["codegen", "sema", "lint", "condition_sets", "parser", "fmt"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

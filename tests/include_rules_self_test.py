@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """include_rules.py on fake trees: a clean tree passes, a new internal include fails (quoted,
-angled, through a path), an allow-listed one passes, a stale allow-list pair fails.
+angled, through a path), and lab/ headers pass in the demo only.
 
 Usage: include_rules_self_test.py   (exit 0: the rule behaves)
 """
@@ -22,39 +22,36 @@ BASE = {
 }
 
 
-def run(files, allow):
+def run(files):
     with tempfile.TemporaryDirectory() as d:
         root = pathlib.Path(d)
         for rel, text in {**BASE, **files}.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text)
-        (root / "allow").write_text("".join(f"{f} {h}\n" for f, h in allow))
-        r = subprocess.run([sys.executable, str(SCRIPT), str(root), str(root / "allow")],
+        r = subprocess.run([sys.executable, str(SCRIPT), str(root)],
                            capture_output=True, text=True)
         return r.returncode, r.stdout + r.stderr
 
 
 CASES = [
-    # (what, extra files, allow-list, expected exit code)
-    ("a clean tree", {}, [], 0),
-    ("a new quoted offender", {"cli/cmd_x.cpp": '#include "loaded_policy.hpp"\n'}, [], 1),
-    ("an offender in a header", {"cli/commands.hpp": '#include "driver.hpp"\n'}, [], 1),
-    ("an angled internal header", {"daemon/watch.cpp": "#include <loaded_policy.hpp>\n"}, [], 1),
-    ("a path into runtime/", {"daemon/watch.cpp": '#include "../runtime/kernel/loaded_policy.hpp"\n'}, [], 1),
-    ("a public header that does not exist", {"cli/cmd_x.cpp": '#include "weir/internal.hpp"\n'}, [], 1),
-    ("an allow-listed offender",
-     {"cli/cmd_x.cpp": '#include "loaded_policy.hpp"\n'}, [("cli/cmd_x.cpp", "loaded_policy.hpp")], 0),
-    ("an allow-listed offender and a new one",
-     {"cli/cmd_x.cpp": '#include "loaded_policy.hpp"\n#include "driver.hpp"\n'},
-     [("cli/cmd_x.cpp", "loaded_policy.hpp")], 1),
-    ("a stale allow-list pair", {}, [("cli/cmd_load.cpp", "loaded_policy.hpp")], 1),
+    # (what, extra files, expected exit code)
+    ("a clean tree", {}, 0),
+    ("a new quoted offender", {"cli/cmd_x.cpp": '#include "loaded_policy.hpp"\n'}, 1),
+    ("an offender in a header", {"cli/commands.hpp": '#include "driver.hpp"\n'}, 1),
+    ("an angled internal header", {"daemon/watch.cpp": "#include <loaded_policy.hpp>\n"}, 1),
+    ("a path into runtime/", {"daemon/watch.cpp": '#include "../runtime/kernel/loaded_policy.hpp"\n'}, 1),
+    ("a public header that does not exist", {"cli/cmd_x.cpp": '#include "weir/internal.hpp"\n'}, 1),
+    ("the demo on the test network", {"lab/testnet.hpp": "#pragma once\n",
+                                      "cli/cmd_demo.cpp": '#include "testnet.hpp"\n'}, 0),
+    ("another command on the test network", {"lab/testnet.hpp": "#pragma once\n",
+                                             "cli/cmd_load.cpp": '#include "testnet.hpp"\n'}, 1),
 ]
 
 
 def main():
     bad = 0
-    for what, files, allow, want in CASES:
-        rc, out = run(files, allow)
+    for what, files, want in CASES:
+        rc, out = run(files)
         ok = rc == want
         bad += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what}: exit {rc}, expected {want}")

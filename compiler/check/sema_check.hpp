@@ -1,5 +1,7 @@
-// Private to the checker (sema.cpp, sema_testblocks.cpp): the state of one check() run.
+// Private to the checker (sema.cpp and its sema_*.cpp parts): the state of one check() run and
+// the wording helpers the parts share.
 #pragma once
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +25,16 @@ struct Domain {
 };
 
 Domain field_domain(const FieldDef& f, std::string_view label = {});
+
+std::string num(std::uint64_t v);
+inline int width_of(Family f) { return f == Family::V6 ? 128 : 32; }
+// "a number", "an IPv4 address": what a literal of this kind is (sema_values.cpp).
+std::string kind_desc(ast::Value::Kind k);
+// A literal as written: strings quoted, constants with their '$', byte strings with '0x'.
+std::string shown(const ast::Value& v);
+// "IPv4 addresses", ...: what a set of this type holds; the type named `s`, if any (sema_sets.cpp).
+const char* set_type_holds(SetType t);
+std::optional<SetType> set_type_from(std::string_view s);
 
 std::size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word` if it is close enough to be a likely typo, else "".
@@ -52,7 +64,7 @@ private:
         SourceRange range;
     };
 
-    // declarations
+    // declarations (sema.cpp; sets: sema_sets.cpp; policies and conditions: sema_rules.cpp)
     void declare(const ast::File& file);
     bool declare_name(const ast::Name& n, NameKind kind, int index);
     void check_set(const ast::SetDecl& decl, SetDef& out, FileId file);
@@ -66,9 +78,11 @@ private:
     Expr check_over(const ast::Expr& e, const std::string& rule);
     void place_limit(Rule& r);
     const FieldDef* lookup_field(const ast::Name& n);
+    const FieldDef* lookup_value_field(const ast::Expr& e,
+                                       const std::function<std::string(std::string_view)>& cannot);
     int lookup_const(const std::string& name, SourceRange use);
 
-    // values
+    // values (sema_values.cpp)
     void expand_item(const ast::Item& it, const Domain& d, std::vector<Element>& out);
     std::optional<Element> convert_item(const ast::Item& it, const Domain& d, Diagnostics& out);
     std::optional<Element> convert_value(const ast::Value& v, const Domain& d, Diagnostics& out);
@@ -88,6 +102,16 @@ private:
     // tests (sema_testblocks.cpp)
     void check_test(const ast::Test& t, FileId file);
     void check_packet(const ast::Packet& p, PacketSpec& spec);
+    // What a `packet` line builds: which endpoints and options it takes depends on it.
+    struct PacketKind {
+        const std::string& proto;
+        bool raw, tcp, udp, icmp;
+    };
+    void check_endpoints(const ast::Packet& p, const PacketKind& kind, PacketSpec& spec);
+    void check_packet_options(const ast::Packet& p, const PacketKind& kind, PacketSpec& spec);
+    void check_packet_option(const ast::PacketOpt& o, std::string_view field, const PacketKind& kind,
+                             PacketSpec& spec);
+    void check_tcp_flags(const ast::PacketOpt& o, PacketSpec& spec);
     void check_expect(const ast::Expect& e, int policy, Probe& probe);
     int test_policy(const ast::Test& t, FileId file);
     std::optional<std::uint64_t> option_number(const ast::Value& v, std::string_view field_name,

@@ -127,52 +127,53 @@ void Checker::check_packet(const ast::Packet& p, PacketSpec& spec) {
     } else {
         return;
     }
-    bool tcp = !raw && proto == "tcp";
-    bool udp = !raw && proto == "udp";
-    bool icmp = !raw && (proto == "icmp" || proto == "icmp6");
+    PacketKind kind{proto, raw, !raw && proto == "tcp", !raw && proto == "udp",
+                    !raw && (proto == "icmp" || proto == "icmp6")};
     if (proto == "icmp6") spec.icmp_type = 128;  // echo request
+    if (!raw && p.src && p.dst) check_endpoints(p, kind, spec);
+    check_packet_options(p, kind, spec);
+}
 
-    // Endpoints.
+void Checker::check_endpoints(const ast::Packet& p, const PacketKind& kind, PacketSpec& spec) {
+    const std::string& proto = kind.proto;
     std::optional<Element> src, dst;
-    if (!raw && p.src && p.dst) {
-        for (int i = 0; i < 2; ++i) {
-            const ast::Endpoint& ep = i == 0 ? *p.src : *p.dst;
-            std::optional<Element> e;
-            if (ep.addr.kind != K::Ipv4 && ep.addr.kind != K::Ipv6)
-                diags_.error("type-mismatch", ep.addr.range,
-                             "a packet endpoint is an IPv4 or IPv6 address, not '" + ep.addr.text + "'");
-            else
-                e = parse_ip(ep.addr, diags_);  // one address: the grammar takes no prefix here
-            if (ep.port) {
-                if (!tcp && !udp)
-                    diags_.error("packet-port", ep.port->range,
-                                 "ports are only for tcp and udp packets, not " + proto + " packets");
-                else if (auto n = parse_uint(*ep.port, 65535, "port", diags_))
-                    (i == 0 ? spec.sport : spec.dport) = static_cast<std::uint16_t>(*n);
-            }
-            (i == 0 ? src : dst) = e;
+    for (int i = 0; i < 2; ++i) {
+        const ast::Endpoint& ep = i == 0 ? *p.src : *p.dst;
+        std::optional<Element> e;
+        if (ep.addr.kind != K::Ipv4 && ep.addr.kind != K::Ipv6)
+            diags_.error("type-mismatch", ep.addr.range,
+                         "a packet endpoint is an IPv4 or IPv6 address, not '" + ep.addr.text + "'");
+        else
+            e = parse_ip(ep.addr, diags_);  // one address: the grammar takes no prefix here
+        if (ep.port) {
+            if (!kind.tcp && !kind.udp)
+                diags_.error("packet-port", ep.port->range,
+                             "ports are only for tcp and udp packets, not " + proto + " packets");
+            else if (auto n = parse_uint(*ep.port, 65535, "port", diags_))
+                (i == 0 ? spec.sport : spec.dport) = static_cast<std::uint16_t>(*n);
         }
-        if (src && dst) {
-            if (src->family != dst->family) {
-                auto& d = diags_.error("packet-family-mismatch", p.dst->addr.range,
-                                       "source and destination of a packet must be the same family; " +
-                                           p.dst->addr.text + " is " +
-                                           (dst->family == Family::V4 ? "IPv4" : "IPv6") + " and " +
-                                           p.src->addr.text + " is not");
-                d.notes.push_back({p.src->addr.range, "source address"});
-            } else if ((proto == "icmp" && src->family != Family::V4) ||
-                       (proto == "icmp6" && src->family != Family::V6)) {
-                diags_.error("packet-family-mismatch", p.proto.range,
-                             proto == "icmp" ? "icmp packets are IPv4; use icmp6 for IPv6 addresses"
-                                             : "icmp6 packets are IPv6; use icmp for IPv4 addresses");
-            }
-            spec.family = src->family;
-            spec.src = src->lo;
-            spec.dst = dst->lo;
-        }
+        (i == 0 ? src : dst) = e;
     }
+    if (!src || !dst) return;
+    if (src->family != dst->family) {
+        auto& d = diags_.error("packet-family-mismatch", p.dst->addr.range,
+                               "source and destination of a packet must be the same family; " +
+                                   p.dst->addr.text + " is " +
+                                   (dst->family == Family::V4 ? "IPv4" : "IPv6") + " and " +
+                                   p.src->addr.text + " is not");
+        d.notes.push_back({p.src->addr.range, "source address"});
+    } else if ((proto == "icmp" && src->family != Family::V4) ||
+               (proto == "icmp6" && src->family != Family::V6)) {
+        diags_.error("packet-family-mismatch", p.proto.range,
+                     proto == "icmp" ? "icmp packets are IPv4; use icmp6 for IPv6 addresses"
+                                     : "icmp6 packets are IPv6; use icmp for IPv4 addresses");
+    }
+    spec.family = src->family;
+    spec.src = src->lo;
+    spec.dst = dst->lo;
+}
 
-    // Options.
+void Checker::check_packet_options(const ast::Packet& p, const PacketKind& kind, PacketSpec& spec) {
     std::map<std::string, SourceRange> seen;
     std::optional<std::uint64_t> pcp;
     SourceRange pcp_range;
@@ -199,107 +200,108 @@ void Checker::check_packet(const ast::Packet& p, PacketSpec& spec) {
                              ", got " + std::to_string(o.values.size()));
             continue;
         }
-        auto not_here = [&](const std::string& why) {
-            diags_.error("option-not-applicable", o.key.range, "packet option '" + key + "' " + why);
-        };
-        if (raw && key != "iface") {
-            not_here("does not apply to a `packet hex` frame (only iface does)");
+        if (kind.raw && key != "iface") {
+            diags_.error("option-not-applicable", o.key.range,
+                         "packet option '" + key + "' does not apply to a `packet hex` frame (only iface does)");
             continue;
         }
-        const ast::Value& v = o.values.front();
-        if (key == "flags") {
-            if (!tcp) {
-                not_here("is for tcp packets, not " + proto + " packets");
-                continue;
-            }
-            for (const auto& fv : o.values) {
-                if (fv.kind == K::Symbol) {
-                    auto bit = find_symbol(SymbolTable::TcpFlag, fv.text);
-                    if (!bit) {
-                        std::vector<std::string> cands;
-                        for (const auto& s : symbols(SymbolTable::TcpFlag)) cands.emplace_back(s.name);
-                        diags_.error("unknown-symbol", fv.range,
-                                     "unknown TCP flag '" + fv.text + "'" + did_you_mean(fv.text, cands) +
-                                         " (flags are fin, syn, rst, psh, ack, urg, ece, cwr)");
-                        continue;
-                    }
-                    spec.tcp_flags |= static_cast<std::uint8_t>(*bit);
-                } else if (auto n = parse_uint(fv, 255, "TCP flags", diags_)) {
-                    spec.tcp_flags |= static_cast<std::uint8_t>(*n);
-                }
-            }
-        } else if (key == "type" || key == "code") {
-            if (!icmp) {
-                not_here("is for icmp and icmp6 packets, not " + proto + " packets");
-                continue;
-            }
-            std::string field = (proto == "icmp6" ? "icmp6." : "icmp.") + key;
-            if (auto n = option_number(v, field, key))
-                (key == "type" ? spec.icmp_type : spec.icmp_code) = static_cast<std::uint8_t>(*n);
-        } else if (key == "payload") {
-            if (v.kind == K::String) {
-                spec.payload.assign(v.text.begin(), v.text.end());
-            } else if (v.kind == K::Bytes || v.kind == K::Int) {
-                std::string problem;
-                auto b = hex_bytes(v.text, false, problem);
-                if (b) spec.payload = *b;
-                else diags_.error("invalid-hex", v.range, "payload " + v.text + ": " + problem);
-            } else {
-                diags_.error("type-mismatch", v.range, "payload takes a string or 0x hex bytes");
-            }
-        } else if (key == "frag") {
-            if (v.kind == K::Symbol && v.text == "first") spec.frag = PacketSpec::Frag::First;
-            else if (v.kind == K::Symbol && v.text == "middle") spec.frag = PacketSpec::Frag::Middle;
-            else if (v.kind == K::Symbol && v.text == "last") spec.frag = PacketSpec::Frag::Last;
-            else
-                diags_.error("unknown-symbol", v.range,
-                             "frag is first, middle or last, not '" + v.text + "'" +
-                                 did_you_mean(v.text, {"first", "middle", "last"}));
-        } else if (key == "iface") {
-            const FieldDef* f = find_field(def->field);
-            if (f && convert_value(v, field_domain(*f, key), diags_)) spec.iface = v.text;
-        } else if (key == "src-mac" || key == "dst-mac") {
-            const FieldDef* f = find_field(def->field);
-            if (auto e = f ? convert_value(v, field_domain(*f, key), diags_) : std::nullopt)
-                put_mac(key == "src-mac" ? spec.eth_src : spec.eth_dst, e->lo);
-        } else if (key == "vlan") {
-            for (const auto& vv : o.values)
-                if (auto n = option_number(vv, def->field, "vlan id"))
-                    spec.vlans.push_back(static_cast<std::uint16_t>(*n));
-        } else if (key == "pcp") {
-            pcp = option_number(v, def->field, key);
+        if (key == "pcp") {
+            // Applied once every option is read: it goes into the first `vlan` tag.
+            pcp = option_number(o.values.front(), def->field, key);
             pcp_range = o.key.range;
-        } else if (key == "window") {
-            if (!tcp) {
-                not_here("is for tcp packets, not " + proto + " packets");
-                continue;
-            }
-            if (auto n = option_number(v, def->field, key)) spec.window = static_cast<std::uint16_t>(*n);
-        } else if (key == "flowlabel") {
-            if (spec.family != Family::V6) {
-                not_here("is for IPv6 packets");
-                continue;
-            }
-            if (auto n = option_number(v, def->field, key)) spec.flowlabel = static_cast<std::uint32_t>(*n);
-        } else if (key == "proto") {
-            if (proto != "ip") {
-                not_here("is for `packet ip`; a " + proto + " packet's protocol is fixed");
-                continue;
-            }
-            if (auto n = option_number(v, def->field, key)) spec.proto = static_cast<std::uint8_t>(*n);
-        } else if (key == "len") {
-            if (auto n = option_number(v, def->field, key)) spec.frame_len = static_cast<std::uint32_t>(*n);
-        } else if (key == "ttl") {
-            if (auto n = option_number(v, def->field, key)) spec.ttl = static_cast<std::uint8_t>(*n);
-        } else if (key == "dscp") {
-            if (auto n = option_number(v, def->field, key)) spec.dscp = static_cast<std::uint8_t>(*n);
+            continue;
         }
+        check_packet_option(o, def->field, kind, spec);
     }
     if (pcp) {
         if (spec.vlans.empty())
             diags_.error("option-not-applicable", pcp_range, "packet option 'pcp' needs a `vlan` tag");
         else
             spec.vlans.front() = static_cast<std::uint16_t>(spec.vlans.front() | (*pcp << 13));
+    }
+}
+
+void Checker::check_tcp_flags(const ast::PacketOpt& o, PacketSpec& spec) {
+    for (const auto& fv : o.values) {
+        if (fv.kind == K::Symbol) {
+            auto bit = find_symbol(SymbolTable::TcpFlag, fv.text);
+            if (!bit) {
+                std::vector<std::string> cands;
+                for (const auto& s : symbols(SymbolTable::TcpFlag)) cands.emplace_back(s.name);
+                diags_.error("unknown-symbol", fv.range,
+                             "unknown TCP flag '" + fv.text + "'" + did_you_mean(fv.text, cands) +
+                                 " (flags are fin, syn, rst, psh, ack, urg, ece, cwr)");
+                continue;
+            }
+            spec.tcp_flags |= static_cast<std::uint8_t>(*bit);
+        } else if (auto n = parse_uint(fv, 255, "TCP flags", diags_)) {
+            spec.tcp_flags |= static_cast<std::uint8_t>(*n);
+        }
+    }
+}
+
+// One option that is known, given once and applies to this packet; `field` is the field its
+// values are read as (kOptions).
+void Checker::check_packet_option(const ast::PacketOpt& o, std::string_view field, const PacketKind& kind,
+                                  PacketSpec& spec) {
+    const std::string& key = o.key.text;
+    const std::string& proto = kind.proto;
+    auto not_here = [&](const std::string& why) {
+        diags_.error("option-not-applicable", o.key.range, "packet option '" + key + "' " + why);
+    };
+    const ast::Value& v = o.values.front();
+    if (key == "flags") {
+        if (!kind.tcp) return not_here("is for tcp packets, not " + proto + " packets");
+        check_tcp_flags(o, spec);
+    } else if (key == "type" || key == "code") {
+        if (!kind.icmp) return not_here("is for icmp and icmp6 packets, not " + proto + " packets");
+        std::string icmp_field = (proto == "icmp6" ? "icmp6." : "icmp.") + key;
+        if (auto n = option_number(v, icmp_field, key))
+            (key == "type" ? spec.icmp_type : spec.icmp_code) = static_cast<std::uint8_t>(*n);
+    } else if (key == "payload") {
+        if (v.kind == K::String) {
+            spec.payload.assign(v.text.begin(), v.text.end());
+        } else if (v.kind == K::Bytes || v.kind == K::Int) {
+            std::string problem;
+            auto b = hex_bytes(v.text, false, problem);
+            if (b) spec.payload = *b;
+            else diags_.error("invalid-hex", v.range, "payload " + v.text + ": " + problem);
+        } else {
+            diags_.error("type-mismatch", v.range, "payload takes a string or 0x hex bytes");
+        }
+    } else if (key == "frag") {
+        if (v.kind == K::Symbol && v.text == "first") spec.frag = PacketSpec::Frag::First;
+        else if (v.kind == K::Symbol && v.text == "middle") spec.frag = PacketSpec::Frag::Middle;
+        else if (v.kind == K::Symbol && v.text == "last") spec.frag = PacketSpec::Frag::Last;
+        else
+            diags_.error("unknown-symbol", v.range,
+                         "frag is first, middle or last, not '" + v.text + "'" +
+                             did_you_mean(v.text, {"first", "middle", "last"}));
+    } else if (key == "iface") {
+        const FieldDef* f = find_field(field);
+        if (f && convert_value(v, field_domain(*f, key), diags_)) spec.iface = v.text;
+    } else if (key == "src-mac" || key == "dst-mac") {
+        const FieldDef* f = find_field(field);
+        if (auto e = f ? convert_value(v, field_domain(*f, key), diags_) : std::nullopt)
+            put_mac(key == "src-mac" ? spec.eth_src : spec.eth_dst, e->lo);
+    } else if (key == "vlan") {
+        for (const auto& vv : o.values)
+            if (auto n = option_number(vv, field, "vlan id")) spec.vlans.push_back(static_cast<std::uint16_t>(*n));
+    } else if (key == "window") {
+        if (!kind.tcp) return not_here("is for tcp packets, not " + proto + " packets");
+        if (auto n = option_number(v, field, key)) spec.window = static_cast<std::uint16_t>(*n);
+    } else if (key == "flowlabel") {
+        if (spec.family != Family::V6) return not_here("is for IPv6 packets");
+        if (auto n = option_number(v, field, key)) spec.flowlabel = static_cast<std::uint32_t>(*n);
+    } else if (key == "proto") {
+        if (proto != "ip") return not_here("is for `packet ip`; a " + proto + " packet's protocol is fixed");
+        if (auto n = option_number(v, field, key)) spec.proto = static_cast<std::uint8_t>(*n);
+    } else if (key == "len") {
+        if (auto n = option_number(v, field, key)) spec.frame_len = static_cast<std::uint32_t>(*n);
+    } else if (key == "ttl") {
+        if (auto n = option_number(v, field, key)) spec.ttl = static_cast<std::uint8_t>(*n);
+    } else if (key == "dscp") {
+        if (auto n = option_number(v, field, key)) spec.dscp = static_cast<std::uint8_t>(*n);
     }
 }
 

@@ -39,15 +39,6 @@ void Diagnostics::sort() {
 
 namespace {
 
-const char* severity_name(Severity s) {
-    switch (s) {
-        case Severity::Error: return "error";
-        case Severity::Warning: return "warning";
-        case Severity::Note: return "note";
-    }
-    return "error";
-}
-
 const char* severity_color(Severity s) {
     switch (s) {
         case Severity::Error: return "\x1b[1;31m";

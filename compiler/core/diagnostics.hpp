@@ -5,10 +5,11 @@
 #include <vector>
 
 #include "source.hpp"
+#include "weir/vocabulary.hpp"
 
 namespace weir {
 
-enum class Severity { Error, Warning, Note };
+using Severity = api::Severity;  // severity_name() is there too
 
 struct DiagNote {
     SourceRange range;  // may be invalid (a note without location)

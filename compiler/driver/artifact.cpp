@@ -18,15 +18,19 @@ std::string source_hash(const SourceManager& sm) {
     return sha256_hex(all);
 }
 
-int select_policy(const Program& program, const std::string& name, std::string& why) {
+int select_policy(const Program& program, const std::string& name, const std::string& file, std::string& why,
+                  const std::string& chooser) {
     const auto& pols = program.policies;
     for (std::size_t i = 0; i < pols.size(); ++i)
         if (name.empty() ? pols.size() == 1 : pols[i].name == name) return static_cast<int>(i);
     std::string names;
     for (const auto& p : pols) names += (names.empty() ? "" : ", ") + p.name;
-    why = name.empty() ? "the file has " + std::to_string(pols.size()) + " policies (" + names +
-                             "); choose one with --policy"
-                       : "the file has no policy '" + name + "' (it has: " + names + ")";
+    if (!name.empty())
+        why = "no policy named '" + name + "' in " + file + (names.empty() ? "" : " (it has: " + names + ")");
+    else if (pols.empty())
+        why = file + " has no policy";
+    else
+        why = file + " has " + std::to_string(pols.size()) + " policies (" + names + "): choose one with " + chooser;
     return -1;
 }
 
@@ -37,7 +41,7 @@ BuildResult build_artifact(std::shared_ptr<const Compilation> compilation, const
         out.error = "the policy does not compile";
         return out;
     }
-    const int index = select_policy(compilation->program, policy, out.error);
+    const int index = select_policy(compilation->program, policy, compilation->sources.file(0).path, out.error);
     if (index < 0) return out;
     auto a = std::make_shared<Artifact>();
     a->compilation = compilation;

@@ -27,8 +27,11 @@ struct Artifact {
 };
 
 // Which policy of a program a name selects: empty selects the only one. Returns its index, or -1
-// with `why` saying what the file has.
-int select_policy(const Program& program, const std::string& name, std::string& why);
+// with `why`: "no policy named 'x' in FILE (it has: a, b)", "FILE has 2 policies (a, b): choose
+// one with CHOOSER" or "FILE has no policy". `file`: the display name; `chooser`: how the user
+// names one ("--policy NAME" on the command line).
+int select_policy(const Program& program, const std::string& name, const std::string& file, std::string& why,
+                  const std::string& chooser = "--policy NAME");
 
 struct BuildResult {
     std::shared_ptr<const Artifact> artifact;

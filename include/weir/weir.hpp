@@ -30,14 +30,11 @@
 #include <string>
 #include <vector>
 
+#include "weir/vocabulary.hpp"
+
 namespace weir::api {
 
 // --- results -------------------------------------------------------------------------------
-
-// Why an operation failed. Policy: the policy itself (does not compile, the kernel verifier
-// rejects it, its own tests fail; the CLI exits 1). Environment: the host (no such interface,
-// not privileged, another XDP program, bpffs, no weir policy there; the CLI exits 2).
-enum class ErrorKind { None, Policy, Environment };
 
 struct Error {
     ErrorKind kind = ErrorKind::None;
@@ -64,8 +61,6 @@ Result<std::string> read_input_file(const std::string& path, std::uint64_t max_b
 
 // --- diagnostics ---------------------------------------------------------------------------
 
-enum class Severity { Error, Warning, Note };
-const char* severity_name(Severity s);  // "error", "warning", "note"
 
 // A position in a source (1-based; line 0: no location, e.g. an unreadable file).
 struct Location {
@@ -131,6 +126,9 @@ public:
     bool io_error() const;  // the root file could not be read
     const std::string& name() const;
     std::vector<std::string> policy_names() const;  // the `policy NAME ...` blocks, in order
+    // Which policy `name` selects (empty: the file's only one): its name, or an Error (Policy,
+    // step "select") naming what the file has. `chooser`: how the caller's user picks one.
+    Result<std::string> select(const std::string& name, const std::string& chooser = "--policy NAME") const;
     // SHA-256 over every file read (path, length, text): what a load of this file records as
     // Status::source_hash, so a caller can tell whether the pinned policy came from this text.
     std::string source_hash() const;
@@ -275,15 +273,6 @@ std::uint32_t log_snap_max();
 
 // --- attaching -----------------------------------------------------------------------------
 
-enum class Mode { Auto, Native, Generic };  // Auto: native if the driver supports it, else generic
-
-// One finished step of a load: "compile", "verify", "self-test", "prepare", "swap" (or
-// "attach" on a first load), "pin", "cleanup", "meta".
-struct Step {
-    std::string name;
-    std::chrono::nanoseconds time{};
-    std::string detail;
-};
 
 struct AttachOptions {
     Mode mode = Mode::Auto;  // a hot swap keeps the running mode (Auto) or must match it
@@ -326,34 +315,6 @@ struct LoadReport {
     std::chrono::nanoseconds swap_time() const;
     std::chrono::nanoseconds total_time() const;
     Attachment attachment() const;  // a handle on `ifname`
-};
-
-struct Counter {
-    std::uint64_t packets = 0, bytes = 0;
-};
-
-struct RuleCounter {
-    std::string name;
-    std::string action;  // "pass", "drop", "count", "redirect", "tx" ("" in old pinned records)
-    Counter counter;
-    std::uint32_t slot = 0;  // its counter slot (kept across swaps)
-};
-
-// The counters of one interface's policy at one moment (per-CPU values summed). Counters of
-// rules that keep their name survive a hot swap; new rules start at zero.
-struct Counters {
-    std::string ifname, policy, mode;
-    std::uint32_t prog_id = 0;
-    std::int64_t time = 0;                        // unix time of the reading
-    std::chrono::steady_clock::time_point taken;  // the same, for rates between two readings
-    std::vector<RuleCounter> rules;      // policy order
-    std::string default_verdict;         // "pass" / "drop"
-    Counter default_decisions;           // packets no rule decided
-    Counter malformed;                   // packets the parser rejected
-    Counter errors;
-    Counter log_drops;                   // `log` records lost because the ring was full
-    std::map<std::string, Counter> verdicts;  // "aborted", "drop", "pass", "tx", "redirect"
-    const Counter* rule(const std::string& name) const;  // null: no such rule
 };
 
 struct SetInfo {

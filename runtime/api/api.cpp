@@ -34,21 +34,11 @@ Location location(const SourceManager& sm, SourceRange r) {
     return l;
 }
 
-namespace {
-Severity severity(weir::Severity s) {
-    switch (s) {
-        case weir::Severity::Error: return Severity::Error;
-        case weir::Severity::Warning: return Severity::Warning;
-        case weir::Severity::Note: return Severity::Note;
-    }
-    return Severity::Error;
-}
-}  // namespace
 
 void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnostic>& out) {
     for (const weir::Diagnostic& d : ds.list()) {
         Diagnostic p;
-        p.severity = severity(d.severity);
+        p.severity = d.severity;
         p.code = d.code;
         p.where = location(sm, d.range);
         p.message = d.message;
@@ -59,18 +49,9 @@ void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnos
 
 namespace {
 
-ErrorKind kind(attach::Problem p) {
-    switch (p) {
-        case attach::Problem::None: return ErrorKind::None;
-        case attach::Problem::Policy: return ErrorKind::Policy;
-        case attach::Problem::Environment: return ErrorKind::Environment;
-    }
-    return ErrorKind::Environment;
-}
-
 Error error_of(const attach::Failure& f, std::string step) {
     if (!f) return {};
-    return {kind(f.problem), std::move(step), f.message};
+    return {f.problem, std::move(step), f.message};
 }
 
 weir::CheckOptions check_options(const CompileOptions& o) {
@@ -83,18 +64,6 @@ weir::CheckOptions check_options(const CompileOptions& o) {
     return c;
 }
 
-attach::Mode mode_of(Mode m) {
-    switch (m) {
-        case Mode::Auto: return attach::Mode::Auto;
-        case Mode::Native: return attach::Mode::Native;
-        case Mode::Generic: return attach::Mode::Generic;
-    }
-    return attach::Mode::Auto;
-}
-
-Counter counter(const bpf::Counter& c) { return {c.packets, c.bytes}; }
-bpf::Counter counter(const Counter& c) { return {c.packets, c.bytes}; }
-
 sets::Op op_of(SetOp op) {
     switch (op) {
         case SetOp::Add: return sets::Op::Add;
@@ -103,41 +72,6 @@ sets::Op op_of(SetOp op) {
         case SetOp::Flush: return sets::Op::Flush;
     }
     return sets::Op::List;
-}
-
-// The fields Counters and stats::Snapshot share, copied either way.
-template <class From, class To>
-void copy_shared(const From& f, To& t) {
-    t.ifname = f.ifname;
-    t.policy = f.policy;
-    t.mode = f.mode;
-    t.prog_id = f.prog_id;
-    t.taken = f.taken;
-    t.default_verdict = f.default_verdict;
-    t.default_decisions = counter(f.default_decisions);
-    t.malformed = counter(f.malformed);
-    t.errors = counter(f.errors);
-    t.log_drops = counter(f.log_drops);
-}
-
-Counters counters_of(const stats::Snapshot& s) {
-    Counters c;
-    copy_shared(s, c);
-    c.time = s.unix_time;
-    for (const auto& r : s.rules) c.rules.push_back({r.name, r.action, counter(r.counter), r.slot});
-    for (std::uint32_t a : kReportedActions) c.verdicts[action_name(a)] = counter(s.verdicts[a]);
-    return c;
-}
-
-// Back to the runtime's snapshot, whose formatters `weir stats` has always printed.
-stats::Snapshot snapshot_of(const Counters& c) {
-    stats::Snapshot s;
-    copy_shared(c, s);
-    s.unix_time = c.time;
-    for (const auto& r : c.rules) s.rules.push_back({r.name, r.action, r.slot, counter(r.counter)});
-    for (std::uint32_t a : kReportedActions)
-        if (auto it = c.verdicts.find(action_name(a)); it != c.verdicts.end()) s.verdicts[a] = counter(it->second);
-    return s;
 }
 
 Status status_of(const attach::Attachment& a) {
@@ -172,12 +106,12 @@ attach::LoadOptions load_options(const std::string& ifname, const AttachOptions&
     attach::LoadOptions lo;
     lo.policy = opts.policy;
     lo.ifname = ifname;
-    lo.mode = mode_of(opts.mode);
+    lo.mode = opts.mode;
     lo.dry_run = opts.dry_run;
     lo.unverifiable_rule = opts.test_unverifiable_rule;
     if (opts.on_step) {
         const auto& cb = opts.on_step;
-        lo.on_step = [&cb](const attach::Step& s) { cb(Step{s.name, s.time, s.detail}); };
+        lo.on_step = cb;
     }
     return lo;
 }
@@ -186,8 +120,8 @@ attach::LoadOptions load_options(const std::string& ifname, const AttachOptions&
 LoadReport report(const std::string& ifname, const attach::LoadOutcome& r, const AttachOptions& opts) {
     LoadReport out;
     out.ifname = ifname;
-    if (!r.ok()) out.error = {kind(r.problem), r.failed_step, r.message};
-    for (const auto& s : r.steps) out.steps.push_back({s.name, s.time, s.detail});
+    if (!r.ok()) out.error = {r.problem, r.failed_step, r.message};
+    out.steps = r.steps;
     out.hot_swap = r.hot_swap;
     out.replaced = r.replaced;
     if (r.now && r.ok() && !opts.dry_run) {
@@ -231,7 +165,7 @@ SetEdit set_edit(const std::string& ifname, const std::string& set, SetOp op,
     o.elements = elements;
     sets::EditOutcome r = sets::edit(o);
     SetEdit out;
-    if (!r.ok()) out.error = {kind(r.problem), std::string("set ") + set_op_name(op), r.message};
+    if (!r.ok()) out.error = {r.problem, std::string("set ") + set_op_name(op), r.message};
     convert(r.sources, r.diags, out.diagnostics);
     out.diagnostics_text = render_text(r.sources, r.diags, color);
     out.set_type = r.set_type;
@@ -243,15 +177,6 @@ SetEdit set_edit(const std::string& ifname, const std::string& set, SetOp op,
 }
 
 }  // namespace
-
-const char* severity_name(Severity s) {
-    switch (s) {
-        case Severity::Error: return "error";
-        case Severity::Warning: return "warning";
-        case Severity::Note: return "note";
-    }
-    return "error";
-}
 
 const char* set_op_name(SetOp op) { return sets::op_name(op_of(op)); }
 
@@ -281,6 +206,19 @@ std::vector<std::string> Policy::policy_names() const {
     std::vector<std::string> out;
     if (!impl_->compilation->diags.has_errors())
         for (const auto& p : impl_->compilation->program.policies) out.push_back(p.name);
+    return out;
+}
+Result<std::string> Policy::select(const std::string& name, const std::string& chooser) const {
+    Result<std::string> out;
+    const Compilation& c = *impl_->compilation;
+    if (!c.ok()) {
+        out.error = {ErrorKind::Policy, "compile", "the policy does not compile"};
+        return out;
+    }
+    std::string why;
+    int p = select_policy(c.program, name, impl_->name, why, chooser);
+    if (p < 0) out.error = {ErrorKind::Policy, "select", std::move(why)};
+    else out.value = c.program.policies[static_cast<std::size_t>(p)].name;
     return out;
 }
 std::vector<AlertDef> Policy::alerts(const std::string& policy) const {
@@ -435,12 +373,6 @@ Result<T> only(Result<std::vector<T>> all, const std::string& ifname, const char
 Result<Status> Attachment::status() const { return only(status_all(ifname_), ifname_, "status"); }
 Result<Counters> Attachment::counters() const { return only(counters_all(ifname_), ifname_, "read"); }
 
-const Counter* Counters::rule(const std::string& name) const {
-    for (const auto& r : rules)
-        if (r.name == name) return &r.counter;
-    return nullptr;
-}
-
 SetEdit Attachment::set_add(const std::string& set, const std::vector<std::string>& elements) const {
     return edit_set(SetOp::Add, set, elements);
 }
@@ -488,21 +420,17 @@ Result<std::vector<std::string>> interfaces() {
 }
 
 Result<std::vector<Counters>> counters_all(const std::string& ifname) {
-    return read_all<stats::Snapshot>("read", [&](auto& v) { return stats::read(v, ifname); }, counters_of);
+    Result<std::vector<Counters>> out;
+    out.error = error_of(stats::read(out.value, ifname), "read");
+    return out;
 }
 
 std::string counters_table(const std::vector<Counters>& now, const std::vector<Counters>* before) {
-    std::vector<stats::Snapshot> n, b;
-    for (const auto& c : now) n.push_back(snapshot_of(c));
-    if (before)
-        for (const auto& c : *before) b.push_back(snapshot_of(c));
-    return stats::format_table(n, before ? &b : nullptr);
+    return stats::format_table(now, before);
 }
 
 std::string counters_json(const Counters& now, const Counters* before, int indent) {
-    if (!before) return stats::to_json(snapshot_of(now), nullptr, indent);
-    stats::Snapshot b = snapshot_of(*before);
-    return stats::to_json(snapshot_of(now), &b, indent);
+    return stats::to_json(now, before, indent);
 }
 
 }  // namespace weir::api

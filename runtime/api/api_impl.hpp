@@ -1,12 +1,14 @@
-// What the API's source files (api.cpp, api_stages.cpp) share: the inside of a Policy and the
+// What the API's source files share: the inside of a Policy and the
 // conversion of internal diagnostics into the public ones.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "codegen.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
+#include "loaded_policy.hpp"
 #include "source.hpp"
 #include "weir/weir.hpp"
 
@@ -21,5 +23,11 @@ struct Policy::Impl {
 
 Location location(const SourceManager& sm, SourceRange r);
 void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnostic>& out);
+
+// Policy `name`'s built artifact loaded into the kernel, attached nowhere (redirects aimed at
+// placeholders): what `weir check --kernel` and `weir test --kernel` run. nullptr: `error` says
+// why in one line; the codegen failure or the verifier's findings are in `diags`.
+std::unique_ptr<LoadedPolicy> load_unattached(const std::shared_ptr<const Compilation>& c, const std::string& name,
+                                              const CodegenOptions& cg, Diagnostics& diags, std::string& error);
 
 }  // namespace weir::api

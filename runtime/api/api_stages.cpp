@@ -25,21 +25,10 @@ Error emit_error(std::string message, const char* step = "select") {
 
 // The policy a later stage is for: `name`, or the program's only one; -1 with `error` set.
 int pick_policy(const Program& prog, const std::string& name, const std::string& file, Error& error) {
-    if (!name.empty()) {
-        int p = prog.find_policy(name);
-        if (p < 0) error = emit_error("no policy named '" + name + "' in " + file);
-        return p;
-    }
-    if (prog.policies.size() == 1) return 0;
-    if (prog.policies.empty()) {
-        error = emit_error(file + " has no policy to compile");
-        return -1;
-    }
-    std::string names;
-    for (const auto& p : prog.policies) names += (names.empty() ? "" : ", ") + p.name;
-    error = emit_error(file + " has " + std::to_string(prog.policies.size()) + " policies (" + names +
-                       "): choose one with --policy NAME");
-    return -1;
+    std::string why;
+    int p = select_policy(prog, name, file, why);
+    if (p < 0) error = emit_error(std::move(why));
+    return p;
 }
 
 }  // namespace
@@ -59,10 +48,7 @@ Result<std::string> emit(const Policy& policy, Stage stage, const EmitOptions& o
         out.error = emit_error("the policy does not compile", "compile");
         return out;
     }
-    if (!opts.policy.empty() && c.program.find_policy(opts.policy) < 0) {
-        out.error = emit_error("no policy named '" + opts.policy + "' in " + policy.name());
-        return out;
-    }
+    if (!opts.policy.empty() && pick_policy(c.program, opts.policy, policy.name(), out.error) < 0) return out;
     if (stage == Stage::Checked) {
         out.value = dump(c.program);
         return out;
@@ -86,6 +72,25 @@ Result<std::string> emit(const Policy& policy, Stage stage, const EmitOptions& o
     return out;
 }
 
+std::unique_ptr<LoadedPolicy> load_unattached(const std::shared_ptr<const Compilation>& c, const std::string& name,
+                                              const CodegenOptions& cg, Diagnostics& diags, std::string& error) {
+    BuildResult built = build_artifact(c, name, cg);
+    const int p = c->program.find_policy(name);
+    SourceRange at = p >= 0 ? c->program.policies[static_cast<std::size_t>(p)].name_range : SourceRange{};
+    if (!built.ok()) {
+        diags.add({weir::Severity::Error, "codegen-failed", at, built.error, {}});
+        error = "policy '" + name + "' could not be compiled";
+        return nullptr;
+    }
+    const Artifact& art = *built.artifact;
+    KernelLoadOptions lo;
+    lo.placeholder_redirects = true;
+    lo.object_name = name;
+    auto lp = LoadedPolicy::load(art.plan, art.sources(), art.object, diags, lo);
+    if (!lp) error = "policy '" + name + "' could not be loaded into the kernel";
+    return lp;
+}
+
 KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string& test_unverifiable_rule) {
     KernelCheck out;
     const Compilation& c = *policy.impl().compilation;
@@ -103,21 +108,13 @@ KernelCheck verify_in_kernel(const Policy& policy, bool color, const std::string
         std::vector<std::string> placeholders;
         CodegenOptions cg = host_codegen_options(true, &placeholders);
         cg.unverifiable_rule = test_unverifiable_rule;
-        BuildResult built = build_artifact(policy.impl().compilation, pol.name, cg);
-        if (!built.ok()) {
-            diags.add({weir::Severity::Error, "codegen-failed", pol.name_range, built.error, {}});
-            continue;
-        }
-        const Artifact& art = *built.artifact;
+        std::string error;
+        auto lp = load_unattached(policy.impl().compilation, pol.name, cg, diags, error);
         for (const auto& name : placeholders)
             diags.add({weir::Severity::Note, "iface-placeholder", pol.name_range,
                        "interface '" + name + "' (pkt.iface) does not exist on this host; "
                        "verified with a placeholder ifindex",
                        {}});
-        KernelLoadOptions lo;
-        lo.placeholder_redirects = true;
-        lo.object_name = pol.name;
-        auto lp = LoadedPolicy::load(art.plan, art.sources(), art.object, diags, lo);
         if (!lp) continue;
         const LoadStats& s = lp->stats();
         out.verified.push_back({pol.name, s.xlated_insns, s.jited_bytes, s.verified_insns, s.load_time});

@@ -32,23 +32,15 @@
 #include "diagnostics.hpp"
 #include "driver.hpp"
 #include "pins.hpp"
+#include "weir/vocabulary.hpp"
 
 namespace weir::attach {
 
-enum class Mode { Auto, Native, Generic };
+// The public API's words (include/weir/vocabulary.hpp), used as they are.
+using Mode = api::Mode;
 const char* mode_name(Mode m);  // "auto", "native", "generic"
-
-// Why an operation failed: Policy = the policy (compile, verify, self-test; CLI exit 1),
-// Environment = the host (no such interface, not privileged, foreign XDP program, bpffs; exit 2).
-enum class Problem { None, Policy, Environment };
-
-// One finished step of a load: "compile", "verify", "self-test", "prepare", "swap" (or "attach"
-// on a first load), "pin", "cleanup", "meta".
-struct Step {
-    std::string name;
-    std::chrono::nanoseconds time{};
-    std::string detail;  // e.g. "9 probes", "verified: 412 instructions"
-};
+using Problem = api::ErrorKind;  // Policy: CLI exit 1; Environment: exit 2
+using Step = api::Step;
 
 struct LoadOptions {
     // The policy's source as weir_meta records it. load(Artifact) reads nothing from it; load()

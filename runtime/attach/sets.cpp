@@ -180,105 +180,320 @@ std::vector<std::string> format_prefixes(TableKind kind, const std::vector<Table
     return out;
 }
 
-EditOutcome edit(const EditOptions& opts) {
-    EditOutcome r;
-    auto env = [&](std::string msg) {
-        r.problem = Problem::Environment;
-        r.message = std::move(msg);
-        return std::move(r);
-    };
-    auto policy_error = [&](std::string msg) {
-        r.problem = Problem::Policy;
-        r.message = std::move(msg);
-        return std::move(r);
-    };
+namespace {
 
-    // The command line as a source: "SET ELEM ELEM ...".
-    std::string text = opts.set;
+// Why an edit stopped: the outcome's problem and one-line message (the diagnostics, if any,
+// are already in the outcome).
+struct Stop {
+    Problem problem;
+    std::string message;
+};
+Stop env_stop(std::string msg) { return {Problem::Environment, std::move(msg)}; }
+Stop policy_stop(std::string msg) { return {Problem::Policy, std::move(msg)}; }
+
+// The command line as a source: "SET ELEM ELEM ...".
+struct CommandLine {
+    FileId file;
+    SourceRange set;                                          // the set's name
     std::vector<std::pair<std::uint32_t, std::uint32_t>> at;  // each element's [begin, end)
+};
+
+CommandLine command_line(const EditOptions& opts, SourceManager& sources) {
+    CommandLine cl;
+    std::string text = opts.set;
     for (const auto& e : opts.elements) {
         text += ' ';
-        at.emplace_back(static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(text.size() + e.size()));
+        cl.at.emplace_back(static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(text.size() + e.size()));
         text += e;
     }
-    const FileId cmd = r.sources.add("<command line>", text);
-    const SourceRange set_range{cmd, 0, static_cast<std::uint32_t>(opts.set.size())};
+    cl.file = sources.add("<command line>", text);
+    cl.set = SourceRange{cl.file, 0, static_cast<std::uint32_t>(opts.set.size())};
+    return cl;
+}
 
-    // The interface and its pinned state, under its lock.
-    const std::string& ifname = opts.ifname;
+// The interface's pinned state, read under its lock (held while this lives).
+struct Opened {
+    std::optional<pins::Lock> lock;
+    std::optional<pins::Pinned> pinned;
+    std::optional<pins::Meta> meta;  // with a current policy
+};
+
+std::optional<Stop> open_policy(const std::string& ifname, Opened& o, std::vector<std::string>& notes) {
     if (::access(pins::dir(ifname).c_str(), F_OK) != 0 && (errno == EACCES || errno == EPERM))
-        return env("not privileged: cannot read " + pins::root() + " (run as root)");
+        return env_stop("not privileged: cannot read " + pins::root() + " (run as root)");
     if (!pins::exists(pins::dir(ifname))) {
-        if (if_nametoindex(ifname.c_str()) == 0) return env("no interface named '" + ifname + "'");
-        return env("no weir policy on '" + ifname + "'");
+        if (if_nametoindex(ifname.c_str()) == 0) return env_stop("no interface named '" + ifname + "'");
+        return env_stop("no weir policy on '" + ifname + "'");
     }
     auto lock = pins::Lock::acquire(ifname);
     if (!lock) {
         if (lock.error().code == -EACCES || lock.error().code == -EPERM)
-            return env("not privileged: " + lock.error().message + " (run as root)");
-        return env(lock.error().message);
+            return env_stop("not privileged: " + lock.error().message + " (run as root)");
+        return env_stop(lock.error().message);
     }
+    o.lock.emplace(std::move(*lock));
     attach::Failure f;
-    if (std::string note = attach::recover(ifname, f); !note.empty()) r.notes.push_back(note);
-    if (f) return env(f.message);
-    if (!pins::exists(pins::dir(ifname))) return env("no weir policy on '" + ifname + "'");
+    if (std::string note = attach::recover(ifname, f); !note.empty()) notes.push_back(note);
+    if (f) return env_stop(f.message);
+    if (!pins::exists(pins::dir(ifname))) return env_stop("no weir policy on '" + ifname + "'");
     auto p = pins::open_pinned(ifname);
     if (!p) {
         if (p.error().code == -EACCES || p.error().code == -EPERM)
-            return env("not privileged: " + p.error().message + " (run as root)");
-        return env(p.error().message);
+            return env_stop("not privileged: " + p.error().message + " (run as root)");
+        return env_stop(p.error().message);
     }
-    if (!p->meta) return env("no weir policy on '" + ifname + "' (weir_meta is not pinned)");
-    auto meta = pins::read_meta(p->meta.get());
-    if (!meta) return env(meta.error().message);
-    if (!meta->current) return env("no weir policy on '" + ifname + "'");
-    pins::PolicyMeta& cur = *meta->current;
+    o.pinned.emplace(std::move(*p));
+    if (!o.pinned->meta) return env_stop("no weir policy on '" + ifname + "' (weir_meta is not pinned)");
+    auto meta = pins::read_meta(o.pinned->meta.get());
+    if (!meta) return env_stop(meta.error().message);
+    if (!meta->current) return env_stop("no weir policy on '" + ifname + "'");
+    o.meta.emplace(std::move(*meta));
+    return std::nullopt;
+}
 
-    // The set's tables.
-    Change c;
-    auto& recs = c.recs;
+// The set's tables (c.recs) and their type; an unknown set is a diagnostic that lists the others.
+std::optional<Stop> find_set(const EditOptions& opts, pins::PolicyMeta& cur, const SourceRange& set_range,
+                             EditOutcome& r, Change& c) {
     for (auto& s : cur.sets)
-        if (s.named && s.name == opts.set) recs.push_back(&s);
-    if (recs.empty()) {
+        if (s.named && s.name == opts.set) c.recs.push_back(&s);
+    if (c.recs.empty()) {
         std::set<std::string> names;
         for (const auto& s : cur.sets)
             if (s.named) names.insert(s.name);
         std::string list;
         for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
         auto& d = r.diags.error("unknown-set", set_range,
-                                "policy '" + cur.policy + "' on '" + ifname + "' has no set named '" + opts.set + "'");
+                                "policy '" + cur.policy + "' on '" + opts.ifname + "' has no set named '" + opts.set + "'");
         if (opts.set.starts_with("inline@"))
             d.notes.push_back({{}, "inline sets are part of their rule; edit the policy and `weir load` it"});
         else if (!names.empty())
             d.notes.push_back({{}, "its sets: " + list + " (sets no rule looks up are not in the program)"});
         else
             d.notes.push_back({{}, "the policy looks up no named set"});
-        return policy_error("nothing changed");
+        return policy_stop("nothing changed");
     }
-    std::vector<const pins::SetRecord*> crecs(recs.begin(), recs.end());
+    std::vector<const pins::SetRecord*> crecs(c.recs.begin(), c.recs.end());
     r.set_type = derive_type(crecs);
-    // Each table's maps; `fds` is where its entries are: the hash of its kind if the set is
-    // hashed (weir_abi.h), else the trie.
-    auto& maps = c.maps;
-    auto& descs = c.descs;
-    auto& fds = c.fds;
-    for (const auto* s : recs) {
-        SetMaps m = set_maps(s->kind, [&](const char* n) { return p->map(n); });
-        if (m.trie < 0) return env(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
+    return std::nullopt;
+}
+
+// Each table's maps; c.fds is where its entries are: the hash of its kind if the set is
+// hashed (weir_abi.h), else the trie.
+std::optional<Stop> open_tables(const pins::Pinned& p, const std::string& ifname, Change& c, EditOutcome& r) {
+    for (const auto* s : c.recs) {
+        SetMaps m = set_maps(s->kind, [&](const char* n) { return p.map(n); });
+        if (m.trie < 0) return env_stop(std::string(table_map_name(s->kind)) + " is not pinned for '" + ifname + "'");
         auto d = hashed_desc(m, s->id);
-        if (!d) return env(d.error().message);
-        maps.push_back(m);
-        descs.push_back(*d);
-        fds.push_back(*d ? m.hash : m.trie);
+        if (!d) return env_stop(d.error().message);
+        c.maps.push_back(m);
+        c.descs.push_back(*d);
+        c.fds.push_back(*d ? m.hash : m.trie);
         r.tables.push_back({s->kind, s->id, 0, 0});
     }
+    return std::nullopt;
+}
 
-    if (opts.op == Op::List) {
-        for (std::size_t i = 0; i < recs.size(); ++i) {
-            auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
-            if (!prefixes) return env(prefixes.error().message);
-            for (auto& s : format_prefixes(recs[i]->kind, *prefixes)) r.elements.push_back(std::move(s));
+std::optional<Stop> list_contents(const Change& c, EditOutcome& r) {
+    for (std::size_t i = 0; i < c.recs.size(); ++i) {
+        auto prefixes = read_table(c.fds[i], c.recs[i]->kind, c.recs[i]->id);
+        if (!prefixes) return env_stop(prefixes.error().message);
+        for (auto& s : format_prefixes(c.recs[i]->kind, *prefixes)) r.elements.push_back(std::move(s));
+    }
+    return std::nullopt;
+}
+
+// Flush: every entry of the set.
+std::optional<Stop> flush_entries(Change& c) {
+    for (std::size_t i = 0; i < c.recs.size(); ++i) {
+        auto prefixes = read_table(c.fds[i], c.recs[i]->kind, c.recs[i]->id);
+        if (!prefixes) return env_stop(prefixes.error().message);
+        for (const auto& pf : *prefixes)
+            c.entries.push_back({static_cast<int>(i), set_table_key(c.recs[i]->kind, c.recs[i]->id, pf), {}});
+    }
+    return std::nullopt;
+}
+
+// Add/Del: the elements converted with the checker, as a one-set program
+// "set SET : TYPE = { ELEMS }". Plain addresses and prefixes (most of a large batch) are read
+// directly, as in set files; everything else goes through the checker.
+std::optional<Stop> check_elements(const EditOptions& opts, const CommandLine& cl, EditOutcome& r,
+                                   std::vector<Element>& elems) {
+    if (opts.elements.empty()) return policy_stop("no elements given: nothing changed");
+    ast::SetDecl decl;
+    decl.name = {opts.set, cl.set};
+    decl.type = {r.set_type, cl.set};
+    decl.range = cl.set;
+    bool lexical_ok = true;
+    decl.items.reserve(opts.elements.size());
+    const bool addresses = r.set_type == "ip" || r.set_type == "ip4" || r.set_type == "ip6";
+    std::vector<Element> plain;
+    if (addresses) plain.reserve(opts.elements.size());
+    for (std::size_t i = 0; i < opts.elements.size(); ++i) {
+        const std::string& tok = opts.elements[i];
+        const auto [b, e] = cl.at[i];
+        if (addresses) {
+            auto el = parse_ip_plain(tok);
+            if (el && (r.set_type == "ip" || (el->family == Family::V4) == (r.set_type == "ip4"))) {
+                el->range = SourceRange{cl.file, b, e};
+                plain.push_back(*el);
+                continue;
+            }
         }
+        // Blanks are not allowed in an argument (the shell splits elements).
+        auto item = tok.find_first_of(" \t") == std::string::npos ? element_token(tok, cl.file, b) : std::nullopt;
+        if (!item) {
+            SourceRange whole{cl.file, b, e};
+            r.diags.error("invalid-element", whole.end > whole.begin ? whole : cl.set,
+                          "one element per argument: an address, prefix, number, name or range a-b; got '" + tok +
+                              "'");
+            lexical_ok = false;
+            continue;
+        }
+        decl.items.push_back(std::move(*item));
+    }
+    std::vector<ast::File> files(1);
+    files[0].id = cl.file;
+    files[0].decls.emplace_back(std::move(decl));
+    Diagnostics checked;
+    Program prog = check(r.sources, std::move(files), checked);
+    for (const auto& d : checked.list()) r.diags.add(d);
+    if (!lexical_ok || r.diags.has_errors() || prog.sets.size() != 1) return policy_stop("nothing changed");
+    elems = std::move(plain);
+    elems.insert(elems.end(), prog.sets[0].elems.begin(), prog.sets[0].elems.end());
+    return std::nullopt;
+}
+
+// The elements' prefixes, one entry per key (the first element that gives it), in key order:
+// sorted, the kernel writes them faster, and duplicates sit side by side.
+std::optional<Stop> element_entries(const std::vector<Element>& elems, const EditOptions& opts,
+                                    const std::string& policy, Change& c, EditOutcome& r) {
+    auto& entries = c.entries;
+    entries.reserve(elems.size());
+    for (const Element& el : elems) {
+        TableKind kind = el.family == Family::V4   ? TableKind::V4
+                         : el.family == Family::V6 ? TableKind::V6
+                         : r.set_type == "port"    ? TableKind::Port
+                         : r.set_type == "proto"   ? TableKind::Proto
+                                                   : TableKind::Mac;
+        int table = -1;
+        for (std::size_t i = 0; i < c.recs.size(); ++i)
+            if (c.recs[i]->kind == kind) table = static_cast<int>(i);
+        if (table < 0) {
+            auto& d = r.diags.error("set-table-unused", el.range,
+                                    "policy '" + policy + "' never looks up " + kind_family_text(kind) + " in set '" +
+                                        opts.set + "', so this element could never match");
+            d.notes.push_back({{}, "the running program has a table of set '" + opts.set + "' only for " +
+                                       kind_family_text(c.recs[0]->kind)});
+            continue;
+        }
+        for (const TablePrefix& pf : range_to_prefixes(el.lo, el.hi, table_value_bits(kind)))
+            entries.push_back({table, set_table_key(kind, c.recs[table]->id, pf), el.range});
+    }
+    if (r.diags.has_errors()) return policy_stop("nothing changed");
+    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        return a.table != b.table ? a.table < b.table : a.key < b.key;
+    });
+    entries.erase(std::unique(entries.begin(), entries.end(),
+                              [](const Entry& a, const Entry& b) { return a.table == b.table && a.key == b.key; }),
+                  entries.end());
+    return std::nullopt;
+}
+
+// Add to a hashed table: the lengths of the whole batch (present entries too, so that a
+// repeated add lists what an interrupted one wrote).
+std::vector<std::set<std::uint8_t>> batch_lengths(Op op, const Change& c) {
+    std::vector<std::set<std::uint8_t>> lens(c.recs.size());
+    if (op == Op::Add)
+        for (const auto& e : c.entries)
+            if (c.descs[e.table])
+                lens[e.table].insert(
+                    static_cast<std::uint8_t>(key_u32(e.key, offsetof(weir_key_v4, prefixlen)) - WEIR_SET_ID_BITS));
+    return lens;
+}
+
+// What changes, moved out of c.entries into `todo`. Add: entries already present stay; Del:
+// every entry must be there, exactly (an element inside a stored prefix is not that prefix).
+std::optional<Stop> take_changes(const EditOptions& opts, Change& c, EditOutcome& r, std::vector<Entry>& todo) {
+    std::set<std::pair<std::uint32_t, std::uint32_t>> missing_reported;
+    ExactLookup exact;
+    for (auto& e : c.entries) {
+        const bool present = exact.has(c.fds[e.table], c.fds[e.table] == c.maps[e.table].trie, e.key);
+        if (opts.op == Op::Add) {
+            if (present) ++r.tables[e.table].unchanged;
+            else todo.push_back(std::move(e));
+        } else if (!present) {
+            if (missing_reported.insert({e.range.begin, e.range.end}).second)
+                r.diags.error("element-not-in-set", e.range,
+                              "'" + std::string(r.sources.text(e.range)) + "' is not in set '" + opts.set +
+                                  "' (`weir set list` shows its elements as stored)");
+        } else {
+            todo.push_back(std::move(e));
+        }
+    }
+    if (r.diags.has_errors()) return policy_stop("nothing changed");
+    return std::nullopt;
+}
+
+// Add, hashed tables: the batch's lengths join the descriptor (c.new_lens); beyond
+// WEIR_SET_HASH_LENS the set moves to the trie, its hash entries with it (c.moved, into `todo`).
+std::optional<Stop> plan_lengths(const std::vector<std::set<std::uint8_t>>& batch_lens, Change& c,
+                                 std::vector<Entry>& todo) {
+    for (std::size_t i = 0; i < c.recs.size(); ++i) {
+        const auto& desc = c.descs[i];
+        if (!desc) continue;
+        std::set<std::uint8_t> lens(desc->len, desc->len + desc->n);
+        lens.insert(batch_lens[i].begin(), batch_lens[i].end());
+        if (lens.size() <= WEIR_SET_HASH_LENS) {
+            for (std::uint8_t l : lens)
+                if (std::find(desc->len, desc->len + desc->n, l) == desc->len + desc->n) c.new_lens[i].push_back(l);
+            continue;
+        }
+        auto old = read_table(c.maps[i].hash, c.recs[i]->kind, c.recs[i]->id);
+        if (!old) return env_stop(old.error().message);
+        for (const auto& pf : *old) {
+            c.moved[i].push_back(set_table_key(c.recs[i]->kind, c.recs[i]->id, pf));
+            todo.push_back({static_cast<int>(i), c.moved[i].back(), {}});
+        }
+        c.fds[i] = c.maps[i].trie;
+        c.to_trie[i] = true;
+    }
+    return std::nullopt;
+}
+
+// Add/Del: c.entries becomes the keys to write or delete, everything checked first.
+std::optional<Stop> edit_entries(const EditOptions& opts, const CommandLine& cl, const std::string& policy, Change& c,
+                                 EditOutcome& r) {
+    std::vector<Element> elems;
+    if (auto s = check_elements(opts, cl, r, elems)) return s;
+    if (auto s = element_entries(elems, opts, policy, c, r)) return s;
+    const auto batch_lens = batch_lengths(opts.op, c);
+    std::vector<Entry> todo;
+    if (auto s = take_changes(opts, c, r, todo)) return s;
+    if (opts.op == Op::Add)
+        if (auto s = plan_lengths(batch_lens, c, todo)) return s;
+    c.entries = std::move(todo);
+    return std::nullopt;
+}
+
+}  // namespace
+
+EditOutcome edit(const EditOptions& opts) {
+    EditOutcome r;
+    auto stop = [&](Stop s) {
+        r.problem = s.problem;
+        r.message = std::move(s.message);
+        return std::move(r);
+    };
+    const CommandLine cl = command_line(opts, r.sources);
+    Opened o;  // the lock, held to the end
+    if (auto s = open_policy(opts.ifname, o, r.notes)) return stop(std::move(*s));
+    pins::PolicyMeta& cur = *o.meta->current;
+
+    Change c;
+    if (auto s = find_set(opts, cur, cl.set, r, c)) return stop(std::move(*s));
+    if (auto s = open_tables(*o.pinned, opts.ifname, c, r)) return stop(std::move(*s));
+    if (opts.op == Op::List) {
+        if (auto s = list_contents(c, r)) return stop(std::move(*s));
         return r;
     }
 
@@ -287,158 +502,14 @@ EditOutcome edit(const EditOptions& opts) {
     if (w.fail_after < 0)
         if (const char* e = std::getenv("WEIR_SET_FAIL_AFTER"); e && *e) w.fail_after = std::atoi(e);
 
-    // What to change: Flush: every entry of the set; Add/Del: the elements' prefixes.
-    auto& entries = c.entries;
-    // Add: per table, lengths to list in its descriptor, and the hash entries moved to the trie.
-    auto& new_lens = c.new_lens;
-    auto& moved = c.moved;
-    auto& to_trie = c.to_trie;
-    new_lens.resize(recs.size());
-    moved.resize(recs.size());
-    to_trie.assign(recs.size(), false);
-    if (opts.op == Op::Flush) {
-        for (std::size_t i = 0; i < recs.size(); ++i) {
-            auto prefixes = read_table(fds[i], recs[i]->kind, recs[i]->id);
-            if (!prefixes) return env(prefixes.error().message);
-            for (const auto& pf : *prefixes)
-                entries.push_back({static_cast<int>(i), set_table_key(recs[i]->kind, recs[i]->id, pf), {}});
-        }
-    } else {
-        if (opts.elements.empty()) return policy_error("no elements given: nothing changed");
-        // Convert with the checker: a one-set program "set SET : TYPE = { ELEMS }".
-        ast::SetDecl decl;
-        decl.name = {opts.set, set_range};
-        decl.type = {r.set_type, set_range};
-        decl.range = set_range;
-        bool lexical_ok = true;
-        decl.items.reserve(opts.elements.size());
-        // Plain addresses and prefixes (most of a large batch) are read directly, as in set
-        // files; everything else goes through the checker.
-        const bool addresses = r.set_type == "ip" || r.set_type == "ip4" || r.set_type == "ip6";
-        std::vector<Element> plain;
-        if (addresses) plain.reserve(opts.elements.size());
-        for (std::size_t i = 0; i < opts.elements.size(); ++i) {
-            const std::string& tok = opts.elements[i];
-            const auto [b, e] = at[i];
-            if (addresses) {
-                auto el = parse_ip_plain(tok);
-                if (el && (r.set_type == "ip" || (el->family == Family::V4) == (r.set_type == "ip4"))) {
-                    el->range = SourceRange{cmd, b, e};
-                    plain.push_back(*el);
-                    continue;
-                }
-            }
-            // Blanks are not allowed in an argument (the shell splits elements).
-            auto item = tok.find_first_of(" \t") == std::string::npos ? element_token(tok, cmd, b) : std::nullopt;
-            if (!item) {
-                SourceRange whole{cmd, b, e};
-                r.diags.error("invalid-element", whole.end > whole.begin ? whole : set_range,
-                              "one element per argument: an address, prefix, number, name or range a-b; got '" +
-                                  tok + "'");
-                lexical_ok = false;
-                continue;
-            }
-            decl.items.push_back(std::move(*item));
-        }
-        std::vector<ast::File> files(1);
-        files[0].id = cmd;
-        files[0].decls.emplace_back(std::move(decl));
-        Diagnostics checked;
-        Program prog = check(r.sources, std::move(files), checked);
-        for (const auto& d : checked.list()) r.diags.add(d);
-        if (!lexical_ok || r.diags.has_errors() || prog.sets.size() != 1)
-            return policy_error("nothing changed");
+    // Per table, for Add: lengths to list in its descriptor, and the hash entries moved to the trie.
+    c.new_lens.resize(c.recs.size());
+    c.moved.resize(c.recs.size());
+    c.to_trie.assign(c.recs.size(), false);
+    if (auto s = opts.op == Op::Flush ? flush_entries(c) : edit_entries(opts, cl, cur.policy, c, r))
+        return stop(std::move(*s));
 
-        std::vector<Element> elems = std::move(plain);
-        elems.insert(elems.end(), prog.sets[0].elems.begin(), prog.sets[0].elems.end());
-        entries.reserve(elems.size());
-        for (const Element& el : elems) {
-            TableKind kind = el.family == Family::V4   ? TableKind::V4
-                             : el.family == Family::V6 ? TableKind::V6
-                             : r.set_type == "port"    ? TableKind::Port
-                             : r.set_type == "proto"   ? TableKind::Proto
-                                                       : TableKind::Mac;
-            int table = -1;
-            for (std::size_t i = 0; i < recs.size(); ++i)
-                if (recs[i]->kind == kind) table = static_cast<int>(i);
-            if (table < 0) {
-                auto& d = r.diags.error("set-table-unused", el.range,
-                                        "policy '" + cur.policy + "' never looks up " + kind_family_text(kind) +
-                                            " in set '" + opts.set + "', so this element could never match");
-                d.notes.push_back({{}, "the running program has a table of set '" + opts.set + "' only for " +
-                                           kind_family_text(recs[0]->kind)});
-                continue;
-            }
-            for (const TablePrefix& pf : range_to_prefixes(el.lo, el.hi, table_value_bits(kind))) {
-                entries.push_back({table, set_table_key(kind, recs[table]->id, pf), el.range});
-            }
-        }
-        if (r.diags.has_errors()) return policy_error("nothing changed");
-        // One entry per key (the first element that gives it), in key order: sorted, the kernel
-        // writes them faster, and duplicates sit side by side.
-        std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-            return a.table != b.table ? a.table < b.table : a.key < b.key;
-        });
-        entries.erase(std::unique(entries.begin(), entries.end(),
-                                  [](const Entry& a, const Entry& b) { return a.table == b.table && a.key == b.key; }),
-                      entries.end());
-
-        // Add to a hashed table: the lengths of the whole batch (present entries too, so that a
-        // repeated add lists what an interrupted one wrote).
-        std::vector<std::set<std::uint8_t>> batch_lens(recs.size());
-        if (opts.op == Op::Add)
-            for (const auto& e : entries)
-                if (descs[e.table])
-                    batch_lens[e.table].insert(
-                        static_cast<std::uint8_t>(key_u32(e.key, offsetof(weir_key_v4, prefixlen)) - WEIR_SET_ID_BITS));
-
-        // Add: entries already present stay; Del: every entry must be there.
-        // Exact: an element inside a stored prefix is not that prefix (a del of it is an error).
-        std::vector<Entry> todo;
-        std::set<std::pair<std::uint32_t, std::uint32_t>> missing_reported;
-        ExactLookup exact;
-        for (auto& e : entries) {
-            const bool present = exact.has(fds[e.table], fds[e.table] == maps[e.table].trie, e.key);
-            if (opts.op == Op::Add) {
-                if (present) ++r.tables[e.table].unchanged;
-                else todo.push_back(std::move(e));
-            } else if (!present) {
-                if (missing_reported.insert({e.range.begin, e.range.end}).second)
-                    r.diags.error("element-not-in-set", e.range,
-                                  "'" + std::string(r.sources.text(e.range)) + "' is not in set '" + opts.set +
-                                      "' (`weir set list` shows its elements as stored)");
-            } else {
-                todo.push_back(std::move(e));
-            }
-        }
-        if (r.diags.has_errors()) return policy_error("nothing changed");
-        if (opts.op == Op::Add) {
-            // Hashed tables: the batch's lengths join the descriptor; beyond WEIR_SET_HASH_LENS
-            // the set moves to the trie, its hash entries with it.
-            for (std::size_t i = 0; i < recs.size(); ++i) {
-                if (!descs[i]) continue;
-                std::set<std::uint8_t> lens(descs[i]->len, descs[i]->len + descs[i]->n);
-                lens.insert(batch_lens[i].begin(), batch_lens[i].end());
-                if (lens.size() <= WEIR_SET_HASH_LENS) {
-                    for (std::uint8_t l : lens)
-                        if (std::find(descs[i]->len, descs[i]->len + descs[i]->n, l) == descs[i]->len + descs[i]->n)
-                            new_lens[i].push_back(l);
-                    continue;
-                }
-                auto old = read_table(maps[i].hash, recs[i]->kind, recs[i]->id);
-                if (!old) return env(old.error().message);
-                for (const auto& pf : *old) {
-                    moved[i].push_back(set_table_key(recs[i]->kind, recs[i]->id, pf));
-                    todo.push_back({static_cast<int>(i), moved[i].back(), {}});
-                }
-                fds[i] = maps[i].trie;
-                to_trie[i] = true;
-            }
-        }
-        entries = std::move(todo);
-    }
-
-    detail::apply(opts, r, *p, *meta, c, w);
+    detail::apply(opts, r, *o.pinned, *o.meta, c, w);
     return r;
 }
 

@@ -44,7 +44,7 @@ Failure read_one(const std::string& ifname, Snapshot& s, bool& skip) {
     s.mode = m.mode;
     s.default_verdict = m.default_verdict;
     s.taken = std::chrono::steady_clock::now();
-    s.unix_time = static_cast<std::int64_t>(std::time(nullptr));
+    s.time = static_cast<std::int64_t>(std::time(nullptr));
 
     // Rules in policy order; records without it: by counter slot.
     std::vector<std::pair<std::string, std::string>> order;
@@ -73,8 +73,8 @@ Failure read_one(const std::string& ifname, Snapshot& s, bool& skip) {
         if (Failure f = counter(rules, r.slot, r.counter)) return f;
         s.rules.push_back(std::move(r));
     }
-    for (std::uint32_t a = 0; a < WEIR_VERDICT_SLOTS; ++a)
-        if (Failure f = counter(verdicts, a, s.verdicts[a])) return f;
+    for (std::uint32_t a : kReportedActions)
+        if (Failure f = counter(verdicts, a, s.verdicts[action_name(a)])) return f;
     if (Failure f = counter(stats, WEIR_STAT_DEFAULT, s.default_decisions)) return f;
     if (Failure f = counter(stats, WEIR_STAT_MALFORMED, s.malformed)) return f;
     if (Failure f = counter(stats, WEIR_STAT_ERROR, s.errors)) return f;
@@ -83,6 +83,13 @@ Failure read_one(const std::string& ifname, Snapshot& s, bool& skip) {
 }
 
 std::string u64(std::uint64_t v) { return std::to_string(v); }
+
+// The same counter in an earlier reading, or null.
+const bpf::Counter* earlier_verdict(const Snapshot* b, const std::string& name) {
+    if (!b) return nullptr;
+    auto it = b->verdicts.find(name);
+    return it == b->verdicts.end() ? nullptr : &it->second;
+}
 
 }  // namespace
 
@@ -187,9 +194,10 @@ std::string format_table(const std::vector<Snapshot>& now, const std::vector<Sna
         }
         os << "  verdicts:";
         for (std::uint32_t a : kReportedActions) {
-            os << " " << action_name(a) << " " << s.verdicts[a].packets;
+            const bpf::Counter c = s.verdict(action_name(a));
+            os << " " << action_name(a) << " " << c.packets;
             if (rates) {
-                Rate rt = rate(s.verdicts[a], &b->verdicts[a], secs);
+                Rate rt = rate(c, earlier_verdict(b, action_name(a)), secs);
                 if (rt.valid) os << " (" << si(rt.pps) << " pps)";
             }
             if (a != WEIR_ACT_ABORTED) os << ",";
@@ -227,14 +235,14 @@ std::string to_json(const Snapshot& s, const Snapshot* b, int indent) {
     }
     json verdicts = json::object();
     for (std::uint32_t a : kReportedActions)
-        verdicts[action_name(a)] = counter(s.verdicts[a], b ? &b->verdicts[a] : nullptr);
+        verdicts[action_name(a)] = counter(s.verdict(action_name(a)), earlier_verdict(b, action_name(a)));
     json def = counter(s.default_decisions, b ? &b->default_decisions : nullptr);
     def["verdict"] = s.default_verdict;
     json out = {{"interface", s.ifname},
                 {"policy", s.policy},
                 {"prog_id", s.prog_id},
                 {"mode", s.mode},
-                {"time", s.unix_time},
+                {"time", s.time},
                 {"rules", rules},
                 {"default", def},
                 {"verdicts", verdicts},

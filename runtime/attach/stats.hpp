@@ -16,33 +16,14 @@
 
 #include "attach.hpp"
 #include "maps.hpp"
+#include "weir/vocabulary.hpp"
 #include "weir_abi.h"
 
 namespace weir::stats {
 
-struct RuleStat {
-    std::string name;
-    std::string action;  // "pass", "drop", "count", ... ("" when the meta does not say)
-    std::uint32_t slot = 0;
-    bpf::Counter counter;
-};
-
-// One interface at one moment.
-struct Snapshot {
-    std::string ifname;
-    std::string policy;
-    std::uint32_t prog_id = 0;
-    std::string mode;
-    std::chrono::steady_clock::time_point taken;
-    std::int64_t unix_time = 0;
-    std::vector<RuleStat> rules;  // policy order
-    std::string default_verdict;  // "pass" / "drop"
-    bpf::Counter default_decisions;  // WEIR_STAT_DEFAULT
-    bpf::Counter malformed;          // WEIR_STAT_MALFORMED
-    bpf::Counter errors;             // WEIR_STAT_ERROR
-    bpf::Counter log_drops;          // WEIR_STAT_RING_DROPS: `log` records lost (ring full)
-    std::array<bpf::Counter, WEIR_VERDICT_SLOTS> verdicts{};  // by WEIR_ACT_*
-};
+// One interface at one moment: the public API's Counters (include/weir/vocabulary.hpp).
+using Snapshot = api::Counters;
+using RuleStat = api::RuleCounter;
 
 // Every interface with an attached weir policy (ifname empty) or one. Failures as in
 // attach::status (Environment): not privileged, no such interface, no weir policy there.

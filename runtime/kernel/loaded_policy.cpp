@@ -285,25 +285,23 @@ bpf::Status drop_sets_except(const SetMaps& m, TableKind k, const std::set<std::
     return bpf::ok();
 }
 
-std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceManager& sources,
-                                                 std::span<const std::uint8_t> elf,
-                                                 Diagnostics& diags, const KernelLoadOptions& opts) {
+namespace {
+
+// Each load step below reports its own failure into `diags` and returns false.
+bool load_failed(const Policy& pol, Diagnostics& diags, const std::string& what, const bpf::Error& e) {
+    auto& d = diags.error("bpf-load-failed", pol.name_range,
+                          "cannot load policy '" + pol.name + "': " + what + ": " + e.message);
+    if (!e.log.empty()) d.notes.push_back({SourceRange{}, "libbpf said: " + e.log});
+    return false;
+}
+
+// Map sizes: one counter and one redirect slot per counter slot (`slots`), one trie entry per
+// set prefix, the classifier's entries, the rate limits, the log ring.
+bool size_maps(bpf::Object& obj, const Plan& plan, const KernelLoadOptions& opts, std::uint32_t slots,
+               Diagnostics& diags) {
     const Policy& pol = plan.pol();
-    auto failed = [&](const std::string& what, const bpf::Error& e) {
-        auto& d = diags.error("bpf-load-failed", pol.name_range,
-                              "cannot load policy '" + pol.name + "': " + what + ": " + e.message);
-        if (!e.log.empty()) d.notes.push_back({SourceRange{}, "libbpf said: " + e.log});
-        return nullptr;
-    };
-
-    auto obj = bpf::Object::open(elf, opts.object_name);
-    if (!obj) return failed("the object is unusable", obj.error());
-
-    // Map sizes: one counter and one redirect slot per counter slot (by default one per rule),
-    // one trie entry per set prefix.
-    const std::uint32_t slots = std::max(opts.rule_slots, plan.slot_count());
     for (const char* map : {WEIR_MAP_RULES, WEIR_MAP_REDIRECT})
-        if (auto st = obj->set_max_entries(map, slots); !st) return failed("size the maps", st.error());
+        if (auto st = obj.set_max_entries(map, slots); !st) return load_failed(pol, diags, "size the maps", st.error());
     std::map<TableKind, std::size_t> entries;
     for (const SetTable& t : plan.tables) entries[t.kind] += t.prefixes.size();
     for (TableKind k : kTableKinds) {
@@ -312,59 +310,134 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
         // A set lives in its kind's trie or in its hash: each has room for all of them.
         for (const char* name : {table_map_name(k), set_hash_map_name(k)})
             if (name)
-                if (auto st = obj->set_max_entries(name, n); !st) return failed("size the set tables", st.error());
+                if (auto st = obj.set_max_entries(name, n); !st)
+                    return load_failed(pol, diags, "size the set tables", st.error());
     }
     // Classifier tables: exactly the plan's entries (at least one: nodes[0] is the empty leaf).
     const std::size_t cls_sizes[] = {plan.cls.nodes.size(), plan.cls.refs.size()};
     const char* cls_maps[] = {WEIR_MAP_CLS_NODES, WEIR_MAP_CLS_REFS};
     for (int i = 0; i < 2; ++i)
-        if (auto st = obj->set_max_entries(cls_maps[i], static_cast<std::uint32_t>(std::max<std::size_t>(1, cls_sizes[i])));
+        if (auto st = obj.set_max_entries(cls_maps[i], static_cast<std::uint32_t>(std::max<std::size_t>(1, cls_sizes[i])));
             !st)
-            return failed("size the classifier tables", st.error());
+            return load_failed(pol, diags, "size the classifier tables", st.error());
     // Rate-limit table: the limits' sizes plus slack for the kernel's per-CPU LRU batches.
-    {
-        auto cpus = bpf::possible_cpus();
-        std::uint64_t n = std::clamp<std::uint64_t>(limit_table_capacity(pol, cpus ? *cpus : 1), 1, UINT32_MAX);
-        if (auto st = obj->set_max_entries(WEIR_MAP_LIMITS, static_cast<std::uint32_t>(n)); !st)
-            return failed("size the rate-limit table", st.error());
-    }
+    auto cpus = bpf::possible_cpus();
+    std::uint64_t n = std::clamp<std::uint64_t>(limit_table_capacity(pol, cpus ? *cpus : 1), 1, UINT32_MAX);
+    if (auto st = obj.set_max_entries(WEIR_MAP_LIMITS, static_cast<std::uint32_t>(n)); !st)
+        return load_failed(pol, diags, "size the rate-limit table", st.error());
     if (opts.log_ring_bytes)
-        if (auto st = obj->set_max_entries(WEIR_MAP_LOG, opts.log_ring_bytes); !st)
-            return failed("size the log ring", st.error());
-    // Shared maps (after sizing: reuse takes the existing map's definition).
-    std::uint32_t reused_rule_slots = 0;
+        if (auto st = obj.set_max_entries(WEIR_MAP_LOG, opts.log_ring_bytes); !st)
+            return load_failed(pol, diags, "size the log ring", st.error());
+    return true;
+}
+
+// Shared maps (after sizing: reuse takes the existing map's definition). `reused_rule_slots`:
+// the size of a reused weir_rules, else 0.
+bool reuse_maps(bpf::Object& obj, const Plan& plan, const KernelLoadOptions& opts, std::uint32_t& reused_rule_slots,
+                Diagnostics& diags) {
+    const Policy& pol = plan.pol();
+    reused_rule_slots = 0;
     for (const auto& [name, fd] : opts.reuse_maps) {
-        bpf_map* m = bpf_object__find_map_by_name(obj->get(), name.c_str());
-        if (!m) return failed("reuse map '" + name + "'", bpf::Error{"the object has no such map", {}, -ENOENT});
+        bpf_map* m = bpf_object__find_map_by_name(obj.get(), name.c_str());
+        if (!m)
+            return load_failed(pol, diags, "reuse map '" + name + "'",
+                               bpf::Error{"the object has no such map", {}, -ENOENT});
         if (int err = bpf_map__reuse_fd(m, fd); err)
-            return failed("reuse map '" + name + "'", bpf::Error{std::strerror(-err), {}, err});
+            return load_failed(pol, diags, "reuse map '" + name + "'", bpf::Error{std::strerror(-err), {}, err});
         if (name == WEIR_MAP_RULES) reused_rule_slots = bpf_map__max_entries(m);
     }
     if (reused_rule_slots && reused_rule_slots < plan.slot_count())
-        return failed("reuse map '" WEIR_MAP_RULES "'",
-                      bpf::Error{"it has " + std::to_string(reused_rule_slots) + " slots, the policy needs " +
-                                     std::to_string(plan.slot_count()),
-                                 {}, -ERANGE});
+        return load_failed(pol, diags, "reuse map '" WEIR_MAP_RULES "'",
+                           bpf::Error{"it has " + std::to_string(reused_rule_slots) + " slots, the policy needs " +
+                                          std::to_string(plan.slot_count()),
+                                      {}, -ERANGE});
+    return true;
+}
 
+// Loads the object into the kernel; a refusal is reported by its cause.
+bool load_object(bpf::Object& obj, const Plan& plan, const SourceManager& sources, Diagnostics& diags,
+                 std::chrono::steady_clock::duration& load_time) {
+    const Policy& pol = plan.pol();
     auto t0 = std::chrono::steady_clock::now();
-    auto st = obj->load();
-    auto load_time = std::chrono::steady_clock::now() - t0;
-    if (!st) {
-        const bpf::Error& e = st.error();
-        // A program the verifier refused comes with its log (bpf::Object::load names the
-        // program then); EPERM/EACCES otherwise is the kernel refusing this process.
-        if (e.message.rfind("load program ", 0) == 0 && !e.log.empty()) {
-            report_verifier_rejection(plan, sources, e.log, e.message, diags);
-            return nullptr;
-        }
-        if (e.code == -EPERM || e.code == -EACCES) {
-            diags.error("bpf-permission-denied", pol.name_range,
-                        "cannot load policy '" + pol.name + "' into the kernel: " + e.message +
-                            " (loading BPF needs root, or CAP_BPF with CAP_NET_ADMIN)");
-            return nullptr;
-        }
-        return failed("the kernel refused it", e);
+    auto st = obj.load();
+    load_time = std::chrono::steady_clock::now() - t0;
+    if (st) return true;
+    const bpf::Error& e = st.error();
+    // A program the verifier refused comes with its log (bpf::Object::load names the
+    // program then); EPERM/EACCES otherwise is the kernel refusing this process.
+    if (e.message.rfind("load program ", 0) == 0 && !e.log.empty()) {
+        report_verifier_rejection(plan, sources, e.log, e.message, diags);
+        return false;
     }
+    if (e.code == -EPERM || e.code == -EACCES) {
+        diags.error("bpf-permission-denied", pol.name_range,
+                    "cannot load policy '" + pol.name + "' into the kernel: " + e.message +
+                        " (loading BPF needs root, or CAP_BPF with CAP_NET_ADMIN)");
+        return false;
+    }
+    return load_failed(pol, diags, "the kernel refused it", e);
+}
+
+// Set tables.
+bool fill_sets(const LoadedPolicy& lp, const Plan& plan, Diagnostics& diags) {
+    for (const SetTable& t : plan.tables) {
+        const SetMaps m = set_maps(t.kind, [&](const char* name) { return lp.map_fd(name); });
+        if (m.trie < 0)
+            return load_failed(plan.pol(), diags, "find its set tables",
+                               bpf::Error{"no map " + std::string(table_map_name(t.kind)), {}, -ENOENT});
+        if (auto s = fill_set_table(m, t); !s) return load_failed(plan.pol(), diags, "fill set '" + t.name + "'", s.error());
+    }
+    return true;
+}
+
+// Redirect targets, per rule slot; an interface missing here is an error, or with
+// `placeholders` the loopback interface.
+bool fill_redirects(const LoadedPolicy& lp, int redirect_fd, const Policy& pol, bool placeholders, Diagnostics& diags) {
+    for (std::size_t i = 0; i < pol.rules.size(); ++i) {
+        const Rule& r = pol.rules[i];
+        if (r.action.kind != Action::Kind::Redirect) continue;
+        unsigned ifindex = if_nametoindex(r.action.ifname.c_str());
+        if (ifindex == 0) {
+            if (!placeholders) {
+                diags.error("redirect-unknown-interface", r.action.range,
+                            "rule '" + r.name + "' redirects to interface '" + r.action.ifname +
+                                "', which does not exist on this host");
+                return false;
+            }
+            ifindex = if_nametoindex("lo");
+            if (ifindex == 0) ifindex = 1;
+            diags.add({Severity::Note, "redirect-placeholder", r.action.range,
+                       "interface '" + r.action.ifname + "' of rule '" + r.name +
+                           "' does not exist on this host; its redirects go to the loopback "
+                           "interface here",
+                       {}});
+        }
+        if (auto s = bpf::update(redirect_fd, lp.slot_of(i), std::uint32_t(ifindex)); !s)
+            return load_failed(pol, diags, "set the redirect target of rule '" + r.name + "'", s.error());
+    }
+    return true;
+}
+
+}  // namespace
+
+std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceManager& sources,
+                                                 std::span<const std::uint8_t> elf,
+                                                 Diagnostics& diags, const KernelLoadOptions& opts) {
+    const Policy& pol = plan.pol();
+    auto failed = [&](const std::string& what, const bpf::Error& e) {
+        load_failed(pol, diags, what, e);
+        return nullptr;
+    };
+    auto obj = bpf::Object::open(elf, opts.object_name);
+    if (!obj) return failed("the object is unusable", obj.error());
+
+    // By default one counter slot per rule.
+    const std::uint32_t slots = std::max(opts.rule_slots, plan.slot_count());
+    if (!size_maps(*obj, plan, opts, slots, diags)) return nullptr;
+    std::uint32_t reused_rule_slots = 0;
+    if (!reuse_maps(*obj, plan, opts, reused_rule_slots, diags)) return nullptr;
+    std::chrono::steady_clock::duration load_time{};
+    if (!load_object(*obj, plan, sources, diags, load_time)) return nullptr;
 
     std::unique_ptr<LoadedPolicy> lp(new LoadedPolicy(std::move(*obj)));
     lp->rules_ = pol.rules.size();
@@ -395,40 +468,10 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
         *w.fd = *fd;
     }
 
-    // Set tables.
-    for (const SetTable& t : plan.tables) {
-        if (!opts.fill_sets) break;
-        const SetMaps m = set_maps(t.kind, [&](const char* name) { return lp->map_fd(name); });
-        if (m.trie < 0) return failed("find its set tables", bpf::Error{"no map " + std::string(table_map_name(t.kind)), {}, -ENOENT});
-        if (auto s = fill_set_table(m, t); !s) return failed("fill set '" + t.name + "'", s.error());
-    }
-
+    if (opts.fill_sets && !fill_sets(*lp, plan, diags)) return nullptr;
     // Classifier tables, each written in one copy through its memory mapping.
     if (auto s = fill_classifier(lp->obj_, plan); !s) return failed("fill the classifier tables", s.error());
-
-    // Redirect targets.
-    for (std::size_t i = 0; i < pol.rules.size(); ++i) {
-        const Rule& r = pol.rules[i];
-        if (r.action.kind != Action::Kind::Redirect) continue;
-        unsigned ifindex = if_nametoindex(r.action.ifname.c_str());
-        if (ifindex == 0) {
-            if (!opts.placeholder_redirects) {
-                diags.error("redirect-unknown-interface", r.action.range,
-                            "rule '" + r.name + "' redirects to interface '" + r.action.ifname +
-                                "', which does not exist on this host");
-                return nullptr;
-            }
-            ifindex = if_nametoindex("lo");
-            if (ifindex == 0) ifindex = 1;
-            diags.add({Severity::Note, "redirect-placeholder", r.action.range,
-                       "interface '" + r.action.ifname + "' of rule '" + r.name +
-                           "' does not exist on this host; its redirects go to the loopback "
-                           "interface here",
-                       {}});
-        }
-        if (auto s = bpf::update(redirect_fd, lp->slot_of_[i], std::uint32_t(ifindex)); !s)
-            return failed("set the redirect target of rule '" + r.name + "'", s.error());
-    }
+    if (!fill_redirects(*lp, redirect_fd, pol, opts.placeholder_redirects, diags)) return nullptr;
     return lp;
 }
 

@@ -5,15 +5,12 @@
 #include <cstdint>
 
 #include "bpf.hpp"
+#include "weir/vocabulary.hpp"
 #include "weir_abi.h"
 
 namespace weir::bpf {
 
-struct Counter {
-    std::uint64_t packets = 0;
-    std::uint64_t bytes = 0;
-    friend bool operator==(const Counter&, const Counter&) = default;
-};
+using Counter = api::Counter;
 
 // The sum over CPUs of a PERCPU_ARRAY of struct weir_counter (weir_rules, weir_verdicts,
 // weir_stats) at `key`.

@@ -119,13 +119,13 @@ expect_rc "--once, both kinds: 2" 2 "$WEIR" daemon --config "$TMP/both.json" --o
 # ---- per-interface policy, mode, include_dirs ----
 config nopolicy.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"],'
 expect_rc "--once, two policies and no \"policy\"" 1 "$WEIR" daemon --config "$TMP/nopolicy.json" --once
-expect_out "names the choices" "the file has 2 policies; choose one with \\\"policy\\\" (it has: dc-a, dc-b)"
+expect_out "names the choices" "has 2 policies (dc-a, dc-b): choose one with \\\"policy\\\""
 config noinc.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\"}" '"include_dirs": ["top"],'
 expect_rc "--once without the interface's include_dirs" 1 "$WEIR" daemon --config "$TMP/noinc.json" --once
 expect_out "own.weir is not found" "cannot find included file 'own.weir'"
 config missing.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-z\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"],'
 expect_rc "--once, no such policy" 1 "$WEIR" daemon --config "$TMP/missing.json" --once
-expect_out "says so" "the file has no policy 'dc-z' (it has: dc-a, dc-b)"
+expect_out "says so" "no policy named 'dc-z' in $TMP/two.weir (it has: dc-a, dc-b)"
 config gen.json "{\"interface\": \"$DEV\", \"file\": \"two.weir\", \"policy\": \"dc-b\", \"mode\": \"generic\", \"include_dirs\": [\"own\"]}" '"include_dirs": ["top"],'
 expect_rc "--once with policy, mode generic, both include_dirs" 0 "$WEIR" daemon --config "$TMP/gen.json" --once
 [[ $(event_field loaded mode "$TMP/out") == generic ]] && ok || bad "loaded event mode is not generic"

@@ -102,7 +102,7 @@ struct Attached {
     // Packets the attached program has decided so far (every verdict).
     std::uint64_t decided() const {
         std::uint64_t n = 0;
-        for (const auto& c : snap().verdicts) n += c.packets;
+        for (const auto& [name, c] : snap().verdicts) n += c.packets;
         return n;
     }
     stats::Snapshot snap() const {
@@ -586,9 +586,9 @@ TEST_CASE("stats match the packets sent per rule exactly") {
     CHECK(delta("svc") == bpf::Counter{n_svc, n_svc * 128});
     CHECK(s.default_decisions.packets - before.default_decisions.packets == n_web + n_def);
     CHECK(s.default_decisions.bytes - before.default_decisions.bytes == n_web * 100 + n_def * 200);
-    CHECK(s.verdicts[WEIR_ACT_DROP].packets - before.verdicts[WEIR_ACT_DROP].packets == n_ssh + n_svc);
-    CHECK(s.verdicts[WEIR_ACT_PASS].packets - before.verdicts[WEIR_ACT_PASS].packets == n_web + n_def);
-    CHECK(s.verdicts[WEIR_ACT_DROP].bytes - before.verdicts[WEIR_ACT_DROP].bytes == n_ssh * 64 + n_svc * 128);
+    CHECK(s.verdict("drop").packets - before.verdict("drop").packets == n_ssh + n_svc);
+    CHECK(s.verdict("pass").packets - before.verdict("pass").packets == n_web + n_def);
+    CHECK(s.verdict("drop").bytes - before.verdict("drop").bytes == n_ssh * 64 + n_svc * 128);
     CHECK(s.malformed.packets == before.malformed.packets);
     CHECK(s.default_verdict == "pass");
 
@@ -606,5 +606,5 @@ TEST_CASE("stats match the packets sent per rule exactly") {
     CHECK(j["rules"][0]["rule"] == "ssh");
     CHECK(j["rules"][0]["action"] == "drop");
     CHECK(j["rules"][3]["packets"].get<std::uint64_t>() == s.rules[3].counter.packets);
-    CHECK(j["verdicts"]["drop"]["packets"].get<std::uint64_t>() == s.verdicts[WEIR_ACT_DROP].packets);
+    CHECK(j["verdicts"]["drop"]["packets"].get<std::uint64_t>() == s.verdict("drop").packets);
 }

@@ -1,0 +1,76 @@
+// The words the public API (weir.hpp) shares with weir's own layers: failure kinds, diagnostic
+// severities, attach modes, load steps and counters. The compiler and the runtime use these
+// types themselves, so nothing converts between twins at the API boundary. Standard library only.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace weir::api {
+
+// Why an operation failed. Policy: the policy itself (does not compile, the kernel verifier
+// rejects it, its own tests fail; the CLI exits 1). Environment: the host (no such interface,
+// not privileged, another XDP program, bpffs, no weir policy there; the CLI exits 2).
+enum class ErrorKind { None, Policy, Environment };
+
+enum class Severity { Error, Warning, Note };
+inline const char* severity_name(Severity s) {  // "error", "warning", "note"
+    switch (s) {
+        case Severity::Error: return "error";
+        case Severity::Warning: return "warning";
+        case Severity::Note: return "note";
+    }
+    return "error";
+}
+
+enum class Mode { Auto, Native, Generic };  // Auto: native if the driver supports it, else generic
+
+// One finished step of a load: "compile", "verify", "self-test", "prepare", "swap" (or
+// "attach" on a first load), "pin", "cleanup", "meta".
+struct Step {
+    std::string name;
+    std::chrono::nanoseconds time{};
+    std::string detail;  // e.g. "9 probes", "verified: 412 instructions"
+};
+
+struct Counter {
+    std::uint64_t packets = 0, bytes = 0;
+    friend bool operator==(const Counter&, const Counter&) = default;
+};
+
+struct RuleCounter {
+    std::string name;
+    std::string action;  // "pass", "drop", "count", "redirect", "tx" ("" in old pinned records)
+    Counter counter;
+    std::uint32_t slot = 0;  // its counter slot (kept across swaps)
+};
+
+// The counters of one interface's policy at one moment (per-CPU values summed). Counters of
+// rules that keep their name survive a hot swap; new rules start at zero.
+struct Counters {
+    std::string ifname, policy, mode;
+    std::uint32_t prog_id = 0;
+    std::int64_t time = 0;                        // unix time of the reading
+    std::chrono::steady_clock::time_point taken;  // the same, for rates between two readings
+    std::vector<RuleCounter> rules;      // policy order
+    std::string default_verdict;         // "pass" / "drop"
+    Counter default_decisions;           // packets no rule decided
+    Counter malformed;                   // packets the parser rejected
+    Counter errors;
+    Counter log_drops;                   // `log` records lost because the ring was full
+    std::map<std::string, Counter> verdicts;  // "aborted", "drop", "pass", "tx", "redirect"
+    const Counter* rule(const std::string& name) const {  // null: no such rule
+        for (const auto& r : rules)
+            if (r.name == name) return &r.counter;
+        return nullptr;
+    }
+    // A verdict's total ("drop"); zero when the reading has none.
+    Counter verdict(const std::string& name) const {
+        auto it = verdicts.find(name);
+        return it == verdicts.end() ? Counter{} : it->second;
+    }
+};
+
+}  // namespace weir::api
