@@ -26,7 +26,7 @@ STAGES = {
     "syntax": ["ast", "grammar", "parser", "loader", "ast_dump", "fmt"],
     "check": ["policy", "values", "sema", "limits", "actions", "lint", "condition_sets",
               "checked_dump"],
-    "plan": ["plan", "planner", "plan_dump", "classifier", "capacity"],
+    "plan": ["plan", "planner", "plan_dump", "classifier", "classifier_tree", "capacity"],
     "codegen": ["codegen"],
     "interp": ["interp", "test_frames"],
     "driver": ["driver", "artifact"],
@@ -37,7 +37,7 @@ MAY_USE["interp"] = {"core", "syntax", "check", "interp"}
 MAY_USE["driver"] = set(STAGES)
 
 # Files named PREFIX_* that are parts of the module PREFIX (split by concern, private headers).
-PARTS = ["codegen", "sema", "lint", "condition_sets"]
+PARTS = ["codegen", "sema", "lint", "condition_sets", "parser", "fmt"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

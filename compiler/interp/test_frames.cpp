@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
+#include <span>
 #include <utility>
 #include <variant>
 
@@ -216,120 +218,139 @@ Frame& Frame::pad_to(std::size_t frame_len) {
     return *this;
 }
 
-std::vector<std::uint8_t> Frame::bytes() const {
-    const std::size_t n = layers_.size();
-    auto next = [&](std::size_t i) -> const Layer* { return i + 1 < n ? &layers_[i + 1] : nullptr; };
+namespace {
 
-    // The EtherType an Ethernet header or VLAN tag at i writes.
-    auto ethertype_after = [&](std::size_t i, std::optional<std::uint16_t> explicit_type) -> std::uint16_t {
-        if (explicit_type) return *explicit_type;
-        const Layer* l = next(i);
-        if (!l) return kExperimentalEtherType;
-        if (auto* t = std::get_if<VlanL>(&l->v)) {
-            if (t->tpid) return t->tpid;
-            const Layer* after = next(i + 1);
-            return after && std::holds_alternative<VlanL>(after->v) ? 0x88a8 : 0x8100;
-        }
-        if (std::holds_alternative<Ip4L>(l->v)) return 0x0800;
-        if (std::holds_alternative<Ip6L>(l->v)) return 0x86dd;
-        return kExperimentalEtherType;
-    };
-    // The IP protocol / next header a layer at i announces.
-    auto proto_after = [&](std::size_t i, std::uint8_t none) -> std::uint8_t {
-        const Layer* l = next(i);
-        if (!l) return none;
-        if (std::holds_alternative<Ip4L>(l->v)) return kProtoIpip;
-        if (std::holds_alternative<Ip6L>(l->v)) return kProtoIpv6;
-        if (auto* e = std::get_if<ExtL>(&l->v)) return e->type;
-        if (std::holds_alternative<TcpL>(l->v)) return kProtoTcp;
-        if (std::holds_alternative<UdpL>(l->v)) return kProtoUdp;
-        if (auto* c = std::get_if<IcmpL>(&l->v)) return c->v6 ? kProtoIcmp6 : kProtoIcmp;
-        return none;
-    };
+// Serializing a Frame: headers first with lengths and checksums zero unless given explicitly,
+// then lengths, then L4 checksums (they cover the lengths), then IPv4 header checksums.
+using Layers = std::span<const Frame::Layer>;
+using Bytes = std::vector<std::uint8_t>;
 
-    std::vector<std::uint8_t> b;
-    std::vector<std::size_t> start(n);
-    // Serialize, leaving lengths and checksums zero unless given explicitly.
-    for (std::size_t i = 0; i < n; ++i) {
-        start[i] = b.size();
-        const auto& v = layers_[i].v;
-        if (auto* e = std::get_if<EthL>(&v)) {
-            b.insert(b.end(), e->dst.begin(), e->dst.end());
-            b.insert(b.end(), e->src.begin(), e->src.end());
-            put16(b, ethertype_after(i, e->type));
-        } else if (auto* t = std::get_if<VlanL>(&v)) {
-            // The TPID was written by the previous layer; the tag is TCI + the next EtherType.
-            put16(b, t->tci);
-            put16(b, ethertype_after(i, t->type));
-        } else if (auto* ip = std::get_if<Ip4L>(&v)) {
-            auto opts = ip->o.options;
-            pad4(opts);
-            auto ihl = ip->o.ihl.value_or(static_cast<std::uint8_t>((20 + opts.size()) / 4));
-            put8(b, static_cast<std::uint8_t>(0x40 | (ihl & 0x0f)));
-            put8(b, static_cast<std::uint8_t>(ip->o.dscp << 2 | (ip->o.ecn & 3)));
-            put16(b, ip->o.total_len.value_or(0));
-            put16(b, ip->o.id);
-            put16(b, static_cast<std::uint16_t>((ip->o.df ? 0x4000 : 0) | (ip->o.mf ? 0x2000 : 0) |
-                                                (ip->o.frag_offset & 0x1fff)));
-            put8(b, ip->o.ttl);
-            put8(b, ip->o.proto.value_or(proto_after(i, kProtoExperimental)));
-            put16(b, ip->o.checksum.value_or(0));
-            put32(b, ip->src);
-            put32(b, ip->dst);
-            b.insert(b.end(), opts.begin(), opts.end());
-        } else if (auto* ip6 = std::get_if<Ip6L>(&v)) {
-            std::uint8_t tc = static_cast<std::uint8_t>(ip6->o.dscp << 2 | (ip6->o.ecn & 3));
-            put32(b, 6u << 28 | std::uint32_t{tc} << 20 | (ip6->o.flowlabel & 0xfffff));
-            put16(b, ip6->o.payload_len.value_or(0));
-            put8(b, ip6->o.next_header.value_or(proto_after(i, kIp6NoNext)));
-            put8(b, ip6->o.hop_limit);
-            put128(b, ip6->src);
-            put128(b, ip6->dst);
-        } else if (auto* x = std::get_if<ExtL>(&v)) {
-            std::vector<std::uint8_t> body = x->body;
-            while ((body.size() + 2) % 8 || body.size() < 6) body.push_back(0);
-            std::size_t total = body.size() + 2;
-            std::uint8_t len_byte = 0;
-            if (x->type == kIp6Ah)
-                len_byte = static_cast<std::uint8_t>(total / 4 - 2);
-            else if (x->type != kIp6Fragment)
-                len_byte = static_cast<std::uint8_t>(total / 8 - 1);
-            put8(b, x->next_header.value_or(proto_after(i, kIp6NoNext)));
-            put8(b, len_byte);
-            b.insert(b.end(), body.begin(), body.end());
-        } else if (auto* t = std::get_if<TcpL>(&v)) {
-            auto opts = t->o.options;
-            pad4(opts);
-            auto doff = t->o.data_offset.value_or(static_cast<std::uint8_t>((20 + opts.size()) / 4));
-            put16(b, t->sport);
-            put16(b, t->dport);
-            put32(b, t->o.seq);
-            put32(b, t->o.ack);
-            put8(b, static_cast<std::uint8_t>(doff << 4));
-            put8(b, t->flags);
-            put16(b, t->o.window);
-            put16(b, t->o.checksum.value_or(0));
-            put16(b, t->o.urgent);
-            b.insert(b.end(), opts.begin(), opts.end());
-        } else if (auto* u = std::get_if<UdpL>(&v)) {
-            put16(b, u->sport);
-            put16(b, u->dport);
-            put16(b, u->o.len.value_or(0));
-            put16(b, u->o.checksum.value_or(0));
-        } else if (auto* c = std::get_if<IcmpL>(&v)) {
-            put8(b, c->type);
-            put8(b, c->code);
-            put16(b, c->o.checksum.value_or(0));
-            put32(b, c->o.rest);
-        } else if (auto* p = std::get_if<BytesL>(&v)) {
-            b.insert(b.end(), p->data.begin(), p->data.end());
-        }
+const Frame::Layer* layer_at(Layers ls, std::size_t i) { return i < ls.size() ? &ls[i] : nullptr; }
+
+// The EtherType an Ethernet header or VLAN tag at i writes.
+std::uint16_t ethertype_after(Layers ls, std::size_t i, std::optional<std::uint16_t> explicit_type) {
+    if (explicit_type) return *explicit_type;
+    const Frame::Layer* l = layer_at(ls, i + 1);
+    if (!l) return kExperimentalEtherType;
+    if (auto* t = std::get_if<VlanL>(&l->v)) {
+        if (t->tpid) return t->tpid;
+        const Frame::Layer* after = layer_at(ls, i + 2);
+        return after && std::holds_alternative<VlanL>(after->v) ? 0x88a8 : 0x8100;
     }
-    const std::size_t end = b.size();  // end of every IP datagram (padding comes after)
+    if (std::holds_alternative<Ip4L>(l->v)) return 0x0800;
+    if (std::holds_alternative<Ip6L>(l->v)) return 0x86dd;
+    return kExperimentalEtherType;
+}
 
-    // Lengths, then L4 checksums (they cover the lengths), then IPv4 header checksums.
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto& v = layers_[i].v;
+// The IP protocol / next header a layer at i announces.
+std::uint8_t proto_after(Layers ls, std::size_t i, std::uint8_t none) {
+    const Frame::Layer* l = layer_at(ls, i + 1);
+    if (!l) return none;
+    if (std::holds_alternative<Ip4L>(l->v)) return kProtoIpip;
+    if (std::holds_alternative<Ip6L>(l->v)) return kProtoIpv6;
+    if (auto* e = std::get_if<ExtL>(&l->v)) return e->type;
+    if (std::holds_alternative<TcpL>(l->v)) return kProtoTcp;
+    if (std::holds_alternative<UdpL>(l->v)) return kProtoUdp;
+    if (auto* c = std::get_if<IcmpL>(&l->v)) return c->v6 ? kProtoIcmp6 : kProtoIcmp;
+    return none;
+}
+
+void put_ip4(Bytes& b, const Ip4L& ip, std::uint8_t next_proto) {
+    auto opts = ip.o.options;
+    pad4(opts);
+    auto ihl = ip.o.ihl.value_or(static_cast<std::uint8_t>((20 + opts.size()) / 4));
+    put8(b, static_cast<std::uint8_t>(0x40 | (ihl & 0x0f)));
+    put8(b, static_cast<std::uint8_t>(ip.o.dscp << 2 | (ip.o.ecn & 3)));
+    put16(b, ip.o.total_len.value_or(0));
+    put16(b, ip.o.id);
+    put16(b, static_cast<std::uint16_t>((ip.o.df ? 0x4000 : 0) | (ip.o.mf ? 0x2000 : 0) |
+                                        (ip.o.frag_offset & 0x1fff)));
+    put8(b, ip.o.ttl);
+    put8(b, ip.o.proto.value_or(next_proto));
+    put16(b, ip.o.checksum.value_or(0));
+    put32(b, ip.src);
+    put32(b, ip.dst);
+    b.insert(b.end(), opts.begin(), opts.end());
+}
+
+void put_ip6(Bytes& b, const Ip6L& ip6, std::uint8_t next_proto) {
+    std::uint8_t tc = static_cast<std::uint8_t>(ip6.o.dscp << 2 | (ip6.o.ecn & 3));
+    put32(b, 6u << 28 | std::uint32_t{tc} << 20 | (ip6.o.flowlabel & 0xfffff));
+    put16(b, ip6.o.payload_len.value_or(0));
+    put8(b, ip6.o.next_header.value_or(next_proto));
+    put8(b, ip6.o.hop_limit);
+    put128(b, ip6.src);
+    put128(b, ip6.dst);
+}
+
+void put_ext(Bytes& b, const ExtL& x, std::uint8_t next_proto) {
+    std::vector<std::uint8_t> body = x.body;
+    while ((body.size() + 2) % 8 || body.size() < 6) body.push_back(0);
+    std::size_t total = body.size() + 2;
+    std::uint8_t len_byte = 0;
+    if (x.type == kIp6Ah)
+        len_byte = static_cast<std::uint8_t>(total / 4 - 2);
+    else if (x.type != kIp6Fragment)
+        len_byte = static_cast<std::uint8_t>(total / 8 - 1);
+    put8(b, x.next_header.value_or(next_proto));
+    put8(b, len_byte);
+    b.insert(b.end(), body.begin(), body.end());
+}
+
+void put_tcp(Bytes& b, const TcpL& t) {
+    auto opts = t.o.options;
+    pad4(opts);
+    auto doff = t.o.data_offset.value_or(static_cast<std::uint8_t>((20 + opts.size()) / 4));
+    put16(b, t.sport);
+    put16(b, t.dport);
+    put32(b, t.o.seq);
+    put32(b, t.o.ack);
+    put8(b, static_cast<std::uint8_t>(doff << 4));
+    put8(b, t.flags);
+    put16(b, t.o.window);
+    put16(b, t.o.checksum.value_or(0));
+    put16(b, t.o.urgent);
+    b.insert(b.end(), opts.begin(), opts.end());
+}
+
+// The header (or payload) of layer i, lengths and checksums zero unless given explicitly.
+void put_layer(Bytes& b, Layers ls, std::size_t i) {
+    const auto& v = ls[i].v;
+    if (auto* e = std::get_if<EthL>(&v)) {
+        b.insert(b.end(), e->dst.begin(), e->dst.end());
+        b.insert(b.end(), e->src.begin(), e->src.end());
+        put16(b, ethertype_after(ls, i, e->type));
+    } else if (auto* t = std::get_if<VlanL>(&v)) {
+        // The TPID was written by the previous layer; the tag is TCI + the next EtherType.
+        put16(b, t->tci);
+        put16(b, ethertype_after(ls, i, t->type));
+    } else if (auto* ip = std::get_if<Ip4L>(&v)) {
+        put_ip4(b, *ip, proto_after(ls, i, kProtoExperimental));
+    } else if (auto* ip6 = std::get_if<Ip6L>(&v)) {
+        put_ip6(b, *ip6, proto_after(ls, i, kIp6NoNext));
+    } else if (auto* x = std::get_if<ExtL>(&v)) {
+        put_ext(b, *x, proto_after(ls, i, kIp6NoNext));
+    } else if (auto* tcp = std::get_if<TcpL>(&v)) {
+        put_tcp(b, *tcp);
+    } else if (auto* u = std::get_if<UdpL>(&v)) {
+        put16(b, u->sport);
+        put16(b, u->dport);
+        put16(b, u->o.len.value_or(0));
+        put16(b, u->o.checksum.value_or(0));
+    } else if (auto* c = std::get_if<IcmpL>(&v)) {
+        put8(b, c->type);
+        put8(b, c->code);
+        put16(b, c->o.checksum.value_or(0));
+        put32(b, c->o.rest);
+    } else if (auto* p = std::get_if<BytesL>(&v)) {
+        b.insert(b.end(), p->data.begin(), p->data.end());
+    }
+}
+
+// IPv4 total length, IPv6 payload length and UDP length, unless given; `end` ends every datagram.
+void fill_lengths(Bytes& b, Layers ls, std::span<const std::size_t> start, std::size_t end) {
+    for (std::size_t i = 0; i < ls.size(); ++i) {
+        const auto& v = ls[i].v;
         std::size_t s = start[i];
         if (auto* ip = std::get_if<Ip4L>(&v)) {
             if (!ip->o.total_len) set16(b, s + 2, static_cast<std::uint16_t>(end - s));
@@ -339,8 +360,34 @@ std::vector<std::uint8_t> Frame::bytes() const {
             if (!u->o.len) set16(b, s + 4, static_cast<std::uint16_t>(end - s));
         }
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto& v = layers_[i].v;
+}
+
+// The pseudo-header sum of the IP header nearest before layer i (0 if there is none).
+std::uint32_t pseudo_header_sum(const Bytes& b, Layers ls, std::span<const std::size_t> start, std::size_t i,
+                                std::uint8_t proto, std::uint32_t l4len) {
+    std::uint32_t sum = 0;
+    for (std::size_t j = i; j-- > 0;) {
+        std::size_t ips = start[j];
+        if (std::holds_alternative<Ip4L>(ls[j].v)) {
+            sum = sum_words({b.data() + ips + 12, 8}, 0);
+            sum += proto;
+            sum += l4len;
+            break;
+        }
+        if (std::holds_alternative<Ip6L>(ls[j].v)) {
+            sum = sum_words({b.data() + ips + 8, 32}, 0);
+            sum += l4len >> 16;
+            sum += l4len & 0xffff;
+            sum += proto;
+            break;
+        }
+    }
+    return sum;
+}
+
+void fill_l4_checksums(Bytes& b, Layers ls, std::span<const std::size_t> start, std::size_t end) {
+    for (std::size_t i = 0; i < ls.size(); ++i) {
+        const auto& v = ls[i].v;
         std::size_t csum_at = 0;
         bool pseudo = true;
         std::uint8_t proto = 0;
@@ -358,37 +405,36 @@ std::vector<std::uint8_t> Frame::bytes() const {
         }
         std::size_t s = start[i];
         auto l4len = static_cast<std::uint32_t>(end - s);
-        std::uint32_t sum = 0;
-        if (pseudo) {
-            // The nearest enclosing IP header.
-            for (std::size_t j = i; j-- > 0;) {
-                std::size_t ips = start[j];
-                if (std::holds_alternative<Ip4L>(layers_[j].v)) {
-                    sum = sum_words({b.data() + ips + 12, 8}, 0);
-                    sum += proto;
-                    sum += l4len;
-                    break;
-                }
-                if (std::holds_alternative<Ip6L>(layers_[j].v)) {
-                    sum = sum_words({b.data() + ips + 8, 32}, 0);
-                    sum += l4len >> 16;
-                    sum += l4len & 0xffff;
-                    sum += proto;
-                    break;
-                }
-            }
-        }
+        std::uint32_t sum = pseudo ? pseudo_header_sum(b, ls, start, i, proto, l4len) : 0;
         std::uint16_t csum = inet_checksum({b.data() + s, end - s}, sum);
         if (proto == kProtoUdp && csum == 0) csum = 0xffff;  // 0 means "no checksum"
         set16(b, s + csum_at, csum);
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        auto* ip = std::get_if<Ip4L>(&layers_[i].v);
+}
+
+void fill_ip4_checksums(Bytes& b, Layers ls, std::span<const std::size_t> start, std::size_t end) {
+    for (std::size_t i = 0; i < ls.size(); ++i) {
+        auto* ip = std::get_if<Ip4L>(&ls[i].v);
         if (!ip || ip->o.checksum) continue;
         std::size_t s = start[i];
         std::size_t hlen = 20 + (ip->o.options.size() + 3) / 4 * 4;
         set16(b, s + 10, inet_checksum({b.data() + s, std::min(hlen, end - s)}));
     }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> Frame::bytes() const {
+    Bytes b;
+    std::vector<std::size_t> start(layers_.size());
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+        start[i] = b.size();
+        put_layer(b, layers_, i);
+    }
+    const std::size_t end = b.size();  // end of every IP datagram (padding comes after)
+    fill_lengths(b, layers_, start, end);
+    fill_l4_checksums(b, layers_, start, end);
+    fill_ip4_checksums(b, layers_, start, end);
     if (b.size() < pad_to_) b.resize(pad_to_, 0);
     return b;
 }

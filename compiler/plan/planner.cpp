@@ -1,5 +1,5 @@
 // The planner (plan.hpp): decides which sets become lookup tables and in what form codegen
-// evaluates the rules; classifier.cpp builds the classifier groups.
+// evaluates the rules; classifier.cpp and classifier_tree.cpp build the classifier groups.
 #include <algorithm>
 #include <bit>
 #include <optional>

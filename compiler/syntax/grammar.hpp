@@ -1,5 +1,5 @@
 // The PEGTL grammar of the weir policy language (docs/language.md), read top-down.
-// Private to the parser (parser.cpp) and its unit test: nothing else sees PEGTL types.
+// Private to the parser (parser*.cpp) and its unit test: nothing else sees PEGTL types.
 //
 // Conventions:
 // - Every rule is a named struct. Rules that the parser turns into AST pieces are listed in

@@ -1,5 +1,5 @@
 // Parser, stage 1: the source text of one file -> its AST (ast.hpp), syntax errors as diagnostics.
-// The grammar (grammar.hpp, PEGTL) is private to parser.cpp.
+// The grammar (grammar.hpp, PEGTL) is private to the parser's files (parser*.cpp).
 #pragma once
 #include <optional>
 
