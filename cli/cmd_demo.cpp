@@ -139,6 +139,9 @@ private:
         return kExitUsage;
     }
     bool load(const std::string& file, bool swap);
+    std::optional<int> setup();  // a value: stop with that exit code
+    std::optional<int> flood(double seconds, double swap_at);
+    int report(const Snapshot& base, std::uint64_t rx0);
     void draw(const Snapshot& s, double t, double dt);
     void start_flood();
     void stop_flood();
@@ -289,15 +292,8 @@ void Demo::draw(const Snapshot& s, double t, double dt) {
     std::cout << out.str() << std::flush;
 }
 
-int Demo::run() {
-    if (::geteuid() != 0) return fail("needs root (it creates a network namespace and attaches XDP programs)");
-    g_signal = 0;
-    set_signals(on_signal);
-    const double seconds = a_.seconds;
-    const double swap_at = a_.swap_at >= 0 ? a_.swap_at : seconds / 2;
-
-    std::cout << "weir demo: " << a_.policy << ", then " << a_.strict << " at " << fixed(swap_at, 1)
-              << " s, " << fixed(seconds, 0) << " s of traffic\n\n";
+// The test network, the first policy and the traffic generator, described as they come up.
+std::optional<int> Demo::setup() {
     test::TestNet::remove_stale();
     remove_stale_pins();
 
@@ -325,13 +321,11 @@ int Demo::run() {
         std::cout << "    " << pad(k.name, 11) << pad(std::to_string(k.weight * 100 / total_weight) + "%", 5, true)
                   << "  " << k.what << "\n";
     if (interrupted()) return 130;
+    return std::nullopt;
+}
 
-    auto base = snapshot(net_->host_if());
-    if (!base) return fail("read counters: " + base.error.message);
-    prev_ = *base;
-    base_verdicts_ = base->verdict_sum();
-    const std::uint64_t rx0 = rx_packets(net_->host_if());
-
+// The flood, one table a second, with the hot swap at `swap_at`.
+std::optional<int> Demo::flood(double seconds, double swap_at) {
     std::cout << "\nflood (BPF_PROG_TEST_RUN live frames into " << net_->host_if() << ")\n" << std::flush;
     const auto start = Clock::now();
     start_flood();
@@ -368,7 +362,12 @@ int Demo::run() {
         return 130;
     }
     if (flood_failed_) return fail("traffic generator: " + flood_error_);
+    return std::nullopt;
+}
 
+// Totals and the checks that every packet sent was counted once, across the swap.
+int Demo::report(const Snapshot& base_snap, std::uint64_t rx0) {
+    const Snapshot* base = &base_snap;
     // The flood returned once the frames were handed over; let the receiver finish its queue.
     Snapshot end;
     for (int i = 0; i < 40; ++i) {
@@ -417,6 +416,28 @@ int Demo::run() {
     std::cout << (failed ? "weir demo: FAILED\n" : "weir demo: all checks passed\n") << std::flush;
     return failed ? kExitFindings : kExitOk;
 }
+
+int Demo::run() {
+    if (::geteuid() != 0) return fail("needs root (it creates a network namespace and attaches XDP programs)");
+    g_signal = 0;
+    set_signals(on_signal);
+    const double seconds = a_.seconds;
+    const double swap_at = a_.swap_at >= 0 ? a_.swap_at : seconds / 2;
+
+    std::cout << "weir demo: " << a_.policy << ", then " << a_.strict << " at " << fixed(swap_at, 1)
+              << " s, " << fixed(seconds, 0) << " s of traffic\n\n";
+    if (auto stop = setup()) return *stop;
+    auto base = snapshot(net_->host_if());
+    if (!base) return fail("read counters: " + base.error.message);
+    prev_ = *base;
+    base_verdicts_ = base->verdict_sum();
+    const std::uint64_t rx0 = rx_packets(net_->host_if());
+
+    if (auto stop = flood(seconds, swap_at)) return *stop;
+    return report(*base, rx0);
+}
+
+
 
 }  // namespace
 
