@@ -5,6 +5,7 @@ literals removed, then a '{' that follows a parameter list), which is enough
 for this codebase's style; lambdas count as functions of their own too.
 
 usage: check_sizes.py ROOT [--file-limit N] [--function-limit N]
+       check_sizes.py --self-test   (the check on made-up sources)
 exit 1 when something is over a limit."""
 import argparse
 import pathlib
@@ -107,7 +108,31 @@ def functions(code):
             last_stop = i + 1
 
 
+def self_test():
+    """Long functions of each shape are found, and braces in literals and comments are not."""
+    body = "    x();\n" * 121
+    cases = [
+        ("a long free function", "int f(int a) {\n" + body + "}\n", 1),
+        ("a long method", "void S::run() const {\n" + body + "}\n", 1),
+        ("a long lambda", "auto g = [&](int v) {\n" + body + "};\n", 1),
+        ("a long constructor", "S::S(int a) : a_(a) {\n" + body + "}\n", 1),
+        ("a long if inside a short function", "void f() {\n if (x) {\n" + body + "}\n}\n", 1),
+        ("a long class is not a function", "struct S {\n" + "    int a;\n" * 130 + "};\n", 0),
+        ("braces in strings and comments", 'void f() {\n  s = "}}}"; // }\n  /* { */\n' + body + "}\n", 1),
+        ("a short function", "int f() {\n" + "    x();\n" * 100 + "}\n", 0),
+    ]
+    bad = 0
+    for what, text, want in cases:
+        found = [n for n, a, b in functions(strip(text)) if b - a + 1 > 120]
+        ok = (len(found) > 0) == bool(want)
+        bad += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {what}: {found}")
+    return 1 if bad else 0
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
     ap.add_argument("--file-limit", type=int, default=600)
