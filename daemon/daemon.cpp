@@ -23,23 +23,6 @@ namespace {
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-const char* mode_text(api::Mode m) {
-    switch (m) {
-        case api::Mode::Auto: return "auto";
-        case api::Mode::Native: return "native";
-        case api::Mode::Generic: return "generic";
-    }
-    return "auto";
-}
-
-const char* kind_text(api::ErrorKind k) {
-    switch (k) {
-        case api::ErrorKind::None: return "none";
-        case api::ErrorKind::Policy: return "policy";
-        case api::ErrorKind::Environment: return "environment";
-    }
-    return "environment";
-}
 
 double ms(std::chrono::nanoseconds d) { return std::round(double(d.count()) / 1e4) / 100.0; }
 
@@ -130,7 +113,7 @@ api::Error Daemon::failed(std::size_t i, const nlohmann::ordered_json& base, con
     const bool pinned = st.ok() && !st->policy.empty();
     nlohmann::ordered_json f = base;
     f["step"] = e.step;
-    f["kind"] = kind_text(e.kind);
+    f["kind"] = api::error_kind_name(e.kind);
     f["message"] = e.message;
     if (!diagnostics.empty()) f["diagnostics"] = diagnostics;
     f["running"] = pinned ? nlohmann::ordered_json(st->policy) : nlohmann::ordered_json(nullptr);
@@ -176,7 +159,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     // compare with the pinned state: the same policy and source hash is adopted as it runs
     const std::string hash = p.source_hash();
     if (pinned && st->enforcing && st->policy == name && st->source_hash == hash &&
-        (b.mode == api::Mode::Auto || st->mode == mode_text(b.mode))) {
+        (b.mode == api::Mode::Auto || st->mode == api::mode_name(b.mode))) {
         succeeded(i, /*reloaded=*/false, reason == "start");
         nlohmann::ordered_json f = base;
         f["policy"] = name;

@@ -14,6 +14,14 @@ namespace weir::api {
 // rejects it, its own tests fail; the CLI exits 1). Environment: the host (no such interface,
 // not privileged, another XDP program, bpffs, no weir policy there; the CLI exits 2).
 enum class ErrorKind { None, Policy, Environment };
+inline const char* error_kind_name(ErrorKind k) {  // "none", "policy", "environment"
+    switch (k) {
+        case ErrorKind::None: return "none";
+        case ErrorKind::Policy: return "policy";
+        case ErrorKind::Environment: return "environment";
+    }
+    return "environment";
+}
 
 enum class Severity { Error, Warning, Note };
 inline const char* severity_name(Severity s) {  // "error", "warning", "note"
@@ -26,6 +34,14 @@ inline const char* severity_name(Severity s) {  // "error", "warning", "note"
 }
 
 enum class Mode { Auto, Native, Generic };  // Auto: native if the driver supports it, else generic
+inline const char* mode_name(Mode m) {  // "auto", "native", "generic"
+    switch (m) {
+        case Mode::Auto: return "auto";
+        case Mode::Native: return "native";
+        case Mode::Generic: return "generic";
+    }
+    return "auto";
+}
 
 // One finished step of a load: "compile", "verify", "self-test", "prepare", "swap" (or
 // "attach" on a first load), "pin", "cleanup", "meta".

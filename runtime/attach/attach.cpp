@@ -119,15 +119,6 @@ Failure prepare_environment(bool mount) {
 
 using namespace detail;
 
-const char* mode_name(Mode m) {
-    switch (m) {
-        case Mode::Auto: return "auto";
-        case Mode::Native: return "native";
-        case Mode::Generic: return "generic";
-    }
-    return "?";
-}
-
 const std::vector<std::string>& inject_points() {
     static const std::vector<std::string> v = {"after-compile", "after-verify",      "after-selftest",
                                                "after-pending", "after-prepare",     "after-link-update",

@@ -38,7 +38,7 @@ namespace weir::attach {
 
 // The public API's words (include/weir/vocabulary.hpp), used as they are.
 using Mode = api::Mode;
-const char* mode_name(Mode m);  // "auto", "native", "generic"
+using api::mode_name;
 using Problem = api::ErrorKind;  // Policy: CLI exit 1; Environment: exit 2
 using Step = api::Step;
 
