@@ -100,8 +100,8 @@ void maybe_kill(std::string_view point, std::string_view requested) {
     if (inject_kill_env() == point || requested == point) ::raise(SIGKILL);
 }
 
-Failure prepare_environment(bool mount) {
-    if (auto st = bpf::probe_xdp_support(); !st) {
+Failure prepare_environment(bool probe, bool mount) {
+    if (auto st = probe ? bpf::probe_xdp_support() : bpf::ok(); !st) {
         if (st.error().code == -EPERM || st.error().code == -EACCES)
             return env_failure("not privileged: " + st.error().message);
         return env_failure("this kernel cannot load XDP programs: " + st.error().message);
@@ -254,7 +254,7 @@ Failure status(std::vector<Attachment>& out, const std::string& ifname) {
 
 Failure unload(const std::string& ifname, std::optional<pins::PolicyMeta>* removed) {
     if (!pins::exists(pins::dir(ifname))) {
-        if (Failure f = prepare_environment(false)) return f;
+        if (Failure f = prepare_environment(true, false)) return f;
         if (if_nametoindex(ifname.c_str()) == 0) return env_failure("no interface named '" + ifname + "'");
         return env_failure("no weir policy on '" + ifname + "'");
     }

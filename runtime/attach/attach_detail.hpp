@@ -19,8 +19,8 @@ Failure env_failure(std::string msg);
 void maybe_kill(std::string_view point, std::string_view requested = {});
 // $WEIR_INJECT_KILL, "" if unset.
 std::string_view inject_kill_env();
-// Privilege and, with `mount`, a usable bpffs.
-Failure prepare_environment(bool mount);
+// With `probe`, privilege (an XDP program loads); with `mount`, a usable bpffs.
+Failure prepare_environment(bool probe, bool mount);
 // Program ids XDP runs on the interface, in any mode.
 std::set<std::uint32_t> xdp_prog_ids(unsigned ifindex);
 

@@ -134,6 +134,7 @@ struct Load {
     const LoadOptions& o;
     LoadOutcome& out;
     Clock::time_point t0;
+    bool host_checked = false;  // load(file) probed XDP support before compiling
 
     unsigned ifindex = 0;
     std::optional<pins::Lock> lock;
@@ -189,7 +190,8 @@ bool open_target(Load& L) {
     const LoadOptions& o = L.o;
     L.ifindex = if_nametoindex(o.ifname.c_str());
     if (L.ifindex == 0) return L.fail(Problem::Environment, "interface", "no interface named '" + o.ifname + "'");
-    if (Failure f = prepare_environment(true)) return L.fail(Problem::Environment, "environment", f.message);
+    if (Failure f = prepare_environment(!L.host_checked, true))
+        return L.fail(Problem::Environment, "environment", f.message);
     auto lock = pins::Lock::acquire(o.ifname);
     if (!lock) return L.fail(Problem::Environment, "lock", lock.error().message);
     L.lock.emplace(std::move(*lock));
@@ -518,10 +520,10 @@ void finish(Load& L) {
                            : "policy '" + L.pol().name + "' attached to '" + L.o.ifname + "' (" + L.next.mode + ")";
 }
 
-LoadOutcome run_load(const Artifact& art, const LoadOptions& o, Clock::time_point started) {
+LoadOutcome run_load(const Artifact& art, const LoadOptions& o, Clock::time_point started, bool host_checked) {
     LoadOutcome out;
     out.compilation = art.compilation;
-    Load L{art, o, out, started};
+    Load L{art, o, out, started, host_checked};
     if (!open_target(L) || !link(L) || !verify_and_self_test(L) || !size_tables(L)) return out;
     if (o.dry_run) {
         dry_run(L);
@@ -535,7 +537,7 @@ LoadOutcome run_load(const Artifact& art, const LoadOptions& o, Clock::time_poin
 }  // namespace
 
 LoadOutcome load(const Artifact& artifact, const LoadOptions& o) {
-    return run_load(artifact, o, o.started.value_or(Clock::now()));
+    return run_load(artifact, o, o.started.value_or(Clock::now()), false);
 }
 
 LoadOutcome load(const LoadOptions& o) {
@@ -547,7 +549,8 @@ LoadOutcome load(const LoadOptions& o) {
         Load L{none, o, out, started};
         if (if_nametoindex(o.ifname.c_str()) == 0)
             return L.fail(Problem::Environment, "interface", "no interface named '" + o.ifname + "'"), out;
-        if (Failure f = prepare_environment(false)) return L.fail(Problem::Environment, "environment", f.message), out;
+        if (Failure f = prepare_environment(true, false))
+            return L.fail(Problem::Environment, "environment", f.message), out;
     }
     CheckOptions check = o.check;
     check.keep_ast = false;  // only the checked program is needed from here on
@@ -571,7 +574,7 @@ LoadOutcome load(const LoadOptions& o) {
     std::error_code ec;
     auto abs = std::filesystem::absolute(o.file, ec);
     if (!ec && !o.source_text) named.file = abs.lexically_normal().string();
-    return run_load(*built.artifact, named, started);
+    return run_load(*built.artifact, named, started, true);
 }
 
 CodegenOptions load_codegen_options(const LoadOptions& o) {

@@ -176,7 +176,8 @@ namespace {
 
 // Policy NAME: FIRST, then web (count), bad (a set of both families), svc (a port set).
 std::string policy(const std::string& name, const std::string& first) {
-    return "set blocked : ip = { 198.18.250.0/24 }\nset svc : port = { 7000 }\n\n"
+    // 203.0.113.0/24: outside 198.18.0.0/15, where a TestNet's own addresses may fall.
+    return "set blocked : ip = { 203.0.113.0/24 }\nset svc : port = { 7000 }\n\n"
            "policy " + name + " default pass {\n    " + first + "\n    web: count if tcp.dport == 80\n"
            "    bad: drop if ip.src in @blocked\n    svc: drop if udp.dport in @svc\n}\n";
 }
