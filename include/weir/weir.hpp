@@ -149,10 +149,9 @@ public:
     };
     Contents contents() const;
 
-    struct Impl;
-    const Impl& impl() const { return *impl_; }
-
 private:
+    struct Impl;
+    friend struct PolicyAccess;  // the library's own reach into the checked compilation
     explicit Policy(std::shared_ptr<const Impl> i) : impl_(std::move(i)) {}
     std::shared_ptr<const Impl> impl_;
 };
@@ -254,12 +253,11 @@ public:
     // Waits up to timeout_ms, hands each record to `fn` (false stops at once, the rest stays
     // queued); gives the number handed over. A signal is not an error (0 records).
     Result<int> poll(int timeout_ms, const std::function<bool(const LogRecord&)>& fn);
-
-    struct Impl;
-    explicit LogReader(std::unique_ptr<Impl> impl);
     ~LogReader();
 
 private:
+    struct Impl;
+    explicit LogReader(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 

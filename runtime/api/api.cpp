@@ -288,7 +288,7 @@ LoadReport attach(const std::string& ifname, const Policy& policy, const AttachO
         out.diagnostics_text = policy.diagnostics_text();
         return out;
     }
-    const Policy::Impl& p = policy.impl();
+    const auto& p = PolicyAccess::of(policy);
     attach::LoadOptions lo = load_options(ifname, opts);
     lo.started = started;
     lo.file = p.name;

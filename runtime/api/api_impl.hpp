@@ -21,6 +21,11 @@ struct Policy::Impl {
     std::vector<Diagnostic> diags;
 };
 
+// What a Policy holds, for the library's own files.
+struct PolicyAccess {
+    static const Policy::Impl& of(const Policy& p) { return *p.impl_; }
+};
+
 Location location(const SourceManager& sm, SourceRange r);
 void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnostic>& out);
 

@@ -25,7 +25,7 @@ Result<std::shared_ptr<LogReader>> LogReader::open(const std::string& ifname, co
     }
     auto impl = std::make_unique<Impl>();
     impl->reader = std::move(*r);
-    out.value = std::make_shared<LogReader>(std::move(impl));
+    out.value = std::shared_ptr<LogReader>(new LogReader(std::move(impl)));
     return out;
 }
 

@@ -34,7 +34,7 @@ int pick_policy(const Program& prog, const std::string& name, const std::string&
 }  // namespace
 
 Result<std::string> emit(const Policy& policy, Stage stage, const EmitOptions& opts) {
-    const Compilation& c = *policy.impl().compilation;
+    const Compilation& c = *PolicyAccess::of(policy).compilation;
     Result<std::string> out;
     if (stage == Stage::Ast) {
         // The root file is the first one loaded; its tree exists when it parsed.
@@ -93,7 +93,7 @@ std::unique_ptr<LoadedPolicy> load_unattached(const std::shared_ptr<const Compil
 
 KernelCheck verify_in_kernel(const Policy& policy, bool color) {
     KernelCheck out;
-    const Compilation& c = *policy.impl().compilation;
+    const Compilation& c = *PolicyAccess::of(policy).compilation;
     if (!c.ok()) {
         out.error = {ErrorKind::Policy, "compile", "the policy does not compile"};
         return out;
@@ -108,7 +108,7 @@ KernelCheck verify_in_kernel(const Policy& policy, bool color) {
         std::vector<std::string> placeholders;
         CodegenOptions cg = host_codegen_options(true, &placeholders);
         std::string error;
-        auto lp = load_unattached(policy.impl().compilation, pol.name, cg, diags, error);
+        auto lp = load_unattached(PolicyAccess::of(policy).compilation, pol.name, cg, diags, error);
         for (const auto& name : placeholders)
             diags.add({weir::Severity::Note, "iface-placeholder", pol.name_range,
                        "interface '" + name + "' (pkt.iface) does not exist on this host; "

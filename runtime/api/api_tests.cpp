@@ -136,7 +136,7 @@ TestResult run_block(const Compilation& c, const TestCase& t, LoadedPolicy* lp) 
 
 TestRun run_tests(const Policy& policy, TestEngine engine, bool color) {
     TestRun out;
-    const auto& c = policy.impl().compilation;
+    const auto& c = PolicyAccess::of(policy).compilation;
     if (!c->ok()) return out;
     Programs programs(c, color);
     for (const TestCase& t : c->program.tests) {
@@ -244,7 +244,7 @@ void replay_kernel(LoadedPolicy& lp, const Capture& cap, Replay& r) {
 ReplayRun replay(const Policy& policy, const Capture& capture, TestEngine engine, const std::string& only,
                  bool color) {
     ReplayRun out;
-    const auto& c = policy.impl().compilation;
+    const auto& c = PolicyAccess::of(policy).compilation;
     if (!c->ok()) return out;
     Programs programs(c, color);
     const Program& prog = c->program;
