@@ -1,6 +1,6 @@
 // Driver: a root file or text -> a Compilation (sources, ASTs, checked program, diagnostics), in
-// one call: parser and loader -> checker (sema) -> linter -> capacity checks. The CLI, the fuzz
-// target and the tests go through here; artifact.hpp builds on it.
+// one call: parser and loader -> checker (sema) -> linter -> capacity checks. The API
+// (runtime/api/), the fuzz target and the tests go through here; artifact.hpp builds on it.
 #pragma once
 #include <memory>
 #include <string>
