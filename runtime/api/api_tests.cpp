@@ -206,6 +206,7 @@ Counter& verdict_counter(Replay& r, std::uint32_t action) {
 
 void replay_interp(const Program& prog, const weir::Policy& pol, const Capture& cap, Replay& r) {
     LimitState limits;
+    Counter by_action[WEIR_VERDICT_SLOTS] = {};  // per frame by index; named once at the end
     for (const auto& frame : cap.frames) {
         weir_pkt pkt{};
         weir_parse(frame.data(), frame.data() + frame.size(), &pkt);
@@ -214,8 +215,9 @@ void replay_interp(const Program& prog, const weir::Policy& pol, const Capture& 
         for (int i : d.counted) add(r.rules.at(static_cast<std::size_t>(i)).counter, len);
         add(d.rule >= 0 ? r.rules.at(static_cast<std::size_t>(d.rule)).counter : r.by_default, len);
         if (pkt.malformed) add(r.malformed, len);
-        add(verdict_counter(r, action_of_verdict(d.verdict)), len);
+        add(by_action[action_of_verdict(d.verdict)], len);
     }
+    for (std::uint32_t a : kReportedActions) verdict_counter(r, a) = by_action[a];
 }
 
 void replay_kernel(LoadedPolicy& lp, const Capture& cap, Replay& r) {
