@@ -8,7 +8,6 @@
 #include <optional>
 #include <utility>
 
-#include "actions.hpp"
 #include "api_impl.hpp"
 #include "artifact.hpp"
 #include "attach.hpp"
@@ -18,7 +17,6 @@
 #include "sets.hpp"
 #include "source.hpp"
 #include "stats.hpp"
-#include "weir_abi.h"
 
 namespace weir::api {
 

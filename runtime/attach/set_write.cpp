@@ -20,7 +20,7 @@ namespace {
 bpf::Result<journal::Journal> make_journal(const EditOptions& opts, const Change& c) {
     journal::Journal jr;
     jr.set = opts.set;
-    jr.op = op_name(opts.op);
+    jr.op = api::set_op_name(opts.op);
     jr.elements = opts.op == Op::Flush ? c.entries.size() : opts.elements.size();
     for (std::size_t i = 0; i < c.recs.size(); ++i) {
         journal::Table& t = jr.tables.emplace_back();

@@ -34,8 +34,7 @@
 
 namespace weir::sets {
 
-using Op = api::SetOp;
-inline const char* op_name(Op op) { return api::set_op_name(op); }  // "add", "del", "list", "flush"
+using Op = api::SetOp;  // named by api::set_op_name
 
 struct EditOptions {
     std::string ifname;

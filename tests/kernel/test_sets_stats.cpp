@@ -472,14 +472,14 @@ TEST_CASE("a set edit killed at any point is rolled back by the next command") {
     };
     for (const auto& e : edits)
         for (const char* point : {"set-after-journal", "set-after-entries", "set-after-desc", "set-after-meta"}) {
-            CAPTURE(sets::op_name(e.op));
+            CAPTURE(weir::api::set_op_name(e.op));
             CAPTURE(point);
             killed_at(point, [&] { (void)a.edit(e.op, "blocked", e.elems); });
             CHECK(fs::exists(journal));
             // The next command (here a list) rolls it back first.
             auto r = a.edit(sets::Op::List, "blocked");
             REQUIRE_MESSAGE(r.ok(), r.message);
-            CHECK(has_note(r.notes, "rolled back an interrupted set edit of @blocked (" + std::string(sets::op_name(e.op))));
+            CHECK(has_note(r.notes, "rolled back an interrupted set edit of @blocked (" + std::string(weir::api::set_op_name(e.op))));
             CHECK_FALSE(fs::exists(journal));
             CHECK(state_of(a) == before);
         }
