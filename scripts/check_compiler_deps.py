@@ -28,16 +28,18 @@ STAGES = {
               "checked_dump"],
     "plan": ["plan", "planner", "plan_dump", "classifier", "classifier_tree", "capacity"],
     "codegen": ["codegen"],
-    "interp": ["interp", "test_frames"],
+    "interp": ["interp", "test_frames", "packet_text"],
+    "diff": ["diff"],
     "driver": ["driver", "artifact"],
 }
 ORDER = ["core", "syntax", "check", "plan", "codegen"]
 MAY_USE = {s: set(ORDER[: i + 1]) for i, s in enumerate(ORDER)}
 MAY_USE["interp"] = {"core", "syntax", "check", "interp"}
+MAY_USE["diff"] = {"core", "syntax", "check", "interp", "diff"}
 MAY_USE["driver"] = set(STAGES)
 
 # Files named PREFIX_* that are parts of the module PREFIX (split by concern, private headers).
-PARTS = ["codegen", "sema", "lint", "condition_sets", "parser", "fmt"]
+PARTS = ["codegen", "sema", "lint", "condition_sets", "parser", "fmt", "diff"]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -150,6 +150,15 @@ bool cover_rec(const Box& a, std::span<const Box* const> bs, std::size_t i, long
 
 }  // namespace
 
+HeaderState header_state(int i) {
+    const State& s = kStates.at(static_cast<std::size_t>(i));
+    return HeaderState{s.eth, s.vlan, s.net, static_cast<L4Header>(s.l4)};
+}
+
+int state_variant(FieldId canon, int i) {
+    return variant_in(canon, kStates.at(static_cast<std::size_t>(i)));
+}
+
 // ---- intervals ----------------------------------------------------------------------------
 
 void normalize(Intervals& v) {

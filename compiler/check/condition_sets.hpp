@@ -95,6 +95,19 @@ bool disjoint(const Box& a, const Box& b);
 bool disjoint(const Box& a, std::uint32_t mask_a, const Box& b, std::uint32_t mask_b);
 inline constexpr int kStateCount = 23;
 
+// Header state i of the model, as state_mask numbers them: Ethernet or not (a runt frame), a VLAN
+// tag or not, no IP (0), IPv4 or IPv6, and the L4 header.
+enum class L4Header : std::uint8_t { None, Tcp, Udp, Icmp, Icmp6 };
+struct HeaderState {
+    bool eth = true;
+    bool vlan = false;
+    int net = 0;
+    L4Header l4 = L4Header::None;
+};
+HeaderState header_state(int i);
+// Which variant of canonical field `canon` a packet in state `i` carries, -1 when its header is absent.
+int state_variant(FieldId canon, int i);
+
 // Is every packet of `a` (whose state_mask is `mask_a`) in `b`? Exact, without case splits:
 // covered(a, {b}) for one box.
 bool within(const Box& a, std::uint32_t mask_a, const Box& b);
@@ -108,10 +121,17 @@ struct Conj {
 };
 using Dnf = std::vector<Conj>;
 
+// Off by default (lint). exact_not_in: `ip.src not in S` with S of one family is a field set
+// (false for the other family, as the interpreter has it) instead of an opaque atom; right for a
+// snapshot of the sets (a diff), not for a policy whose sets may gain the other family live.
+struct SpaceOptions {
+    bool exact_not_in = false;
+};
+
 // Literal table and opaque-atom ids for the conditions of one program.
 class Space {
 public:
-    explicit Space(const Program& program) : program_(program) {}
+    explicit Space(const Program& program, SpaceOptions opts = {}) : program_(program), opts_(opts) {}
     // The DNF of `e`: nullopt if it has more than `cap` conjunctions. Empty conjunctions are
     // left out when `drop_empty` (an empty result then means "never true").
     std::optional<Dnf> dnf(const Expr& e, bool drop_empty = true, std::size_t cap = 64);
@@ -124,6 +144,7 @@ private:
     int var_id(const Expr& e);
 
     const Program& program_;
+    SpaceOptions opts_;
     std::vector<Lit> lits_;
     std::map<std::string, int> vars_;
     bool drop_empty_ = true;

@@ -216,7 +216,7 @@ std::optional<FieldSet> Space::value_set(const Expr& e) const {
                                       [](const Element& x) { return x.family == Family::V4; });
                 bool v6 = std::any_of(elems->begin(), elems->end(),
                                       [](const Element& x) { return x.family == Family::V6; });
-                if (!v4 || !v6) return std::nullopt;
+                if ((!v4 || !v6) && !(opts_.exact_not_in && v4 != v6)) return std::nullopt;
             }
             // Sized first: a set of a million addresses is built without regrowing.
             std::array<std::size_t, 2> per_family{};
@@ -233,8 +233,11 @@ std::optional<FieldSet> Space::value_set(const Expr& e) const {
                     if (x.lo <= max) v.push_back({x.lo, std::min(x.hi, max)});
                 });
             }
-            each_variant(mask, [&](int, Intervals& v, u128 max) {
+            const bool one_family = def.type == FieldType::IpAny && (per_family[0] == 0) != (per_family[1] == 0);
+            each_variant(mask, [&](int i, Intervals& v, u128 max) {
                 normalize(v);
+                // exact_not_in: a family S does not hold makes `not in S` false (interp's member()).
+                if (e.negated && one_family && per_family[static_cast<std::size_t>(i)] == 0) return;
                 if (e.negated) v = complement(v, max);
             });
             return out;

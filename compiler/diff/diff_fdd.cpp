@@ -1,0 +1,239 @@
+// Diff step 2: both policies walked as one decision diagram. Per header state, each canonical field
+// the live entries constrain is an axis; a node splits one axis into the elementary intervals of
+// its entries' value sets, so each leaf is a region where both policies' first matches are fixed.
+// Pruned by (a) cutting each list after its first terminal entry full on the remaining axes,
+// (c) skipping nodes where only aligned rules are live, and a memo of subproblems found equal.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "diff_internal.hpp"
+#include "diff_walk.hpp"
+
+namespace weir::diff::detail {
+
+namespace {
+
+double width_log2(const logic::Interval& i) {
+    // Widths past 2^53 lose precision in a double; the report rounds anyway.
+    return std::log2(static_cast<double>(i.hi - i.lo) + 1.0);
+}
+
+}  // namespace
+
+Walker::Walker(const Side& a, const Side& b, const DiffLimits& lim, Collector& out)
+    : a_(a), b_(b), lim_(lim), out_(out), start_(std::chrono::steady_clock::now()) {
+    focus_ = a.policy->default_verdict == b.policy->default_verdict;
+    act_a_.assign(a.entries.size(), 0);
+    act_b_.assign(b.entries.size(), 0);
+    mask_a_.assign(a.entries.size(), 0);
+    mask_b_.assign(b.entries.size(), 0);
+    cons_a_.resize(a.entries.size());
+    cons_b_.resize(b.entries.size());
+}
+
+// Axes of state `s`, the entries live there and, per entry, the axes where it is not full.
+bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
+    state_ = s;
+    axes_.clear();
+    dom_.clear();
+    memo_.clear();
+    std::map<FieldId, int> uses;
+    auto scan = [&](const Side& side, std::vector<int>& live) {
+        for (std::size_t i = 0; i < side.entries.size(); ++i) {
+            const Entry& e = side.entries[i];
+            if (!(e.states >> s & 1)) continue;
+            live.push_back(static_cast<int>(i));
+            for (const auto& [f, set] : e.box.fields) {
+                int v = logic::state_variant(f, s);
+                if (v < 0) continue;
+                logic::Intervals d = state_domain(f, s);
+                const auto& iv = set.v[static_cast<std::size_t>(v)];
+                if (!logic::intersect(iv, d).empty() && logic::intersect(iv, d) != d) ++uses[f];
+            }
+        }
+    };
+    scan(a_, la);
+    scan(b_, lb);
+    if (la.empty() && lb.empty() && !focus_) {
+        // No rule here: only the defaults decide.
+    }
+    std::vector<std::pair<int, FieldId>> order;
+    for (auto [f, n] : uses) order.push_back({-n, f});
+    std::sort(order.begin(), order.end());
+    if (order.size() > 63) return false;
+    for (auto [n, f] : order) {
+        axes_.push_back(f);
+        dom_.push_back(state_domain(f, s).front());
+    }
+    auto fill = [&](const Side& side, const std::vector<int>& live, std::vector<std::uint64_t>& mask,
+                    std::vector<std::vector<std::pair<int, const logic::Intervals*>>>& cons) {
+        for (int i : live) {
+            const Entry& e = side.entries[static_cast<std::size_t>(i)];
+            auto& c = cons[static_cast<std::size_t>(i)];
+            c.clear();
+            std::uint64_t m = 0;
+            for (const auto& [f, set] : e.box.fields) {
+                auto it = std::find(axes_.begin(), axes_.end(), f);
+                if (it == axes_.end()) continue;
+                auto k = static_cast<std::size_t>(it - axes_.begin());
+                const auto& iv = set.v[static_cast<std::size_t>(logic::state_variant(f, s))];
+                const logic::Interval& d = dom_[k];
+                bool full = false;
+                for (const auto& x : iv) full |= x.lo <= d.lo && x.hi >= d.hi;
+                if (full) continue;
+                m |= std::uint64_t{1} << k;
+                c.push_back({static_cast<int>(k), &iv});
+            }
+            mask[static_cast<std::size_t>(i)] = m;
+        }
+    };
+    fill(a_, la, mask_a_, cons_a_);
+    fill(b_, lb, mask_b_, cons_b_);
+    path_ = dom_;
+    return true;
+}
+
+void Walker::run() {
+    for (int s = 0; s < logic::kStateCount && !aborted_; ++s) {
+        if (!state_possible(s)) continue;
+        std::vector<int> la, lb;
+        if (!setup_state(s, la, lb)) {
+            out_.too_many_axes = true;
+            continue;
+        }
+        rec(0, std::move(la), std::move(lb));
+    }
+}
+
+// (a): the list ends at its first terminal, var-free entry that is full on axes >= d.
+void Walker::cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const {
+    for (std::size_t k = 0; k < l.size(); ++k) {
+        const Entry& e = side.entries[static_cast<std::size_t>(l[k])];
+        if (e.terminal && e.vars.empty() && (mask[static_cast<std::size_t>(l[k])] >> d) == 0) {
+            l.resize(k + 1);
+            return;
+        }
+    }
+}
+
+void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
+    if (aborted_) return;
+    if ((++nodes_ & 1023) == 0 || nodes_ >= lim_.max_nodes) {
+        if (nodes_ >= lim_.max_nodes || std::chrono::steady_clock::now() - start_ > lim_.budget) {
+            aborted_ = true;
+            return;
+        }
+    }
+    cut(la, a_, mask_a_, d);
+    cut(lb, b_, mask_b_, d);
+    if (focus_) {
+        bool edited = false;
+        for (int i : la) edited |= !a_.entries[static_cast<std::size_t>(i)].aligned;
+        for (int i : lb) edited |= !b_.entries[static_cast<std::size_t>(i)].aligned;
+        if (!edited) return;
+    }
+    std::uint64_t any = 0, sig_a = 0, sig_b = 0;
+    for (int i : la) any |= mask_a_[static_cast<std::size_t>(i)], sig_a ^= a_.entries[static_cast<std::size_t>(i)].zobrist;
+    for (int i : lb) any |= mask_b_[static_cast<std::size_t>(i)], sig_b ^= b_.entries[static_cast<std::size_t>(i)].zobrist;
+    any >>= d;
+    if (any == 0) {
+        leaf(la, lb);
+        return;
+    }
+    const int axis = d + std::countr_zero(any);
+    MemoKey key{axis, sig_a, sig_b ^ (std::uint64_t{la.size()} << 32 | lb.size())};
+    if (memo_.count(key)) return;
+    const std::uint64_t found_before = out_.differing_leaves;
+    split(axis, la, lb);
+    if (!aborted_ && out_.differing_leaves == found_before) memo_.insert(key);
+}
+
+// The elementary intervals of the entries' value sets on `axis`, each a child.
+void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>& lb) {
+    const logic::Interval dom = dom_[static_cast<std::size_t>(axis)];
+    struct Event {
+        u128 at;
+        int side;  // 0: a, 1: b
+        int entry;
+        bool enter;
+    };
+    std::vector<Event> ev;
+    auto collect = [&](int side, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
+                       const std::vector<std::vector<std::pair<int, const logic::Intervals*>>>& cons,
+                       std::vector<char>& act) {
+        for (int i : l) {
+            auto ui = static_cast<std::size_t>(i);
+            if (!(mask[ui] >> axis & 1)) {
+                act[ui] = 1;
+                continue;
+            }
+            act[ui] = 0;
+            for (const auto& [k, iv] : cons[ui]) {
+                if (k != axis) continue;
+                auto it = std::lower_bound(iv->begin(), iv->end(), dom.lo,
+                                           [](const logic::Interval& x, u128 v) { return x.hi < v; });
+                for (; it != iv->end() && it->lo <= dom.hi; ++it) {
+                    u128 lo = std::max(it->lo, dom.lo), hi = std::min(it->hi, dom.hi);
+                    ev.push_back({lo, side, i, true});
+                    if (hi < dom.hi) ev.push_back({hi + 1, side, i, false});
+                }
+            }
+        }
+    };
+    collect(0, la, mask_a_, cons_a_, act_a_);
+    collect(1, lb, mask_b_, cons_b_, act_b_);
+    std::sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) { return x.at < y.at; });
+    u128 lo = dom.lo;
+    std::size_t k = 0;
+    const logic::Interval saved = path_[static_cast<std::size_t>(axis)];
+    std::unordered_set<std::pair<std::uint64_t, std::uint64_t>, PairHash> done;  // equal children
+    while (k < ev.size() || lo <= dom.hi) {
+        while (k < ev.size() && ev[k].at == lo) {
+            auto& act = ev[k].side == 0 ? act_a_ : act_b_;
+            act[static_cast<std::size_t>(ev[k].entry)] = ev[k].enter ? 1 : 0;
+            ++k;
+        }
+        u128 hi = k < ev.size() ? ev[k].at - 1 : dom.hi;
+        std::vector<int> ca, cb;
+        std::uint64_t sa = 0, sb = 0;
+        for (int i : la)
+            if (act_a_[static_cast<std::size_t>(i)]) ca.push_back(i), sa ^= a_.entries[static_cast<std::size_t>(i)].zobrist;
+        for (int i : lb)
+            if (act_b_[static_cast<std::size_t>(i)]) cb.push_back(i), sb ^= b_.entries[static_cast<std::size_t>(i)].zobrist;
+        path_[static_cast<std::size_t>(axis)] = {lo, hi};
+        if (!done.count({sa, sb})) {
+            const std::uint64_t found_before = out_.differing_leaves;
+            // The children's lists are rebuilt from the flags below: keep them for this child.
+            std::vector<char> keep_a, keep_b;
+            for (int i : la) keep_a.push_back(act_a_[static_cast<std::size_t>(i)]);
+            for (int i : lb) keep_b.push_back(act_b_[static_cast<std::size_t>(i)]);
+            rec(axis + 1, std::move(ca), std::move(cb));
+            for (std::size_t j = 0; j < la.size(); ++j) act_a_[static_cast<std::size_t>(la[j])] = keep_a[j];
+            for (std::size_t j = 0; j < lb.size(); ++j) act_b_[static_cast<std::size_t>(lb[j])] = keep_b[j];
+            if (out_.differing_leaves == found_before) done.insert({sa, sb});
+        }
+        if (aborted_ || hi == dom.hi) break;
+        lo = hi + 1;
+    }
+    path_[static_cast<std::size_t>(axis)] = saved;
+}
+
+double Walker::volume() const {
+    double v = 0;
+    for (const auto& i : path_) v += width_log2(i);
+    return v;
+}
+
+Cell Walker::cell() const {
+    Cell c;
+    c.state = state_;
+    for (std::size_t k = 0; k < axes_.size(); ++k) c.fields.push_back({axes_[k], path_[k]});
+    return c;
+}
+
+}  // namespace weir::diff::detail

@@ -1,0 +1,93 @@
+// The joint walk over both policies' entries (diff_fdd.cpp) and what its leaves collect
+// (diff_leaf.cpp).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "diff_internal.hpp"
+
+namespace weir::diff::detail {
+
+// One (OLD rule, NEW rule) pair whose verdicts differ: its first confirmed witness, its volume.
+struct PendingChange {
+    Decided before, after;
+    double log2_headers = -std::numeric_limits<double>::infinity();
+    std::optional<Witness> witness;
+    int attempts = 0;
+};
+
+struct PendingCounter {
+    bool before = false, after = false;
+    std::optional<Witness> witness;
+    int attempts = 0;
+};
+
+struct Collector {
+    std::map<std::pair<int, int>, PendingChange> changes;
+    std::map<std::string, PendingCounter> counters;
+    // reason -> the rules (side, index) the regions name
+    std::map<std::string, std::set<std::pair<bool, int>>> may_differ;
+    std::uint64_t differing_leaves = 0;
+    bool too_many_axes = false;
+};
+
+struct PairHash {
+    std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& p) const {
+        return static_cast<std::size_t>(p.first * 0x9e3779b97f4a7c15ull ^ p.second);
+    }
+};
+
+struct MemoKey {
+    int axis;
+    std::uint64_t a, b;
+    bool operator==(const MemoKey&) const = default;
+};
+struct MemoHash {
+    std::size_t operator()(const MemoKey& k) const {
+        return static_cast<std::size_t>((k.a * 0x9e3779b97f4a7c15ull) ^ (k.b + 0x632be59bd9b4e019ull * static_cast<std::uint64_t>(k.axis + 1)));
+    }
+};
+
+class Walker {
+public:
+    Walker(const Side& a, const Side& b, const DiffLimits& lim, Collector& out);
+    void run();
+    bool aborted() const { return aborted_; }
+    std::uint64_t nodes() const { return nodes_; }
+
+private:
+    using Cons = std::vector<std::vector<std::pair<int, const logic::Intervals*>>>;
+    bool setup_state(int s, std::vector<int>& la, std::vector<int>& lb);
+    void cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const;
+    void rec(int d, std::vector<int> la, std::vector<int> lb);
+    void split(int axis, const std::vector<int>& la, const std::vector<int>& lb);
+    void leaf(const std::vector<int>& la, const std::vector<int>& lb);
+    void leaf_vars(const std::vector<int>& la, const std::vector<int>& lb);
+    void record(const Outcome& oa, const Outcome& ob);
+    double volume() const;
+    Cell cell() const;
+
+    const Side& a_;
+    const Side& b_;
+    const DiffLimits& lim_;
+    Collector& out_;
+    std::chrono::steady_clock::time_point start_;
+    bool focus_ = true;
+    bool aborted_ = false;
+    std::uint64_t nodes_ = 0;
+    int state_ = 0;
+    std::vector<FieldId> axes_;
+    std::vector<logic::Interval> dom_, path_;
+    std::vector<char> act_a_, act_b_;
+    std::vector<std::uint64_t> mask_a_, mask_b_;
+    Cons cons_a_, cons_b_;
+    std::unordered_set<MemoKey, MemoHash> memo_;
+};
+
+}  // namespace weir::diff::detail

@@ -1,0 +1,148 @@
+// The policy diff engine (compiler/diff/): equivalent rewrites give no difference, real changes
+// give one witness per (old rule, new rule) pair that the interpreter confirms on both sides,
+// and what cannot be decided exactly is "may differ".
+#include <doctest/doctest.h>
+
+#include "diff_check.hpp"
+
+using namespace weir;
+using weir::test::run_diff;
+using weir::test::witness_problem;
+
+namespace {
+
+std::string pol(const std::string& rules, const std::string& def = "pass", const std::string& pre = "") {
+    return pre + "policy p default " + def + " {\n" + rules + "}\n";
+}
+
+void expect_equivalent(const std::string& a, const std::string& b) {
+    auto r = run_diff(a, b);
+    REQUIRE_MESSAGE(r.res.error.empty(), r.res.error);
+    CHECK(r.res.complete);
+    for (const auto& c : r.res.changes) MESSAGE("change: " << c.before.rule << " -> " << c.after.rule << " " << c.witness.text);
+    for (const auto& m : r.res.may_differ) MESSAGE("may differ: " << m.reason);
+    CHECK(r.res.equivalent);
+    CHECK(r.res.changes_total == 0);
+    CHECK(r.res.counters.empty());
+}
+
+test::DiffRun expect_differ(const std::string& a, const std::string& b, std::size_t pairs) {
+    auto r = run_diff(a, b);
+    REQUIRE_MESSAGE(r.res.error.empty(), r.res.error);
+    CHECK(r.res.complete);
+    CHECK_FALSE(r.res.equivalent);
+    for (const auto& c : r.res.changes) MESSAGE(c.before.rule << " -> " << c.after.rule << ": " << c.witness.text);
+    for (const auto& m : r.res.may_differ) MESSAGE("may differ: " << m.reason);
+    CHECK(r.res.changes_total == pairs);
+    CHECK(r.res.may_differ.empty());
+    CHECK(witness_problem(r) == "");
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("diff: identical and empty policies are equivalent") {
+    expect_equivalent(pol(""), pol(""));
+    expect_equivalent(pol("a: drop if tcp.dport == 22\n"), pol("a: drop if tcp.dport == 22\n"));
+}
+
+TEST_CASE("diff: a named set and its inline elements are equivalent") {
+    expect_equivalent(pol("a: drop if ip.src in @bad\n", "pass", "set bad : ip = { 192.0.2.0/24, 2001:db8::/32 }\n"),
+                      pol("a: drop if ip.src in { 192.0.2.0/24, 2001:db8::/32 }\n"));
+}
+
+TEST_CASE("diff: equivalent rewrites: disjoint swap, split, rename, shadowed rule") {
+    expect_equivalent(pol("a: drop if tcp.dport == 22\nb: pass if tcp.dport == 80\n", "drop"),
+                      pol("b: pass if tcp.dport == 80\na: drop if tcp.dport == 22\n", "drop"));
+    expect_equivalent(pol("a: drop if tcp.dport in { 22, 23 }\n"),
+                      pol("a1: drop if tcp.dport == 22\na2: drop if tcp.dport == 23\n"));
+    expect_equivalent(pol("a: drop if udp.dport == 53\n"), pol("renamed: drop if udp.dport == 53\n"));
+    expect_equivalent(pol("a: drop if ip.dst == 10.0.0.0/8\n"),
+                      pol("a: drop if ip.dst == 10.0.0.0/8\nshadow: pass if ip.dst == 10.1.0.0/16\n"));
+}
+
+TEST_CASE("diff: aliases and impossible conditions give no false difference") {
+    expect_equivalent(pol("a: drop if l4.dport == 80\n"), pol("a: drop if tcp.dport == 80 or udp.dport == 80\n"));
+    expect_equivalent(pol(""), pol("never: drop if ip.proto == 17 and tcp.dport == 80\n"));
+    expect_equivalent(pol("a: drop if ip.proto == 6\n"), pol("a: drop if ip.proto == 6\n"));
+    expect_equivalent(pol("t: drop if tcp.sport >= 0\n"), pol("t: drop if tcp.dport <= 65535\n"));
+}
+
+TEST_CASE("diff: not in with one and with both families") {
+    expect_equivalent(pol("a: drop if ip.src not in { 192.0.2.0/24 }\n"),
+                      pol("a: drop if ip4.src not in { 192.0.2.0/24 }\n"));
+    auto r = expect_differ(pol("a: drop if ip.src not in { 192.0.2.0/24 }\n"),
+                           pol("a: drop if ip.src not in { 192.0.2.0/24, 2001:db8::/32 }\n"), 1);
+    CHECK(r.res.changes.at(0).witness.spec.family == Family::V6);
+}
+
+TEST_CASE("diff: ranges and prefixes, IPv4 and IPv6") {
+    expect_differ(pol("a: drop if tcp.dport == 1000-2000\n"), pol("a: drop if tcp.dport == 1000-1999\n"), 1);
+    auto r = expect_differ(pol("a: drop if ip6.dst == 2001:db8::/32\n"), pol("a: drop if ip6.dst == 2001:db8::/33\n"), 1);
+    CHECK(r.res.changes.at(0).log2_headers > 90);
+    expect_equivalent(pol("a: drop if ip6.dst == 2001:db8::/32\n"),
+                      pol("a: drop if ip6.dst == 2001:db8::/33\nb: drop if ip6.dst == 2001:db8:8000::/33\n"));
+}
+
+TEST_CASE("diff: TCP flags, VLAN, EtherType") {
+    expect_differ(pol("a: drop if tcp.flags.syn and not tcp.flags.ack\n"), pol("a: drop if tcp.flags.syn\n"), 1);
+    expect_differ(pol("a: drop if vlan.id == 10\n"), pol("a: drop if vlan.id == 10 or not vlan.id >= 0\n"), 1);
+    expect_differ(pol(""), pol("arp: drop if eth.type == 0x0806\n"), 1);
+}
+
+TEST_CASE("diff: verdicts, redirect targets and the default") {
+    expect_differ(pol("r: redirect \"a\" if tcp.dport == 1\n"), pol("r: redirect \"b\" if tcp.dport == 1\n"), 1);
+    expect_equivalent(pol("r: redirect \"a\" if tcp.dport == 1\n"), pol("r: redirect \"a\" if tcp.dport == 1\n"));
+    auto r = expect_differ(pol("a: drop if tcp.dport == 22\n", "pass"), pol("a: drop if tcp.dport == 22\n", "drop"), 1);
+    CHECK(r.res.changes.at(0).before.rule == -1);
+    CHECK(r.res.changes.at(0).after.rule == -1);
+    expect_differ(pol("a: drop if tcp.dport == 22\nb: pass if ip.proto == udp\n", "pass"),
+                  pol("a: drop if tcp.dport == 23\nb: pass if ip.proto == udp\n", "pass"), 2);
+    // Drop by a rule or by the default is the same verdict: no difference.
+    expect_equivalent(pol("a: drop if tcp.dport == 22\n", "drop"), pol("a: drop if tcp.dport == 23\n", "drop"));
+}
+
+TEST_CASE("diff: count and log changes are counters, not verdicts") {
+    auto r = run_diff(pol("c: count if tcp.dport == 80\n"), pol("c: count if tcp.dport == 81\n"));
+    CHECK(r.res.complete);
+    CHECK(r.res.changes_total == 0);
+    REQUIRE(r.res.counters.size() == 1);
+    CHECK(r.res.counters[0].rule == "c");
+    CHECK(test::witness_problem(r) == "");
+    auto l = run_diff(pol("l: log if ip.proto == udp\n"), pol(""));
+    REQUIRE(l.res.counters.size() == 1);
+    CHECK(l.res.counters[0].counted_before);
+    CHECK_FALSE(l.res.counters[0].counted_after);
+}
+
+TEST_CASE("diff: a rate limit that changes is may-differ; an unchanged one is not") {
+    auto r = run_diff(pol("f: drop if tcp.dport == 443 and over 100/s\n"), pol("f: drop if tcp.dport == 443 and over 200/s\n"));
+    CHECK(r.res.complete);
+    CHECK_FALSE(r.res.equivalent);
+    REQUIRE(r.res.may_differ.size() == 1);
+    CHECK(r.res.may_differ[0].reason == "rate limit");
+    expect_equivalent(pol("f: drop if tcp.dport == 443 and over 100/s\n"), pol("f: drop if tcp.dport == 443 and over 100/s\n"));
+}
+
+TEST_CASE("diff: payload matches: confirmed or may-differ") {
+    auto r = run_diff(pol("p: drop if tcp.dport == 22 and payload[0:4] == \"SSH-\"\n"), pol(""));
+    CHECK(r.res.complete);
+    CHECK_FALSE(r.res.equivalent);
+    CHECK(r.res.may_differ.size() + r.res.changes.size() >= 1);
+    CHECK(test::witness_problem(r) == "");
+    expect_equivalent(pol("p: drop if payload[0:2] == 0x0001\n"), pol("p: drop if payload[0:2] == 0x0001\n"));
+}
+
+TEST_CASE("diff: a blown budget is incomplete, never equivalent") {
+    diff::DiffLimits lim;
+    lim.max_nodes = 1;
+    auto r = run_diff(pol("a: drop if tcp.dport == 22\n"), pol("a: drop if tcp.dport == 23\n"), lim);
+    CHECK_FALSE(r.res.complete);
+    CHECK_FALSE(r.res.equivalent);
+}
+
+TEST_CASE("diff: bad input is an error") {
+    auto c = test::compile_text("a.weir", pol(""));
+    auto r = diff::diff({&c->program, 3, "a"}, {&c->program, 0, "a"});
+    CHECK_FALSE(r.error.empty());
+}
