@@ -147,10 +147,22 @@ void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
     }
     const int axis = d + std::countr_zero(any);
     MemoKey key{axis, sig_a, sig_b ^ (std::uint64_t{la.size()} << 32 | lb.size())};
-    if (memo_.count(key)) return;
-    const std::uint64_t found_before = out_.differing_leaves;
+    const double base = base_volume(axis);
+    if (auto it = memo_.find(key); it != memo_.end() && replayable(it->second)) {
+        replay(it->second, base);
+        return;
+    }
+    const std::size_t start = log_.size();
     split(axis, la, lb);
-    if (!aborted_ && out_.differing_leaves == found_before) memo_.insert(key);
+    if (aborted_) return;
+    // The subtree's findings, aggregated, stand for it in the log from now on.
+    Summary sum = summarize(start, base);
+    log_.resize(start);
+    for (Event e : sum) {
+        e.vol += base;
+        log_.push_back(e);
+    }
+    memo_[key] = std::move(sum);
 }
 
 // The elementary intervals of the entries' value sets on `axis`, each a child.
@@ -191,7 +203,6 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
     u128 lo = dom.lo;
     std::size_t k = 0;
     const logic::Interval saved = path_[static_cast<std::size_t>(axis)];
-    std::unordered_set<std::pair<std::uint64_t, std::uint64_t>, PairHash> done;  // equal children
     while (k < ev.size() || lo <= dom.hi) {
         while (k < ev.size() && ev[k].at == lo) {
             auto& act = ev[k].side == 0 ? act_a_ : act_b_;
@@ -200,27 +211,68 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
         }
         u128 hi = k < ev.size() ? ev[k].at - 1 : dom.hi;
         std::vector<int> ca, cb;
-        std::uint64_t sa = 0, sb = 0;
         for (int i : la)
-            if (act_a_[static_cast<std::size_t>(i)]) ca.push_back(i), sa ^= a_.entries[static_cast<std::size_t>(i)].zobrist;
+            if (act_a_[static_cast<std::size_t>(i)]) ca.push_back(i);
         for (int i : lb)
-            if (act_b_[static_cast<std::size_t>(i)]) cb.push_back(i), sb ^= b_.entries[static_cast<std::size_t>(i)].zobrist;
+            if (act_b_[static_cast<std::size_t>(i)]) cb.push_back(i);
         path_[static_cast<std::size_t>(axis)] = {lo, hi};
-        if (!done.count({sa, sb})) {
-            const std::uint64_t found_before = out_.differing_leaves;
-            // The children's lists are rebuilt from the flags below: keep them for this child.
+        {
+            // The walk below reuses the flags: keep this node's for the next interval.
             std::vector<char> keep_a, keep_b;
             for (int i : la) keep_a.push_back(act_a_[static_cast<std::size_t>(i)]);
             for (int i : lb) keep_b.push_back(act_b_[static_cast<std::size_t>(i)]);
             rec(axis + 1, std::move(ca), std::move(cb));
             for (std::size_t j = 0; j < la.size(); ++j) act_a_[static_cast<std::size_t>(la[j])] = keep_a[j];
             for (std::size_t j = 0; j < lb.size(); ++j) act_b_[static_cast<std::size_t>(lb[j])] = keep_b[j];
-            if (out_.differing_leaves == found_before) done.insert({sa, sb});
         }
         if (aborted_ || hi == dom.hi) break;
         lo = hi + 1;
     }
     path_[static_cast<std::size_t>(axis)] = saved;
+}
+
+double Walker::base_volume(int axis) const {
+    double v = 0;
+    for (int k = 0; k < axis; ++k) v += width_log2(path_[static_cast<std::size_t>(k)]);
+    return v;
+}
+
+// Replaying a summary adds no witness: only when every pair in it has one (or gave up) already.
+bool Walker::replayable(const Summary& s) const {
+    for (const Event& e : s) {
+        if (e.kind == Event::Kind::Change) {
+            const auto& p = out_.changes.at({e.a, e.b});
+            if (!p.witness && p.attempts < kMaxWitnessAttempts) return false;
+        } else if (e.kind == Event::Kind::Counter) {
+            const auto& c = out_.counters.at(out_.counter_names[static_cast<std::size_t>(e.a)]);
+            if (!c.witness && c.attempts < kMaxWitnessAttempts) return false;
+        }
+    }
+    return true;
+}
+
+void Walker::replay(const Summary& s, double base) {
+    for (Event e : s) {
+        e.vol += base;
+        if (e.kind == Event::Kind::Change) {
+            auto& p = out_.changes.at({e.a, e.b});
+            p.log2_headers = log2_add(p.log2_headers, e.vol);
+        }
+        log_.push_back(e);
+    }
+}
+
+Summary Walker::summarize(std::size_t start, double base) const {
+    std::map<std::tuple<int, int, int>, double> agg;
+    for (std::size_t i = start; i < log_.size(); ++i) {
+        const Event& e = log_[i];
+        auto [it, fresh] = agg.try_emplace({static_cast<int>(e.kind), e.a, e.b}, e.vol - base);
+        if (!fresh) it->second = log2_add(it->second, e.vol - base);
+    }
+    Summary out;
+    for (const auto& [k, vol] : agg)
+        out.push_back(Event{static_cast<Event::Kind>(std::get<0>(k)), std::get<1>(k), std::get<2>(k), vol});
+    return out;
 }
 
 double Walker::volume() const {

@@ -9,7 +9,6 @@ namespace weir::diff::detail {
 
 namespace {
 
-constexpr int kMaxWitnessAttempts = 8;
 constexpr std::size_t kMaxVars = 12;
 
 // The side's outcome for one assignment of the opaque atoms (`value(key)`).
@@ -77,11 +76,15 @@ void Walker::leaf_vars(const std::vector<int>& la, const std::vector<int>& lb) {
     ++out_.differing_leaves;
     bool limit = false, payload = false;
     for (const auto& k : keys) limit |= k[0] == 'L', payload |= k[0] == 'P';
-    auto& rules = out_.may_differ[limit ? "rate limit" : payload ? "payload" : "opaque condition"];
+    std::pair<std::string, std::set<std::pair<bool, int>>> rec{limit ? "rate limit" : payload ? "payload" : "opaque condition", {}};
     for (int i : la)
-        if (!a_.entries[static_cast<std::size_t>(i)].vars.empty()) rules.insert({true, a_.entries[static_cast<std::size_t>(i)].rule});
+        if (!a_.entries[static_cast<std::size_t>(i)].vars.empty()) rec.second.insert({true, a_.entries[static_cast<std::size_t>(i)].rule});
     for (int i : lb)
-        if (!b_.entries[static_cast<std::size_t>(i)].vars.empty()) rules.insert({false, b_.entries[static_cast<std::size_t>(i)].rule});
+        if (!b_.entries[static_cast<std::size_t>(i)].vars.empty()) rec.second.insert({false, b_.entries[static_cast<std::size_t>(i)].rule});
+    out_.may_differ[rec.first].insert(rec.second.begin(), rec.second.end());
+    auto it = std::find(out_.may_records.begin(), out_.may_records.end(), rec);
+    if (it == out_.may_records.end()) it = out_.may_records.insert(it, std::move(rec));
+    log_.push_back(Event{Event::Kind::May, static_cast<int>(it - out_.may_records.begin()), 0, 0});
 }
 
 void Walker::record(const Outcome& oa, const Outcome& ob) {
@@ -93,6 +96,7 @@ void Walker::record(const Outcome& oa, const Outcome& ob) {
             p.after = ob.decided;
         }
         p.log2_headers = log2_add(p.log2_headers, volume());
+        log_.push_back(Event{Event::Kind::Change, oa.decided.rule, ob.decided.rule, volume()});
         if (!p.witness && p.attempts < kMaxWitnessAttempts) {
             ++p.attempts;
             p.witness = make_witness(cell(), a_, b_, oa, ob);
@@ -105,7 +109,11 @@ void Walker::record(const Outcome& oa, const Outcome& ob) {
     ++out_.differing_leaves;
     std::optional<Witness> w;
     for (const auto& n : names) {
-        PendingCounter& c = out_.counters[n];
+        auto [at, fresh] = out_.counters.try_emplace(n);
+        if (fresh) out_.counter_names.push_back(n);
+        auto id = std::find(out_.counter_names.begin(), out_.counter_names.end(), n) - out_.counter_names.begin();
+        log_.push_back(Event{Event::Kind::Counter, static_cast<int>(id), 0, 0});
+        PendingCounter& c = at->second;
         if (c.witness || c.attempts >= kMaxWitnessAttempts) continue;
         ++c.attempts;
         c.before = std::binary_search(oa.counted.begin(), oa.counted.end(), n);

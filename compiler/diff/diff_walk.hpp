@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -15,6 +16,8 @@
 namespace weir::diff::detail {
 
 // One (OLD rule, NEW rule) pair whose verdicts differ: its first confirmed witness, its volume.
+inline constexpr int kMaxWitnessAttempts = 8;
+
 struct PendingChange {
     Decided before, after;
     double log2_headers = -std::numeric_limits<double>::infinity();
@@ -28,11 +31,23 @@ struct PendingCounter {
     int attempts = 0;
 };
 
+// What a leaf found, kept so that a memoized subtree can be replayed elsewhere: a verdict change
+// (a, b = the rules, vol = log2 volume), a counter change (a = index into Collector::counter_names)
+// or a may-differ region (a = index into Collector::may_records).
+struct Event {
+    enum class Kind : std::uint8_t { Change, Counter, May } kind = Kind::Change;
+    int a = 0, b = 0;
+    double vol = 0;
+};
+using Summary = std::vector<Event>;  // aggregated per key; volumes relative to the subtree's axis
+
 struct Collector {
     std::map<std::pair<int, int>, PendingChange> changes;
     std::map<std::string, PendingCounter> counters;
     // reason -> the rules (side, index) the regions name
     std::map<std::string, std::set<std::pair<bool, int>>> may_differ;
+    std::vector<std::string> counter_names;
+    std::vector<std::pair<std::string, std::set<std::pair<bool, int>>>> may_records;
     std::uint64_t differing_leaves = 0;
     bool too_many_axes = false;
 };
@@ -87,7 +102,13 @@ private:
     std::vector<char> act_a_, act_b_;
     std::vector<std::uint64_t> mask_a_, mask_b_;
     Cons cons_a_, cons_b_;
-    std::unordered_set<MemoKey, MemoHash> memo_;
+    std::unordered_map<MemoKey, Summary, MemoHash> memo_;
+    std::vector<Event> log_;  // leaf findings of the subtrees being walked, in order
+
+    double base_volume(int axis) const;
+    bool replayable(const Summary& s) const;
+    void replay(const Summary& s, double base);
+    Summary summarize(std::size_t start, double base) const;
 };
 
 }  // namespace weir::diff::detail

@@ -146,3 +146,12 @@ TEST_CASE("diff: bad input is an error") {
     auto r = diff::diff({&c->program, 3, "a"}, {&c->program, 0, "a"});
     CHECK_FALSE(r.error.empty());
 }
+
+TEST_CASE("diff: a moved rule changes what an unconditional count rule counts") {
+    auto r = run_diff(pol("r1: count\nr2: pass if icmp.code == 116\n", "drop"),
+                      pol("r2: pass if icmp.code == 116\nr1: count\n", "drop"));
+    CHECK(r.res.changes_total == 0);
+    REQUIRE(r.res.counters.size() == 1);
+    CHECK(r.res.counters[0].rule == "r1");
+    CHECK(test::witness_problem(r) == "");
+}
