@@ -75,6 +75,20 @@ int cmd_test(const TestArgs& a, const CommonOptions& o);
 
 int cmd_fields(bool markdown);
 
+// What changes when one policy replaces another (weir::api::diff, include/weir/diff.hpp).
+// Exit 0: the same verdict for every packet (counter-only changes are printed); 1: verdicts
+// differ or may differ; 2: I/O, a policy that does not compile, --dev problems, or an
+// incomplete diff.
+struct DiffArgs {
+    std::vector<std::string> files;  // OLD NEW, or NEW alone with --dev
+    std::string dev;                 // diff against the policy running on this interface
+    std::string old_policy, new_policy;
+    bool json = false;
+    bool all = false;       // every changed pair with its witness, not only the first 20
+    double budget = 60;     // seconds
+};
+int cmd_diff(const DiffArgs& a, const CommonOptions& o);
+
 // Attached policies (weir::api, docs/operations.md).
 struct LoadArgs {
     std::string file;

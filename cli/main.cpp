@@ -117,6 +117,19 @@ void add_policy_commands(CLI::App& app, Shared& sh, std::vector<Command>& out) {
     sh.add_common(test);
     out.push_back({test, [test_args, &common] { return cmd_test(*test_args, common); }});
 
+    auto diff_args = std::make_shared<DiffArgs>();
+    auto* diff = app.add_subcommand("diff", "what changes when one policy replaces another: witness packets");
+    diff->add_option("files", diff_args->files, "OLD.weir NEW.weir, or NEW.weir with --dev")->required();
+    diff->add_option("--dev", diff_args->dev, "compare with the policy running on this interface (needs root)");
+    diff->add_option("--old-policy", diff_args->old_policy, "policy of OLD (default: the only one)");
+    diff->add_option("--new-policy", diff_args->new_policy, "policy of NEW (default: the only one)");
+    diff->add_flag("--json", diff_args->json, "print one JSON object");
+    diff->add_flag("--all", diff_args->all, "list every changed rule pair (default: the first 20)");
+    diff->add_option("--budget", diff_args->budget, "give up after this many seconds (exit 2)")
+        ->check(CLI::PositiveNumber);
+    sh.add_common(diff);
+    out.push_back({diff, [diff_args, &common] { return cmd_diff(*diff_args, common); }});
+
     auto markdown = std::make_shared<bool>(false);
     auto* fields = app.add_subcommand("fields", "list the packet fields rules can match");
     fields->add_flag("--markdown", *markdown, "as a Markdown table");
