@@ -29,10 +29,13 @@ int cmd_diff(const DiffArgs& a, const CommonOptions& o) {
     opts.budget = std::chrono::milliseconds(static_cast<long long>(a.budget * 1000));
 
     // Every file is read and checked first, so that each one's diagnostics are shown.
+    // Lint is `weir check`'s job: here its warnings would bury the diff.
+    api::CompileOptions copts = compile_options(o);
+    copts.lint = false;
     std::vector<api::Policy> policies;
     bool failed = false;
     for (const auto& f : a.files) {
-        policies.push_back(api::Policy::from_file(f, compile_options(o)));
+        policies.push_back(api::Policy::from_file(f, copts));
         std::cerr << policies.back().diagnostics_text(color);
         if (!policies.back().ok()) failed = true;
     }
@@ -41,7 +44,7 @@ int cmd_diff(const DiffArgs& a, const CommonOptions& o) {
         return kExitUsage;
     }
     api::DiffReport r = a.dev.empty() ? api::diff(policies[0], policies[1], opts)
-                                      : api::diff_running(a.dev, policies[0], opts, compile_options(o));
+                                      : api::diff_running(a.dev, policies[0], opts, copts);
     if (a.json) std::cout << r.json(2) << "\n";
     if (r.error) {
         std::cerr << "weir diff: " << r.error.message << "\n";
