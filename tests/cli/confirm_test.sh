@@ -7,14 +7,17 @@
 # within the window + 1 s and pings are answered again; a confirmed one stays; a load run in a
 # `setsid bash` whose process group is then killed still rolls back; with its watcher killed, the
 # next `weir status` rolls back; the rollback target of a load made while one awaits confirmation
-# stays the confirmed policy; an armed first load detaches; counters are kept across rollbacks
-# (also when the swap grew weir_rules).
+# stays the confirmed policy; an armed first load detaches; with the watcher killed, `weir daemon`
+# rolls back; counters are kept across rollbacks (also when the swap grew weir_rules).
 # Usage: confirm_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 begin_live_test "$@"
-JOB=
-extra_cleanup() { [[ -n $JOB ]] && kill -KILL -- "-$JOB" 2>/dev/null; }
+JOB= DPID=
+extra_cleanup() {
+    [[ -n $JOB ]] && kill -KILL -- "-$JOB" 2>/dev/null
+    [[ -n $DPID ]] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+}
 peer_in_netns confirm 198.18
 
 # ping1: one ICMP echo from the namespace to HOST_IP; 0 if answered within 0.5 s. SENT counts
@@ -163,6 +166,18 @@ expect_rc "first load of conf-b, 2s" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" -
 expect_no_ping "under the armed first load"
 if wait_until 5 ping1; then ok; else bad "the armed first load was not detached"; fi
 expect_rc "nothing left" 2 "$WEIR" status --dev "$DEV"
+
+# 7. The daemon's tick: with the watcher killed and no weir command run, the daemon rolls back.
+echo "{ \"listen\": \"off\", \"interfaces\": [ { \"interface\": \"$DEV\", \"file\": \"a.weir\" } ] }" >"$TMP/daemon.json"
+"$WEIR" daemon --config "$TMP/daemon.json" >"$TMP/events" 2>"$TMP/stderr" &
+DPID=$!
+wait_event loaded 1
+expect_rc "load conf-b beside the daemon, 2s" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --confirm-within 2s
+kill -KILL "$(json_confirm watcher_pid)" && ok || bad "kill the watcher"
+wait_event rolled_back 1 10
+expect_ping "after the daemon's rollback"
+kill -TERM "$DPID" && wait "$DPID"
+DPID=
 
 echo "confirm_test: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
