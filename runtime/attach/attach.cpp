@@ -272,8 +272,11 @@ Failure unload(const std::string& ifname, std::optional<pins::PolicyMeta>* remov
     if (!pins::exists(pins::dir(ifname))) return env_failure("no weir policy on '" + ifname + "'");
     auto p = pins::open_pinned(ifname);
     if (!p) return env_failure(p.error().message);
-    if (removed && p->meta)
-        if (auto m = pins::read_meta(p->meta.get()); m && m->current) *removed = m->current;
+    if (p->meta)
+        if (auto m = pins::read_meta(p->meta.get())) {
+            if (removed && m->current) *removed = m->current;
+            if (m->rollback) confirm::stop_watcher(*m->rollback);  // nothing left to roll back
+        }
     if (p->link && bpf_link_detach(p->link.get()) != 0 && errno != ENOLINK && errno != EINVAL)
         return env_failure(std::string("detach: ") + std::strerror(errno));
     if (auto st = pins::remove_dir(ifname); !st) return env_failure(st.error().message);

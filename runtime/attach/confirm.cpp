@@ -135,17 +135,6 @@ bpf::Result<pid_t> start_detached(const std::vector<std::string>& cmd) {
     return w;
 }
 
-// Stops the watcher of `r` that is not this process: its timer unit, or its process when its
-// command line still names the token (the pid may have been reused).
-void stop_watcher(const pins::Rollback& r) {
-    if (!r.watcher_unit.empty()) (void)run_and_wait({"systemctl", "stop", r.watcher_unit});
-    if (r.watcher_pid > 0 && r.watcher_pid != ::getpid()) {
-        std::ifstream in("/proc/" + std::to_string(r.watcher_pid) + "/cmdline", std::ios::binary);
-        std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (cmdline.find("confirm-watch") != std::string::npos && cmdline.find(r.token) != std::string::npos)
-            ::kill(r.watcher_pid, SIGTERM);
-    }
-}
 
 std::uint32_t map_id(int fd) {
     bpf_map_info mi{};
@@ -263,6 +252,16 @@ std::string boot_id() {
 std::int64_t deadline_unix(const pins::Rollback& r) {
     const std::int64_t left_ns = std::max<std::int64_t>(0, r.deadline_ns - boottime_ns());
     return static_cast<std::int64_t>(std::time(nullptr)) + (left_ns + 999'999'999) / 1'000'000'000;
+}
+
+void stop_watcher(const pins::Rollback& r) {
+    if (!r.watcher_unit.empty()) (void)run_and_wait({"systemctl", "stop", r.watcher_unit});
+    if (r.watcher_pid > 0 && r.watcher_pid != ::getpid()) {
+        std::ifstream in("/proc/" + std::to_string(r.watcher_pid) + "/cmdline", std::ios::binary);
+        std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (cmdline.find("confirm-watch") != std::string::npos && cmdline.find(r.token) != std::string::npos)
+            ::kill(r.watcher_pid, SIGTERM);
+    }
 }
 
 namespace {

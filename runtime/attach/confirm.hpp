@@ -42,6 +42,10 @@ std::string refusal(const LoadOptions& o, const std::optional<pins::Meta>& m);
 // The arm step's detail: the rollback target and the watcher.
 std::string watcher_text(const pins::Rollback& r);
 
+// Stops the watcher of `r` unless it is this process: its timer unit, or its process when that
+// still runs `confirm-watch` with r's token (the pid may have been reused).
+void stop_watcher(const pins::Rollback& r);
+
 // Rolls back an expired armed swap on `ifname` (the caller holds its lock, any interrupted swap
 // already recovered). Returns a note, "" when nothing was due.
 std::string expire(const std::string& ifname, Failure& failure);

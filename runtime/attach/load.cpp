@@ -248,7 +248,8 @@ bool open_target(Load& L) {
 // its object for those numbers.
 bool link(Load& L) {
     L.plan = L.art.plan;
-    assign(L.plan, L.swap ? &*L.meta->current : nullptr, L.next, L.fill);
+    const pins::PolicyMeta cur = L.swap ? confirm::keep(*L.meta, *L.meta->current) : pins::PolicyMeta{};
+    assign(L.plan, L.swap ? &cur : nullptr, L.next, L.fill);  // keep(): no slot a rollback needs
     L.next.policy = L.pol().name;
     L.next.source = L.o.file;
     L.next.source_hash = L.art.source_hash;
@@ -460,8 +461,7 @@ bool arm(Load& L) {  // before the swap: the session dying right after it is cov
     L.armed_from = L.meta->rollback;
     if (auto st = confirm::arm(L.o.ifname, L.pinned, *L.meta, L.o.confirm_within); !st)
         return L.undo(Problem::Environment, "arm", st.error().message);
-    L.step_done("arm", confirm::watcher_text(*L.meta->rollback));
-    return true;
+    return L.step_done("arm", confirm::watcher_text(*L.meta->rollback)), true;
 }
 
 // The atomic step: bpf_link_update on a swap, a new pinned XDP link on a first load.

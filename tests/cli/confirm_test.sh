@@ -66,7 +66,8 @@ pings_back() {
 
 cat >"$TMP/a.weir" <<'P'
 policy conf-a default pass {
-    pings: count if icmp.type == echo-request
+    pings:  count if icmp.type == echo-request
+    a-only: count if udp.dport == 7777
 }
 P
 cat >"$TMP/b.weir" <<'P'
@@ -75,7 +76,8 @@ policy conf-b default pass {
     no-ping: drop if icmp.type == echo-request
 }
 P
-sed 's/conf-b/conf-b2/' "$TMP/b.weir" >"$TMP/b2.weir"
+# conf-b2 has a rule neither conf-a nor conf-b has: its counter slot must not be one conf-a uses.
+sed -e 's/conf-b/conf-b2/' -e 's/^}/    b2-new: count if udp.dport == 7778\n}/' "$TMP/b.weir" >"$TMP/b2.weir"
 {   # conf-b with 300 more rules: the swap grows weir_rules, a rollback copies counters back
     echo "policy conf-big default pass {"
     echo "    pings:   count if icmp.type == echo-request"
@@ -150,7 +152,10 @@ expect_out "status says so" "policy 'conf-big' was not confirmed within 2 s; rol
 expect_ping "after status"
 wait_rule_packets "counters copied back from the grown table" pings "$SENT"
 
-# 5. A load while one awaits confirmation, with its own window: the target stays conf-a.
+# 5. A load while one awaits confirmation, with its own window: the target stays conf-a, and
+# keeps its counters (a-only: conf-a alone has it).
+udp_probes 3 7777
+wait_rule_packets "conf-a counts a-only" a-only 3
 expect_rc "load conf-b, 30s" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --confirm-within 1m
 OLD_WPID=$(json_confirm watcher_pid)
 expect_rc "load conf-b2 over it, 3s" 0 "$WEIR" load "$TMP/b2.weir" --dev "$DEV" --confirm-within 3s
@@ -159,9 +164,13 @@ t0=$(now)
 expect_gone "the re-arming stops the first watcher" "$OLD_WPID"
 pings_back "conf-b2 over conf-b" "$t0"
 expect_status "conf-a after both" "$DEV" policy conf-a
+wait_rule_packets "a-only kept through two unconfirmed loads" a-only 3
 
-# 6. An armed first load: not confirmed, it is detached.
+# 6. Unload stops the watcher; an armed first load, not confirmed, is detached.
+expect_rc "load conf-b, 1m" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --confirm-within 1m
+WPID=$(json_confirm watcher_pid)
 expect_rc "unload" 0 "$WEIR" unload --dev "$DEV"
+expect_gone "unload stops the watcher" "$WPID"
 expect_rc "first load of conf-b, 2s" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --confirm-within 2s
 expect_no_ping "under the armed first load"
 if wait_until 5 ping1; then ok; else bad "the armed first load was not detached"; fi
