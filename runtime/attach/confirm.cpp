@@ -304,6 +304,7 @@ bpf::Status arm(const std::string& ifname, const pins::Pinned& p, pins::Meta& me
     meta.rollback = std::move(*r);
     auto st = pins::write_meta(p.meta.get(), meta);
     if (st && before) stop_watcher(*before);  // it would find another token and do nothing
+    if (st) maybe_kill("after-arm");  // $WEIR_INJECT_KILL only: not one of inject_points()
     return st;
 }
 

@@ -128,6 +128,18 @@ expect_rc "confirm twice" 1 "$WEIR" confirm --dev "$DEV"
 expect_rc "a stale watcher does nothing" 1 "$WEIR" confirm-watch --dev "$DEV" --token 0000000000000000
 expect_rc "back to conf-a" 0 "$WEIR" load "$TMP/a.weir" --dev "$DEV"
 
+# 2b. A load killed between its arm step and the swap: conf-a keeps running, and the next
+# command drops the rollback record (nothing to roll back) and stops the watcher.
+WEIR_INJECT_KILL=after-arm sh -c '"$0" load "$1" --dev "$2" --confirm-within 3s; echo "rc=$?"' \
+    "$WEIR" "$TMP/b.weir" "$DEV" >"$TMP/out" 2>&1
+expect_out "killed after arm" "rc=137"
+WPID=$(pgrep -f "confirm-watch --dev $DEV ")
+expect_rc "status after the kill" 0 "$WEIR" status --dev "$DEV"
+expect_out "the record is dropped" "dropped the rollback of an interrupted swap (policy 'conf-a' kept running)"
+expect_status "conf-a runs" "$DEV" policy conf-a
+[[ -n $WPID ]] && expect_gone "its watcher is stopped" "$WPID" || bad "no watcher found after the kill"
+expect_ping "under conf-a after the kill"
+
 # 3. The session that loaded dies: a process group killed right after the load.
 setsid bash -c '"$0" load "$1" --dev "$2" --confirm-within 3s >"$3" 2>&1; sleep 600' \
     "$WEIR" "$TMP/b.weir" "$DEV" "$TMP/session" &
