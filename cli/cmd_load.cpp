@@ -1,4 +1,5 @@
 // weir load FILE --dev IFACE [--policy NAME] [--mode native|generic|auto] [--dry-run]
+//           [--confirm-within 60s]
 //
 // Attaches a policy to an interface, or hot-swaps the weir policy running there, through the
 // embedding API (weir::api::attach_file): compile, verify, self-test, prepare, swap, each printed
@@ -31,6 +32,15 @@ int cmd_load(const LoadArgs& a, const CommonOptions& o) {
     ao.policy = a.policy;
     ao.mode = a.mode == "native" ? api::Mode::Native : a.mode == "generic" ? api::Mode::Generic : api::Mode::Auto;
     ao.dry_run = a.dry_run;
+    if (!a.confirm_within.empty()) {
+        auto window = parse_duration(a.confirm_within);
+        if (!window) {
+            std::cerr << "weir load: --confirm-within: '" << a.confirm_within
+                      << "' is not a duration (60s, 2m, 1h or seconds; at most a week)\n";
+            return kExitUsage;
+        }
+        ao.confirm_within = *window;
+    }
     ao.color = use_color(o.color);
     ao.on_step = [](const api::Step& s) {
         std::cout << "  " << s.name << std::string(s.name.size() < 10 ? 10 - s.name.size() : 1, ' ')

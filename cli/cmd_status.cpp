@@ -2,6 +2,7 @@
 // source path and hash, program id and tag, attach mode, load times, swap count
 // (weir::api::status_all). Running it also finishes or undoes a swap a killed `weir load` left
 // behind.
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,21 @@ std::string iso_time(std::int64_t t) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+// A load awaiting `weir confirm` (null: none).
+nlohmann::json confirm_json(const api::Status& st) {
+    if (!st.confirm_deadline) return nullptr;
+    return {{"deadline", iso_time(st.confirm_deadline)},
+            {"seconds_left", std::max<std::int64_t>(0, st.confirm_deadline - std::time(nullptr))},
+            {"rollback_policy", st.rollback_policy.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.rollback_policy)},
+            {"watcher_pid", st.confirm_watcher_pid},
+            {"watcher_unit", st.confirm_watcher_unit}};
+}
+
+std::string watcher_text(const api::Status& st) {
+    if (!st.confirm_watcher_unit.empty()) return "timer unit " + st.confirm_watcher_unit;
+    return "watcher pid " + std::to_string(st.confirm_watcher_pid);
 }
 
 }  // namespace
@@ -52,6 +68,7 @@ int cmd_status(const StatusArgs& a) {
                            {"rule_capacity", st.rule_capacity},
                            {"sets", sets},
                            {"pins", st.pins},
+                           {"confirm", confirm_json(st)},
                            {"notes", st.notes}});
         }
         std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -70,6 +87,11 @@ int cmd_status(const StatusArgs& a) {
             if (s.live_edits)
                 std::cout << "  set " << s.name << " (" << s.kind << "): edited live, "
                           << plural(s.live_edits, "batch", "batches") << ", last " << iso_time(s.edited_at) << "\n";
+        if (st.confirm_deadline)
+            std::cout << "  awaits confirmation: unless `weir confirm --dev " << st.ifname << "` runs by "
+                      << iso_time(st.confirm_deadline) << ", "
+                      << (st.rollback_policy.empty() ? "it is detached" : "policy '" + st.rollback_policy + "' is swapped back")
+                      << " (" << watcher_text(st) << ")\n";
         for (const auto& n : st.notes) std::cout << "  note: " << n << "\n";
     }
     return kExitOk;

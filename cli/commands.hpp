@@ -5,6 +5,7 @@
 // (include/weir/weir.hpp) only; tests/include_rules.py keeps the list of the others' internal
 // includes, which may only shrink.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -96,8 +97,21 @@ struct LoadArgs {
     std::string policy;
     std::string mode = "auto";  // native, generic, auto
     bool dry_run = false;
+    std::string confirm_within;  // "60s", "2m", "90": roll back unless `weir confirm` runs in time
 };
 int cmd_load(const LoadArgs& a, const CommonOptions& o);
+
+// Confirmed swaps (cmd_confirm.cpp): `weir confirm` keeps a load made with --confirm-within;
+// `weir confirm-watch` (hidden) is the watcher such a load starts. Exit 0 confirmed / rolled
+// back, 1 nothing awaits confirmation, 2 environment.
+struct ConfirmArgs {
+    std::string dev;
+    std::string token;  // confirm-watch only
+};
+int cmd_confirm(const ConfirmArgs& a);
+int cmd_confirm_watch(const ConfirmArgs& a);
+// "60s", "2m", "1h", "90" (seconds) as seconds; nullopt when not a positive duration.
+std::optional<std::chrono::seconds> parse_duration(const std::string& text);
 
 struct UnloadArgs {
     std::string dev;

@@ -147,6 +147,8 @@ void add_attach_commands(CLI::App& app, Shared& sh, std::vector<Command>& out) {
     load->add_option("--mode", load_args->mode, "XDP attach mode: native, generic or auto (native, else generic)")
         ->check(CLI::IsMember({"native", "generic", "auto"}));
     load->add_flag("--dry-run", load_args->dry_run, "compile, verify and self-test, but change nothing");
+    load->add_option("--confirm-within", load_args->confirm_within,
+                     "roll back unless `weir confirm` runs within this time (60s, 2m, or seconds)");
     sh.add_common(load);
     out.push_back({load, [load_args, &common] { return cmd_load(*load_args, common); }});
 
@@ -154,6 +156,15 @@ void add_attach_commands(CLI::App& app, Shared& sh, std::vector<Command>& out) {
     auto* unload = app.add_subcommand("unload", "detach an interface's weir policy and remove its state");
     unload->add_option("--dev", unload_args->dev, "interface")->required();
     out.push_back({unload, [unload_args] { return cmd_unload(*unload_args); }});
+
+    auto confirm_args = std::make_shared<ConfirmArgs>();
+    auto* confirm = app.add_subcommand("confirm", "keep a policy loaded with --confirm-within (no rollback)");
+    confirm->add_option("--dev", confirm_args->dev, "interface")->required();
+    out.push_back({confirm, [confirm_args] { return cmd_confirm(*confirm_args); }});
+    auto* watch = app.add_subcommand("confirm-watch", "")->group("");  // hidden: what the rollback watcher runs
+    watch->add_option("--dev", confirm_args->dev, "interface")->required();
+    watch->add_option("--token", confirm_args->token, "the arming to watch")->required();
+    out.push_back({watch, [confirm_args] { return cmd_confirm_watch(*confirm_args); }});
 
     auto status_args = std::make_shared<StatusArgs>();
     auto* status = app.add_subcommand("status", "list the interfaces with a weir policy");

@@ -56,6 +56,15 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     metrics_.add("policies", [this](MetricsWriter& w) { collect_policy_metrics(w, interfaces(config_)); });
     alerts_ = std::make_unique<AlertMonitor>(events_, interfaces(config_));
     add_tick_hook([this] { alerts_->tick(); });
+    // A swap loaded with --confirm-within that nobody confirmed rolls back here too, should its
+    // watcher be gone: status recovers (docs/operations.md "Confirmed swaps").
+    add_tick_hook([this] {
+        for (const auto& i : interfaces(config_))
+            if (auto st = api::Attachment(i).status())
+                for (const auto& n : st->notes)
+                    if (n.find("was not confirmed") != std::string::npos)
+                        events_.emit("rolled_back", {{"interface", i}, {"note", n}});
+    });
     metrics_.add("alerts", [this](MetricsWriter& w) { alerts_->collect(w); });
 }
 

@@ -278,6 +278,13 @@ struct AttachOptions {
     bool dry_run = false;    // compile, verify, self-test; change nothing live
     std::function<void(const Step&)> on_step;  // called as each step finishes
     bool color = false;      // LoadReport::diagnostics_text with ANSI colours (a terminal)
+    // > 0: the load rolls back to the previous policy (a first load: detaches) unless
+    // Attachment::confirm() runs within this time, even if this process dies (a watcher process
+    // or systemd timer does it; docs/operations.md "Confirmed swaps"). While a load awaits
+    // confirmation, a load without confirm_within fails (Environment, step "confirm"); one with
+    // it keeps the same rollback target. The watcher runs `weir confirm-watch`: the running
+    // executable, or $WEIR_CONFIRM_WATCHER when that is not the weir binary.
+    std::chrono::seconds confirm_within{0};
 };
 
 // A policy's own test block that failed on the verified program (step "self-test").
@@ -346,6 +353,13 @@ struct Status {
     std::uint32_t rule_capacity = 0;                  // counter slots in all
     std::string pins;                                 // the bpffs folder of the state
     std::vector<std::string> notes;
+    // A load awaiting confirmation (AttachOptions::confirm_within): when it rolls back (unix
+    // time; 0: nothing awaits confirmation), to what ("": detach, it was a first load), and
+    // what will do it (a watcher process id, or a systemd timer unit).
+    std::int64_t confirm_deadline = 0;
+    std::string rollback_policy;
+    std::int32_t confirm_watcher_pid = 0;
+    std::string confirm_watcher_unit;
 };
 
 
@@ -377,6 +391,10 @@ public:
     // Detaches the policy and removes its pinned state. `removed_policy`: set to the name of the
     // policy removed ("" when only state without a recorded policy was there).
     Error unload(std::string* removed_policy = nullptr) const;
+    // Keeps a load made with confirm_within: its rollback is cancelled. Errors: Policy, step
+    // "confirm": nothing awaits confirmation (none was armed, or it already rolled back: the
+    // message says so); Environment otherwise.
+    Error confirm() const;
     Result<Status> status() const;
     Result<Counters> counters() const;
 
@@ -406,6 +424,11 @@ LoadReport attach(const std::string& ifname, const Policy& policy, const AttachO
 // diagnostics, and an unreadable file is an Environment error).
 LoadReport attach_file(const std::string& ifname, const std::string& path, const CompileOptions& copts = {},
                        const AttachOptions& opts = {});
+
+// What the confirmation watcher runs (`weir confirm-watch`): waits for the deadline of the load
+// armed with `token`, then rolls it back unless it was confirmed or replaced. Ok: rolled back
+// (`rolled_back` says to what); Policy error: nothing to do.
+Error watch_confirmation(const std::string& ifname, const std::string& token, std::string* rolled_back = nullptr);
 
 // Every interface with pinned weir state, or only `ifname` (an error when it has none).
 // Interrupted swaps are finished or undone first; an interface whose state holds no policy

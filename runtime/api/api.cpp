@@ -87,6 +87,7 @@ Status status_of(const attach::Attachment& a) {
     s.rule_capacity = a.meta.rule_capacity;
     s.pins = pins::dir(a.ifname);
     s.notes = a.notes;
+    confirm_status(a, s);
     return s;
 }
 
@@ -96,6 +97,7 @@ attach::LoadOptions load_options(const std::string& ifname, const AttachOptions&
     lo.ifname = ifname;
     lo.mode = opts.mode;
     lo.dry_run = opts.dry_run;
+    lo.confirm_within = opts.confirm_within;
     if (opts.on_step) {
         const auto& cb = opts.on_step;
         lo.on_step = cb;

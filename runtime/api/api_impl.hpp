@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "attach.hpp"
 #include "codegen.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
@@ -27,6 +28,8 @@ struct PolicyAccess {
 };
 
 Location location(const SourceManager& sm, SourceRange r);
+// Status's fields of a load awaiting confirmation (api_confirm.cpp).
+void confirm_status(const attach::Attachment& a, Status& s);
 void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnostic>& out);
 
 // Policy `name`'s built artifact loaded into the kernel, attached nowhere (redirects aimed at

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "attach_detail.hpp"
+#include "confirm.hpp"
 #include "loaded_policy.hpp"
 #include "sets.hpp"
 #include "weir_abi.h"
@@ -132,9 +133,13 @@ std::string recover(const std::string& ifname, Failure& failure) {
     // An interrupted set edit first: it began on a recovered interface, after any swap.
     const std::string set_note = sets::recover(ifname, failure);
     if (failure) return set_note;
-    const std::string swap_note = recover_swap(ifname, failure);
-    if (set_note.empty() || swap_note.empty()) return set_note + swap_note;
-    return set_note + "; " + swap_note;
+    std::string note = set_note;
+    for (auto step : {recover_swap, confirm::expire}) {
+        const std::string n = step(ifname, failure);
+        if (!n.empty()) note += (note.empty() ? "" : "; ") + n;
+        if (failure) break;
+    }
+    return note;
 }
 
 static std::string recover_swap(const std::string& ifname, Failure& failure) {
@@ -177,7 +182,7 @@ static std::string recover_swap(const std::string& ifname, Failure& failure) {
             failure = env_failure(st.error().message);
             return {};
         }
-        (void)cleanup(*p, std::nullopt, *meta->current);
+        (void)cleanup(*p, std::nullopt, confirm::keep(*meta, *meta->current));
         return "finished an interrupted " + std::string(old ? "swap" : "first load") + " to policy '" +
                pending.policy + "' (the kernel already ran it)";
     }
@@ -191,7 +196,7 @@ static std::string recover_swap(const std::string& ifname, Failure& failure) {
         failure = env_failure(st.error().message);
         return {};
     }
-    (void)cleanup(*p, std::nullopt, *meta->current);
+    (void)cleanup(*p, std::nullopt, confirm::keep(*meta, *meta->current));
     return "undid an interrupted swap to policy '" + pending.policy + "'; policy '" + meta->current->policy +
            "' kept running";
 }
@@ -239,6 +244,7 @@ Failure status(std::vector<Attachment>& out, const std::string& ifname) {
         if (!m) return env_failure(m.error().message);
         if (!m->current) continue;
         a.meta = *m->current;
+        a.rollback = m->rollback;
         a.ifindex = if_nametoindex(name.c_str());
         if (p->link)
             if (auto li = pins::link_info(p->link.get()); li) {
@@ -266,8 +272,11 @@ Failure unload(const std::string& ifname, std::optional<pins::PolicyMeta>* remov
     if (!pins::exists(pins::dir(ifname))) return env_failure("no weir policy on '" + ifname + "'");
     auto p = pins::open_pinned(ifname);
     if (!p) return env_failure(p.error().message);
-    if (removed && p->meta)
-        if (auto m = pins::read_meta(p->meta.get()); m && m->current) *removed = m->current;
+    if (p->meta)
+        if (auto m = pins::read_meta(p->meta.get())) {
+            if (removed && m->current) *removed = m->current;
+            if (m->rollback) confirm::stop_watcher(*m->rollback);  // nothing left to roll back
+        }
     if (p->link && bpf_link_detach(p->link.get()) != 0 && errno != ENOLINK && errno != EINVAL)
         return env_failure(std::string("detach: ") + std::strerror(errno));
     if (auto st = pins::remove_dir(ifname); !st) return env_failure(st.error().message);

@@ -65,6 +65,9 @@ struct LoadOptions {
     std::string inject_kill;
     // Test hook (CodegenOptions::unverifiable_rule): this rule fails kernel verification.
     std::string unverifiable_rule;
+    // > 0: the swap rolls back unless confirmed within this time (confirm.hpp). While a swap
+    // awaits confirmation, a load without it is refused.
+    std::chrono::seconds confirm_within{0};
 };
 
 // The kill points, in order.
@@ -108,6 +111,7 @@ struct Attachment {
     std::uint32_t ifindex = 0;  // 0: the interface is gone (pins remain until unload)
     bool enforcing = false;     // the pinned link is attached and runs meta.prog_id
     pins::PolicyMeta meta;
+    std::optional<pins::Rollback> rollback;  // meta awaits confirmation (confirm.hpp)
     std::vector<std::string> notes;  // recovery done, problems seen
 };
 
@@ -127,7 +131,8 @@ Failure status(std::vector<Attachment>& out, const std::string& ifname = {});
 Failure unload(const std::string& ifname, std::optional<pins::PolicyMeta>* removed = nullptr);
 
 // Rolls back an interrupted set edit (sets::recover), then finishes or undoes an interrupted
-// swap on `ifname` (the caller holds its lock). Returns a note ("" when there was nothing to do).
+// swap on `ifname`, then rolls back an unconfirmed swap whose time is up (confirm.hpp; the
+// caller holds the lock). Returns a note ("" when there was nothing to do).
 std::string recover(const std::string& ifname, Failure& failure);
 
 }  // namespace weir::attach

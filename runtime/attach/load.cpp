@@ -22,6 +22,7 @@
 #include "attach.hpp"
 #include "attach_detail.hpp"
 #include "capacity.hpp"
+#include "confirm.hpp"
 #include "limits.hpp"
 #include "loaded_policy.hpp"
 #include "probe.hpp"
@@ -149,6 +150,7 @@ struct Load {
     std::vector<std::uint8_t> object;
     bool grow = false, limits_grow = false;
     std::unique_ptr<LoadedPolicy> live;
+    std::optional<std::optional<pins::Rollback>> armed_from;  // arm(): the record it replaced
 
     const Policy& pol() const { return art.pol(); }
 
@@ -176,8 +178,9 @@ struct Load {
             (void)pins::remove_dir(o.ifname);
         } else {
             meta->pending.reset();
+            if (armed_from) meta->rollback = *armed_from;
             (void)pins::write_meta(pinned.meta.get(), *meta);
-            (void)gc_sets(pinned, *meta->current);
+            (void)gc_sets(pinned, confirm::keep(*meta, *meta->current));
         }
         return fail(pr, std::move(step), std::move(msg) + ": " + untouched);
     }
@@ -236,6 +239,7 @@ bool open_target(Load& L) {
         return L.fail(Problem::Environment, "mode",
                       "the running policy '" + L.meta->current->policy + "' is attached in " + L.meta->current->mode +
                           " mode, which a swap keeps; unload first to change to " + mode_name(o.mode));
+    if (auto r = confirm::refusal(o, L.meta); !r.empty()) return L.fail(Problem::Environment, "confirm", r);
     L.untouched = L.swap ? "the running policy '" + L.meta->current->policy + "' is untouched" : "nothing was attached";
     return true;
 }
@@ -244,7 +248,8 @@ bool open_target(Load& L) {
 // its object for those numbers.
 bool link(Load& L) {
     L.plan = L.art.plan;
-    assign(L.plan, L.swap ? &*L.meta->current : nullptr, L.next, L.fill);
+    const pins::PolicyMeta cur = L.swap ? confirm::keep(*L.meta, *L.meta->current) : pins::PolicyMeta{};
+    assign(L.plan, L.swap ? &cur : nullptr, L.next, L.fill);  // keep(): no slot a rollback needs
     L.next.policy = L.pol().name;
     L.next.source = L.o.file;
     L.next.source_hash = L.art.source_hash;
@@ -452,6 +457,13 @@ bool prepare(Load& L) {
     return true;
 }
 
+bool arm(Load& L) {  // before the swap: the session dying right after it is covered (confirm.hpp)
+    L.armed_from = L.meta->rollback;
+    if (auto st = confirm::arm(L.o.ifname, L.pinned, *L.meta, L.o.confirm_within); !st)
+        return L.undo(Problem::Environment, "arm", st.error().message);
+    return L.step_done("arm", confirm::watcher_text(*L.meta->rollback)), true;
+}
+
 // The atomic step: bpf_link_update on a swap, a new pinned XDP link on a first load.
 bool swap_or_attach(Load& L) {
     const std::string& ifname = L.o.ifname;
@@ -506,7 +518,8 @@ void finish(Load& L) {
     // Cleanup before the meta: a crash in between leaves `pending`, which recovery finishes.
     std::optional<pins::PolicyMeta> old = L.meta->current;
     if (L.swap)
-        if (auto st = cleanup(L.pinned, old, L.next); !st) L.out.notes.push_back("cleanup: " + st.error().message);
+        if (auto st = cleanup(L.pinned, old, confirm::keep(*L.meta, L.next)); !st)
+            L.out.notes.push_back("cleanup: " + st.error().message);
     L.step_done("cleanup", "");
     L.maybe_kill("after-cleanup");
     L.meta->current = L.next;
@@ -529,8 +542,9 @@ LoadOutcome run_load(const Artifact& art, const LoadOptions& o, Clock::time_poin
         dry_run(L);
         return out;
     }
-    if (!pending(L) || !prepare(L) || !swap_or_attach(L)) return out;
+    if (!pending(L) || !prepare(L) || (o.confirm_within.count() > 0 && !arm(L)) || !swap_or_attach(L)) return out;
     finish(L);
+    if (o.confirm_within.count() > 0) out.notes.push_back(confirm::pending_text(o.ifname, *L.meta));
     return out;
 }
 

@@ -217,12 +217,31 @@ PolicyMeta policy_from(const json& j) {
     return p;
 }
 
+json rollback_json(const Rollback& r) {
+    return {{"previous", r.previous ? policy_json(*r.previous) : json(nullptr)},
+            {"deadline_ns", r.deadline_ns}, {"window_s", r.window_s}, {"boot_id", r.boot_id},
+            {"token", r.token}, {"watcher_pid", r.watcher_pid}, {"watcher_unit", r.watcher_unit}};
+}
+
+Rollback rollback_from(const json& j) {
+    Rollback r;
+    if (!j.at("previous").is_null()) r.previous = policy_from(j.at("previous"));
+    r.deadline_ns = j.at("deadline_ns").get<std::int64_t>();
+    r.window_s = j.value("window_s", std::uint32_t{0});
+    r.boot_id = j.at("boot_id").get<std::string>();
+    r.token = j.at("token").get<std::string>();
+    r.watcher_pid = j.value("watcher_pid", std::int32_t{0});
+    r.watcher_unit = j.value("watcher_unit", std::string());
+    return r;
+}
+
 }  // namespace
 
 std::string to_json(const Meta& m) {
     json j = {{"format", m.format},
               {"current", m.current ? policy_json(*m.current) : json(nullptr)},
               {"pending", m.pending ? policy_json(*m.pending) : json(nullptr)}};
+    if (m.rollback) j["rollback"] = rollback_json(*m.rollback);  // absent: older readers see nothing new
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -237,6 +256,7 @@ bpf::Result<Meta> meta_from_json(std::string_view text) {
                               {}, -EPROTO};
         if (!j.at("current").is_null()) m.current = policy_from(j.at("current"));
         if (!j.at("pending").is_null()) m.pending = policy_from(j.at("pending"));
+        if (j.contains("rollback") && !j.at("rollback").is_null()) m.rollback = rollback_from(j.at("rollback"));
         return m;
     } catch (const std::exception& e) {
         return bpf::Error{std::string("weir_meta is not valid: ") + e.what(), {}, -EPROTO};

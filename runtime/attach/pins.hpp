@@ -12,6 +12,7 @@
 //     weir_set_v4 weir_set_v6 weir_set_port weir_set_proto weir_set_mac   set tables
 //     weir_seth_v4 weir_seth_v6 weir_setd_v4 weir_setd_v6     hashed address sets
 //     weir_log_ring                 the `log` ring buffer (weir events / weir capture read it)
+//     rollback_prog                 while a swap awaits `weir confirm`: the program it rolls back to
 //   /run/weir/<ifname>.lock         (lock_dir(): $WEIR_RUN_DIR overrides /run/weir)
 #pragma once
 #include <array>
@@ -31,6 +32,7 @@ namespace weir::pins {
 inline constexpr const char* kLink = "link";
 inline constexpr const char* kProg = "prog";
 inline constexpr const char* kMeta = "weir_meta";
+inline constexpr const char* kRollbackProg = "rollback_prog";
 // The JSON, NUL-padded. A rule costs ~46 bytes (its slot and its entry in `rules`) and a swap
 // holds two policies: 2 MiB keeps a swap between two 10,000-rule policies (~0.9 MiB) with room
 // to spare (the kernel caps an array value at 4 MiB, KMALLOC_MAX_SIZE).
@@ -104,10 +106,22 @@ struct PolicyMeta {
     std::string default_verdict;    // "pass" / "drop" ("" in older records)
 };
 
+// A swap that rolls back unless confirmed in time (`weir load --confirm-within`, confirm.hpp).
+struct Rollback {
+    std::optional<PolicyMeta> previous;  // the last confirmed policy; nullopt: a first load (detach)
+    std::int64_t deadline_ns = 0;        // CLOCK_BOOTTIME: suspend counts, clock changes do not
+    std::uint32_t window_s = 0;          // as asked
+    std::string boot_id;                 // of the boot that armed it
+    std::string token;                   // names this arming: its watcher acts only on it
+    std::int32_t watcher_pid = 0;        // a detached watcher process (0: none)
+    std::string watcher_unit;            // or a systemd transient timer unit ("" : none)
+};
+
 struct Meta {
     int format = kMetaFormat;
     std::optional<PolicyMeta> current;  // nullopt: a first load is in progress (see pending)
     std::optional<PolicyMeta> pending;  // a swap (or first load) in progress
+    std::optional<Rollback> rollback;   // `current` is not confirmed yet
 };
 
 std::string to_json(const Meta& m);
