@@ -282,8 +282,9 @@ struct AttachOptions {
     // Attachment::confirm() runs within this time, even if this process dies (a watcher process
     // or systemd timer does it; docs/operations.md "Confirmed swaps"). While a load awaits
     // confirmation, a load without confirm_within fails (Environment, step "confirm"); one with
-    // it keeps the same rollback target. The watcher runs `weir confirm-watch`: the running
-    // executable, or $WEIR_CONFIRM_WATCHER when that is not the weir binary.
+    // it keeps the same rollback target. The watcher runs `weir confirm-watch`: the binary
+    // $WEIR_CONFIRM_WATCHER names, else the running executable if it is called weir, else `weir`
+    // on $PATH (none: the load fails at step "arm", nothing changed).
     std::chrono::seconds confirm_within{0};
 };
 

@@ -45,12 +45,23 @@ std::string random_token() {
 }
 
 // The program the watcher runs as `EXE confirm-watch`: the weir binary. $WEIR_CONFIRM_WATCHER
-// names it for embedders whose own executable is not weir.
+// names it; else this executable if it is called weir, else `weir` on $PATH. Never another
+// program: an embedder's own binary would not know `confirm-watch`.
 std::string watcher_exe() {
     if (const char* e = std::getenv("WEIR_CONFIRM_WATCHER"); e && *e) return e;
     char buf[4096];
     ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    std::string self = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    if (self.size() >= 5 && self.compare(self.size() - 5, 5, "/weir") == 0) return self;
+    const char* path = std::getenv("PATH");
+    for (std::string rest = path ? path : ""; !rest.empty();) {
+        std::size_t colon = rest.find(':');
+        std::string cand = rest.substr(0, colon) + "/weir";
+        if (!cand.starts_with("/")) cand.clear();  // only absolute folders
+        rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+        if (!cand.empty() && ::access(cand.c_str(), X_OK) == 0) return cand;
+    }
+    return {};
 }
 
 bool systemd_running() { return ::access("/run/systemd/system", F_OK) == 0; }
@@ -284,7 +295,9 @@ bpf::Result<pins::Rollback> make_rollback(const std::string& ifname, const pins:
     r.boot_id = boot_id();
     r.token = random_token();
     const std::string exe = watcher_exe();
-    if (exe.empty()) return sys_error("start the confirmation watcher: cannot find the weir executable", ENOENT);
+    if (exe.empty())
+        return sys_error("start the confirmation watcher: no weir executable (this program is not weir, none on "
+                         "$PATH; set $WEIR_CONFIRM_WATCHER)", ENOENT);
     const std::vector<std::string> cmd = {exe, "confirm-watch", "--dev", ifname, "--token", r.token};
     if (systemd_running()) r.watcher_unit = start_unit(cmd, r.token, window);
     if (r.watcher_unit.empty()) {
