@@ -156,7 +156,7 @@ std::string disagreement(const DiffRun& r, const Palette& pal, std::uint64_t see
 
 }  // namespace
 
-TEST_CASE("random pairs: equivalent means the interpreter agrees; every witness is real") {
+TEST_CASE("random pairs: equivalent means the interpreter agrees, every witness is real") {
     const unsigned n = seeds();
     unsigned equivalent = 0, differ = 0, may = 0, incomplete = 0, packets_checked = 0;
     const unsigned first = std::getenv("WEIR_DIFF_FIRST") ? static_cast<unsigned>(std::atoi(std::getenv("WEIR_DIFF_FIRST"))) : 1;
