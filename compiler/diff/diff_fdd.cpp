@@ -28,8 +28,6 @@ double width_log2(const logic::Interval& i) {
 Walker::Walker(const Side& a, const Side& b, const DiffLimits& lim, Collector& out)
     : a_(a), b_(b), lim_(lim), out_(out), start_(std::chrono::steady_clock::now()) {
     focus_ = a.policy->default_verdict == b.policy->default_verdict;
-    act_a_.assign(a.entries.size(), 0);
-    act_b_.assign(b.entries.size(), 0);
     mask_a_.assign(a.entries.size(), 0);
     mask_b_.assign(b.entries.size(), 0);
     cons_a_.resize(a.entries.size());
@@ -95,6 +93,8 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     fill(a_, la, mask_a_, cons_a_);
     fill(b_, lb, mask_b_, cons_b_);
     path_ = dom_;
+    act_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
+    act_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
     return true;
 }
 
@@ -165,9 +165,13 @@ void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
     memo_[key] = std::move(sum);
 }
 
-// The elementary intervals of the entries' value sets on `axis`, each a child.
+// The elementary intervals of the entries' value sets on `axis`, each a child. The flags of which
+// entries are in the current interval are per axis (a child splits a later axis), and the count of
+// unaligned ones among them lets (c) skip a child before its lists are built.
 void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>& lb) {
     const logic::Interval dom = dom_[static_cast<std::size_t>(axis)];
+    auto& act_a = act_a_[static_cast<std::size_t>(axis)];
+    auto& act_b = act_b_[static_cast<std::size_t>(axis)];
     struct Event {
         u128 at;
         int side;  // 0: a, 1: b
@@ -175,13 +179,14 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
         bool enter;
     };
     std::vector<Event> ev;
-    auto collect = [&](int side, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
-                       const std::vector<std::vector<std::pair<int, const logic::Intervals*>>>& cons,
-                       std::vector<char>& act) {
+    long edited = 0;  // unaligned entries in the current interval
+    auto collect = [&](int side, const Side& sd, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
+                       const Cons& cons, std::vector<char>& act) {
         for (int i : l) {
             auto ui = static_cast<std::size_t>(i);
             if (!(mask[ui] >> axis & 1)) {
                 act[ui] = 1;
+                edited += sd.entries[ui].aligned ? 0 : 1;
                 continue;
             }
             act[ui] = 0;
@@ -197,33 +202,30 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
             }
         }
     };
-    collect(0, la, mask_a_, cons_a_, act_a_);
-    collect(1, lb, mask_b_, cons_b_, act_b_);
+    collect(0, a_, la, mask_a_, cons_a_, act_a);
+    collect(1, b_, lb, mask_b_, cons_b_, act_b);
     std::sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) { return x.at < y.at; });
     u128 lo = dom.lo;
     std::size_t k = 0;
     const logic::Interval saved = path_[static_cast<std::size_t>(axis)];
     while (k < ev.size() || lo <= dom.hi) {
         while (k < ev.size() && ev[k].at == lo) {
-            auto& act = ev[k].side == 0 ? act_a_ : act_b_;
-            act[static_cast<std::size_t>(ev[k].entry)] = ev[k].enter ? 1 : 0;
-            ++k;
+            const Event& e = ev[k++];
+            auto ue = static_cast<std::size_t>(e.entry);
+            auto& act = e.side == 0 ? act_a : act_b;
+            const Side& sd = e.side == 0 ? a_ : b_;
+            if (act[ue] != (e.enter ? 1 : 0) && !sd.entries[ue].aligned) edited += e.enter ? 1 : -1;
+            act[ue] = e.enter ? 1 : 0;
         }
         u128 hi = k < ev.size() ? ev[k].at - 1 : dom.hi;
-        std::vector<int> ca, cb;
-        for (int i : la)
-            if (act_a_[static_cast<std::size_t>(i)]) ca.push_back(i);
-        for (int i : lb)
-            if (act_b_[static_cast<std::size_t>(i)]) cb.push_back(i);
-        path_[static_cast<std::size_t>(axis)] = {lo, hi};
-        {
-            // The walk below reuses the flags: keep this node's for the next interval.
-            std::vector<char> keep_a, keep_b;
-            for (int i : la) keep_a.push_back(act_a_[static_cast<std::size_t>(i)]);
-            for (int i : lb) keep_b.push_back(act_b_[static_cast<std::size_t>(i)]);
+        if (!focus_ || edited > 0) {
+            std::vector<int> ca, cb;
+            for (int i : la)
+                if (act_a[static_cast<std::size_t>(i)]) ca.push_back(i);
+            for (int i : lb)
+                if (act_b[static_cast<std::size_t>(i)]) cb.push_back(i);
+            path_[static_cast<std::size_t>(axis)] = {lo, hi};
             rec(axis + 1, std::move(ca), std::move(cb));
-            for (std::size_t j = 0; j < la.size(); ++j) act_a_[static_cast<std::size_t>(la[j])] = keep_a[j];
-            for (std::size_t j = 0; j < lb.size(); ++j) act_b_[static_cast<std::size_t>(lb[j])] = keep_b[j];
         }
         if (aborted_ || hi == dom.hi) break;
         lo = hi + 1;

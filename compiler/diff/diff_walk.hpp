@@ -99,7 +99,7 @@ private:
     int state_ = 0;
     std::vector<FieldId> axes_;
     std::vector<logic::Interval> dom_, path_;
-    std::vector<char> act_a_, act_b_;
+    std::vector<std::vector<char>> act_a_, act_b_;  // per axis: entries in the current interval
     std::vector<std::uint64_t> mask_a_, mask_b_;
     Cons cons_a_, cons_b_;
     std::unordered_map<MemoKey, Summary, MemoHash> memo_;
