@@ -38,6 +38,12 @@ void finish(const Side& a, const Side& b, const Collector& col, const DiffLimits
     double total = -std::numeric_limits<double>::infinity();
     std::vector<RuleRef> unconfirmed;
     for (const auto& [key, p] : col.changes) {
+        if (!p.witness && p.attempts == 0) {
+            // Past max_witnesses: counted, not built (the exact model found it).
+            ++res.changes_total;
+            total = detail::log2_add(total, p.log2_headers);
+            continue;
+        }
         if (!p.witness) {
             unconfirmed.push_back(rule_ref(a, true, key.first));
             unconfirmed.push_back(rule_ref(b, false, key.second));

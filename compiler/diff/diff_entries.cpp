@@ -193,6 +193,8 @@ Side build_side(const DiffInput& in, std::size_t dnf_cap, std::uint64_t seed) {
             Entry e;
             e.rule = static_cast<int>(i);
             e.terminal = r.action.terminal();
+            e.verdict = decided_of(side, e.rule).verdict;
+            e.ifname = &r.action.ifname;
             e.box = conj.box;
             e.box.vars.clear();
             e.box.never = false;

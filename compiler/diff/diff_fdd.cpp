@@ -121,6 +121,25 @@ void Walker::cut(std::vector<int>& l, const Side& side, const std::vector<std::u
     }
 }
 
+// The verdict (and redirect target) every packet below gets from list `l`, if it is one: only
+// terminal entries without opaque atoms, all of that verdict, and the last full on the remaining
+// axes (else the default must agree).
+std::optional<std::pair<Verdict, std::string>> Walker::uniform(const Side& side, const std::vector<int>& l,
+                                                               const std::vector<std::uint64_t>& mask, int d) const {
+    std::pair<Verdict, std::string> v{side.policy->default_verdict, {}};
+    bool first = true;
+    for (int i : l) {
+        const Entry& e = side.entries[static_cast<std::size_t>(i)];
+        if (!e.terminal || !e.vars.empty()) return std::nullopt;
+        if (!first && (e.verdict != v.first || *e.ifname != v.second)) return std::nullopt;
+        if (first) v = {e.verdict, *e.ifname};
+        first = false;
+    }
+    const bool ends_full = !l.empty() && (mask[static_cast<std::size_t>(l.back())] >> d) == 0;
+    if (!l.empty() && !ends_full && (v.first != side.policy->default_verdict || !v.second.empty())) return std::nullopt;
+    return v;
+}
+
 void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
     if (aborted_) return;
     if ((++nodes_ & 1023) == 0 || nodes_ >= lim_.max_nodes) {
@@ -131,6 +150,8 @@ void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
     }
     cut(la, a_, mask_a_, d);
     cut(lb, b_, mask_b_, d);
+    // (b'): both lists give one and the same verdict everywhere below: nothing to compare.
+    if (auto va = uniform(a_, la, mask_a_, d); va && va == uniform(b_, lb, mask_b_, d)) return;
     if (focus_) {
         bool edited = false;
         for (int i : la) edited |= !a_.entries[static_cast<std::size_t>(i)].aligned;
@@ -244,7 +265,9 @@ bool Walker::replayable(const Summary& s) const {
     for (const Event& e : s) {
         if (e.kind == Event::Kind::Change) {
             const auto& p = out_.changes.at({e.a, e.b});
-            if (!p.witness && p.attempts < kMaxWitnessAttempts) return false;
+            const bool settled = p.witness || p.attempts >= kMaxWitnessAttempts ||
+                                 (p.attempts == 0 && out_.witnessed >= lim_.max_witnesses);
+            if (!settled) return false;
         } else if (e.kind == Event::Kind::Counter) {
             const auto& c = out_.counters.at(out_.counter_names[static_cast<std::size_t>(e.a)]);
             if (!c.witness && c.attempts < kMaxWitnessAttempts) return false;

@@ -97,9 +97,12 @@ void Walker::record(const Outcome& oa, const Outcome& ob) {
         }
         p.log2_headers = log2_add(p.log2_headers, volume());
         log_.push_back(Event{Event::Kind::Change, oa.decided.rule, ob.decided.rule, volume()});
-        if (!p.witness && p.attempts < kMaxWitnessAttempts) {
+        // Witnesses are built for the first max_witnesses pairs (the ones reported); a pair whose
+        // first try failed keeps trying other cells.
+        if (!p.witness && p.attempts < kMaxWitnessAttempts && (p.attempts > 0 || out_.witnessed < lim_.max_witnesses)) {
             ++p.attempts;
             p.witness = make_witness(cell(), a_, b_, oa, ob);
+            if (p.witness) ++out_.witnessed;
         }
     }
     if (oa.counted == ob.counted) return;

@@ -49,6 +49,7 @@ struct Collector {
     std::vector<std::string> counter_names;
     std::vector<std::pair<std::string, std::set<std::pair<bool, int>>>> may_records;
     std::uint64_t differing_leaves = 0;
+    std::size_t witnessed = 0;  // pairs with a confirmed witness
     bool too_many_axes = false;
 };
 
@@ -81,6 +82,8 @@ private:
     bool setup_state(int s, std::vector<int>& la, std::vector<int>& lb);
     void cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const;
     void rec(int d, std::vector<int> la, std::vector<int> lb);
+    std::optional<std::pair<Verdict, std::string>> uniform(const Side& side, const std::vector<int>& l,
+                                                           const std::vector<std::uint64_t>& mask, int d) const;
     void split(int axis, const std::vector<int>& la, const std::vector<int>& lb);
     void leaf(const std::vector<int>& la, const std::vector<int>& lb);
     void leaf_vars(const std::vector<int>& la, const std::vector<int>& lb);
