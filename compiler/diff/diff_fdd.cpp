@@ -240,11 +240,20 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
         }
         u128 hi = k < ev.size() ? ev[k].at - 1 : dom.hi;
         if (!focus_ || edited > 0) {
-            std::vector<int> ca, cb;
-            for (int i : la)
-                if (act_a[static_cast<std::size_t>(i)]) ca.push_back(i);
-            for (int i : lb)
-                if (act_b[static_cast<std::size_t>(i)]) cb.push_back(i);
+            // Built only up to the first entry that decides every packet of the child (cut (a)).
+            auto build = [&](const Side& sd, const std::vector<int>& l, const std::vector<char>& act,
+                             const std::vector<std::uint64_t>& mask) {
+                std::vector<int> out;
+                for (int i : l) {
+                    auto ui = static_cast<std::size_t>(i);
+                    if (!act[ui]) continue;
+                    out.push_back(i);
+                    const Entry& e = sd.entries[ui];
+                    if (e.terminal && e.vars.empty() && (mask[ui] >> (axis + 1)) == 0) break;
+                }
+                return out;
+            };
+            std::vector<int> ca = build(a_, la, act_a, mask_a_), cb = build(b_, lb, act_b, mask_b_);
             path_[static_cast<std::size_t>(axis)] = {lo, hi};
             rec(axis + 1, std::move(ca), std::move(cb));
         }
