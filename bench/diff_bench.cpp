@@ -1,10 +1,12 @@
 // diff_bench: `weir diff` engine times (compiler/diff/) on ClassBench 10k sets (../shared/classbench/):
 // per set, the set against a 1%-edited copy of itself and against an independent generated set of
 // the same family, with every rule `drop` (as classbench::policy_text writes them) and with every
-// fourth rule `pass` (so that order decides verdicts). Prints ms, nodes and what was found.
+// fourth rule `pass` (so that order decides verdicts). Prints wall and CPU ms, nodes and what was
+// found (CPU time: other processes on the machine inflate the wall time).
 //
 // usage: diff_bench [--dir DIR] [--budget-ms N]
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,9 +70,11 @@ void run(const char* set, const char* pair, const std::string& a, const std::str
     auto ca = compile(a), cbp = compile(b);
     weir::diff::DiffLimits lim;
     lim.budget = std::chrono::milliseconds(budget_ms);
+    const std::clock_t c0 = std::clock();
     auto r = weir::diff::diff({&ca->program, 0, "old"}, {&cbp->program, 0, "new"}, lim);
-    std::printf("%-10s %-22s %10.1f ms  %10llu nodes  complete %d  equivalent %d  changes %zu  counters %zu  may %zu\n", set,
-                pair, std::chrono::duration<double, std::milli>(r.elapsed).count(),
+    const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+    std::printf("%-10s %-22s %10.1f ms (cpu %8.1f)  %10llu nodes  complete %d  equivalent %d  changes %zu  counters %zu  may %zu\n", set,
+                pair, std::chrono::duration<double, std::milli>(r.elapsed).count(), cpu_ms,
                 static_cast<unsigned long long>(r.nodes), r.complete, r.equivalent, r.changes_total, r.counters.size(),
                 r.may_differ.size());
     std::fflush(stdout);

@@ -105,6 +105,9 @@ std::uint32_t live_states(const logic::Box& box) {
         if (!(mask >> s & 1) || !state_possible(s)) continue;
         bool ok = true;
         for (const auto& [f, set] : box.fields) {
+            // Only these fields are narrowed by K_s; state_mask already checked the others.
+            if (f != FieldId::IpProto && f != FieldId::EthType && f != FieldId::IpVersion && f != FieldId::PktLen)
+                continue;
             int v = logic::state_variant(f, s);
             if (v >= 0 && !overlaps(set.v[static_cast<std::size_t>(v)], state_domain(f, s))) ok = false;
         }

@@ -18,6 +18,12 @@ namespace weir::diff::detail {
 
 namespace {
 
+// Some interval of `iv` holds all of `d`.
+bool covers(const logic::Intervals& iv, const logic::Interval& d) {
+    auto it = std::lower_bound(iv.begin(), iv.end(), d.lo, [](const logic::Interval& x, u128 v) { return x.hi < v; });
+    return it != iv.end() && it->lo <= d.lo && it->hi >= d.hi;
+}
+
 double width_log2(const logic::Interval& i) {
     // Widths past 2^53 lose precision in a double; the report rounds anyway.
     return std::log2(static_cast<double>(i.hi - i.lo) + 1.0);
@@ -41,6 +47,13 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     dom_.clear();
     memo_.clear();
     std::map<FieldId, int> uses;
+    // K_s per field for this state, computed once (every domain is one interval).
+    std::map<FieldId, logic::Interval> doms;
+    auto domain = [&](FieldId f) -> const logic::Interval& {
+        auto it = doms.find(f);
+        if (it == doms.end()) it = doms.emplace(f, state_domain(f, s).front()).first;
+        return it->second;
+    };
     auto scan = [&](const Side& side, std::vector<int>& live) {
         for (std::size_t i = 0; i < side.entries.size(); ++i) {
             const Entry& e = side.entries[i];
@@ -49,9 +62,7 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
             for (const auto& [f, set] : e.box.fields) {
                 int v = logic::state_variant(f, s);
                 if (v < 0) continue;
-                logic::Intervals d = state_domain(f, s);
-                const auto& iv = set.v[static_cast<std::size_t>(v)];
-                if (!logic::intersect(iv, d).empty() && logic::intersect(iv, d) != d) ++uses[f];
+                if (!covers(set.v[static_cast<std::size_t>(v)], domain(f))) ++uses[f];
             }
         }
     };
@@ -80,10 +91,7 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
                 if (it == axes_.end()) continue;
                 auto k = static_cast<std::size_t>(it - axes_.begin());
                 const auto& iv = set.v[static_cast<std::size_t>(logic::state_variant(f, s))];
-                const logic::Interval& d = dom_[k];
-                bool full = false;
-                for (const auto& x : iv) full |= x.lo <= d.lo && x.hi >= d.hi;
-                if (full) continue;
+                if (covers(iv, dom_[k])) continue;
                 m |= std::uint64_t{1} << k;
                 c.push_back({static_cast<int>(k), &iv});
             }
@@ -93,6 +101,9 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     fill(a_, la, mask_a_, cons_a_);
     fill(b_, lb, mask_b_, cons_b_);
     path_ = dom_;
+    events_.assign(axes_.size(), {});
+    lists_a_.assign(axes_.size() + 1, {});
+    lists_b_.assign(axes_.size() + 1, {});
     act_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
     act_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
     return true;
@@ -106,7 +117,7 @@ void Walker::run() {
             out_.too_many_axes = true;
             continue;
         }
-        rec(0, std::move(la), std::move(lb));
+        rec(0, la, lb);
     }
 }
 
@@ -140,7 +151,7 @@ std::optional<std::pair<Verdict, std::string>> Walker::uniform(const Side& side,
     return v;
 }
 
-void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
+void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
     if (aborted_) return;
     if ((++nodes_ & 1023) == 0 || nodes_ >= lim_.max_nodes) {
         if (nodes_ >= lim_.max_nodes || std::chrono::steady_clock::now() - start_ > lim_.budget) {
@@ -193,13 +204,8 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
     const logic::Interval dom = dom_[static_cast<std::size_t>(axis)];
     auto& act_a = act_a_[static_cast<std::size_t>(axis)];
     auto& act_b = act_b_[static_cast<std::size_t>(axis)];
-    struct Event {
-        u128 at;
-        int side;  // 0: a, 1: b
-        int entry;
-        bool enter;
-    };
-    std::vector<Event> ev;
+    std::vector<SweepEvent>& ev = events_[static_cast<std::size_t>(axis)];
+    ev.clear();
     long edited = 0;  // unaligned entries in the current interval
     auto collect = [&](int side, const Side& sd, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
                        const Cons& cons, std::vector<char>& act) {
@@ -225,13 +231,13 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
     };
     collect(0, a_, la, mask_a_, cons_a_, act_a);
     collect(1, b_, lb, mask_b_, cons_b_, act_b);
-    std::sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) { return x.at < y.at; });
+    std::sort(ev.begin(), ev.end(), [](const SweepEvent& x, const SweepEvent& y) { return x.at < y.at; });
     u128 lo = dom.lo;
     std::size_t k = 0;
     const logic::Interval saved = path_[static_cast<std::size_t>(axis)];
     while (k < ev.size() || lo <= dom.hi) {
         while (k < ev.size() && ev[k].at == lo) {
-            const Event& e = ev[k++];
+            const SweepEvent& e = ev[k++];
             auto ue = static_cast<std::size_t>(e.entry);
             auto& act = e.side == 0 ? act_a : act_b;
             const Side& sd = e.side == 0 ? a_ : b_;
@@ -242,8 +248,8 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
         if (!focus_ || edited > 0) {
             // Built only up to the first entry that decides every packet of the child (cut (a)).
             auto build = [&](const Side& sd, const std::vector<int>& l, const std::vector<char>& act,
-                             const std::vector<std::uint64_t>& mask) {
-                std::vector<int> out;
+                             const std::vector<std::uint64_t>& mask, std::vector<int>& out) {
+                out.clear();
                 for (int i : l) {
                     auto ui = static_cast<std::size_t>(i);
                     if (!act[ui]) continue;
@@ -251,11 +257,13 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
                     const Entry& e = sd.entries[ui];
                     if (e.terminal && e.vars.empty() && (mask[ui] >> (axis + 1)) == 0) break;
                 }
-                return out;
             };
-            std::vector<int> ca = build(a_, la, act_a, mask_a_), cb = build(b_, lb, act_b, mask_b_);
+            auto& ca = lists_a_[static_cast<std::size_t>(axis) + 1];
+            auto& cb = lists_b_[static_cast<std::size_t>(axis) + 1];
+            build(a_, la, act_a, mask_a_, ca);
+            build(b_, lb, act_b, mask_b_, cb);
             path_[static_cast<std::size_t>(axis)] = {lo, hi};
-            rec(axis + 1, std::move(ca), std::move(cb));
+            rec(axis + 1, ca, cb);
         }
         if (aborted_ || hi == dom.hi) break;
         lo = hi + 1;

@@ -81,7 +81,7 @@ private:
     using Cons = std::vector<std::vector<std::pair<int, const logic::Intervals*>>>;
     bool setup_state(int s, std::vector<int>& la, std::vector<int>& lb);
     void cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const;
-    void rec(int d, std::vector<int> la, std::vector<int> lb);
+    void rec(int d, std::vector<int>& la, std::vector<int>& lb);
     std::optional<std::pair<Verdict, std::string>> uniform(const Side& side, const std::vector<int>& l,
                                                            const std::vector<std::uint64_t>& mask, int d) const;
     void split(int axis, const std::vector<int>& la, const std::vector<int>& lb);
@@ -102,6 +102,16 @@ private:
     int state_ = 0;
     std::vector<FieldId> axes_;
     std::vector<logic::Interval> dom_, path_;
+    struct SweepEvent {
+        u128 at;
+        int side;  // 0: a, 1: b
+        int entry;
+        bool enter;
+    };
+    // Scratch per axis, reused: the split's events and the children's lists (lists_*[k + 1] are
+    // the lists of a child of a split on axis k).
+    std::vector<std::vector<SweepEvent>> events_;
+    std::vector<std::vector<int>> lists_a_, lists_b_;
     std::vector<std::vector<char>> act_a_, act_b_;  // per axis: entries in the current interval
     std::vector<std::uint64_t> mask_a_, mask_b_;
     Cons cons_a_, cons_b_;
