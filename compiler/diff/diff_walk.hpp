@@ -23,12 +23,14 @@ struct PendingChange {
     double log2_headers = -std::numeric_limits<double>::infinity();
     std::optional<Witness> witness;
     int attempts = 0;
+    std::string opaque;  // found where opaque atoms were taken as false: their reason ("payload", ...)
 };
 
 struct PendingCounter {
     bool before = false, after = false;
     std::optional<Witness> witness;
     int attempts = 0;
+    std::string opaque;
 };
 
 // What a leaf found, kept so that a memoized subtree can be replayed elsewhere: a verdict change
@@ -116,6 +118,7 @@ private:
     std::vector<std::uint64_t> mask_a_, mask_b_;
     Cons cons_a_, cons_b_;
     std::unordered_map<MemoKey, Summary, MemoHash> memo_;
+    std::string leaf_opaque_;  // set while record() runs for a leaf with opaque atoms
     std::vector<Event> log_;  // leaf findings of the subtrees being walked, in order
 
     double base_volume(int axis) const;

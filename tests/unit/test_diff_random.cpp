@@ -186,6 +186,12 @@ TEST_CASE("random pairs: equivalent means the interpreter agrees, every witness 
             continue;
         }
         CHECK_MESSAGE(witness_problem(r) == "", g.text << "\n---\n" << new_text);
+        // The refined model is exact: a difference it finds always has a frame that shows it.
+        for (const auto& m : r.res.may_differ) {
+            std::string rules;
+            for (const auto& x : m.rules) rules += " " + x.name;
+            CHECK_MESSAGE(m.reason != "witness not confirmed", rules << "\n" << g.text << "\n---\n" << new_text);
+        }
         if (eq) CHECK_MESSAGE(r.res.changes_total == 0, g.text << "\n---\n" << new_text);
         if (r.res.equivalent) {
             ++equivalent;
