@@ -151,6 +151,36 @@ std::optional<std::pair<Verdict, std::string>> Walker::uniform(const Side& side,
     return v;
 }
 
+// Entry by entry: the same action (counting rules by name), the same opaque atoms and the same
+// value sets on every axis >= d.
+bool Walker::same_lists(const std::vector<int>& la, const std::vector<int>& lb, int d) const {
+    if (la.size() != lb.size()) return false;
+    for (std::size_t k = 0; k < la.size(); ++k) {
+        auto ia = static_cast<std::size_t>(la[k]), ib = static_cast<std::size_t>(lb[k]);
+        const Entry& x = a_.entries[ia];
+        const Entry& y = b_.entries[ib];
+        if (x.terminal != y.terminal || x.vars != y.vars || (mask_a_[ia] >> d) != (mask_b_[ib] >> d)) return false;
+        if (x.terminal && (x.verdict != y.verdict || *x.ifname != *y.ifname)) return false;
+        if (!x.terminal && a_.policy->rules[static_cast<std::size_t>(x.rule)].name !=
+                               b_.policy->rules[static_cast<std::size_t>(y.rule)].name)
+            return false;
+        const auto& cx = cons_a_[ia];
+        const auto& cy = cons_b_[ib];
+        std::size_t p = 0, q = 0;
+        while (true) {
+            while (p < cx.size() && cx[p].first < d) ++p;
+            while (q < cy.size() && cy[q].first < d) ++q;
+            if (p == cx.size() || q == cy.size()) {
+                if (p != cx.size() || q != cy.size()) return false;
+                break;
+            }
+            if (cx[p].first != cy[q].first || *cx[p].second != *cy[q].second) return false;
+            ++p, ++q;
+        }
+    }
+    return true;
+}
+
 void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
     if (aborted_) return;
     if ((++nodes_ & 1023) == 0 || nodes_ >= lim_.max_nodes) {
@@ -161,7 +191,9 @@ void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
     }
     cut(la, a_, mask_a_, d);
     cut(lb, b_, mask_b_, d);
-    // (b'): both lists give one and the same verdict everywhere below: nothing to compare.
+    // (b): the same decision list on the remaining axes (e.g. an edited rule where its old and new
+    // values agree); (b'): both give one and the same verdict everywhere below.
+    if (focus_ && same_lists(la, lb, d)) return;  // focus_: the defaults agree
     if (auto va = uniform(a_, la, mask_a_, d); va && va == uniform(b_, lb, mask_b_, d)) return;
     if (focus_) {
         bool edited = false;

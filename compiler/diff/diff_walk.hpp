@@ -84,6 +84,7 @@ private:
     bool setup_state(int s, std::vector<int>& la, std::vector<int>& lb);
     void cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const;
     void rec(int d, std::vector<int>& la, std::vector<int>& lb);
+    bool same_lists(const std::vector<int>& la, const std::vector<int>& lb, int d) const;
     std::optional<std::pair<Verdict, std::string>> uniform(const Side& side, const std::vector<int>& l,
                                                            const std::vector<std::uint64_t>& mask, int d) const;
     void split(int axis, const std::vector<int>& la, const std::vector<int>& lb);
