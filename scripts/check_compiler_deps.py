@@ -20,7 +20,8 @@ import sys
 
 # Lowest first. core: the one field table and where each field lives in a parsed packet,
 # shared by every stage; interp: the reference interpreter and the test frames it runs, which
-# only the driver (and tests, outside compiler/) may use.
+# only diff, the driver (and tests, outside compiler/) may use; diff: the semantic policy diff,
+# which confirms its witnesses with the interpreter.
 STAGES = {
     "core": ["source", "diagnostics", "out_of_line", "sha256", "fields", "field_access"],
     "syntax": ["ast", "grammar", "parser", "loader", "ast_dump", "fmt"],

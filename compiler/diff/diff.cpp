@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "diff_walk.hpp"
 
@@ -37,10 +38,18 @@ std::string check_input(const DiffInput& in, const char* which) {
 void finish(const Side& a, const Side& b, const Collector& col, const DiffLimits& lim, DiffResult& res) {
     double total = -std::numeric_limits<double>::infinity();
     std::vector<RuleRef> unconfirmed;
+    std::map<std::string, std::vector<RuleRef>> opaque;  // no witness where opaque atoms were involved
     for (const auto& [key, p] : col.changes) {
+        if (!p.witness && p.attempts == 0) {
+            // Past max_witnesses: counted, not built (the exact model found it).
+            ++res.changes_total;
+            total = detail::log2_add(total, p.log2_headers);
+            continue;
+        }
         if (!p.witness) {
-            unconfirmed.push_back(rule_ref(a, true, key.first));
-            unconfirmed.push_back(rule_ref(b, false, key.second));
+            auto& to = p.opaque.empty() ? unconfirmed : opaque[p.opaque];
+            to.push_back(rule_ref(a, true, key.first));
+            to.push_back(rule_ref(b, false, key.second));
             continue;
         }
         ++res.changes_total;
@@ -51,7 +60,7 @@ void finish(const Side& a, const Side& b, const Collector& col, const DiffLimits
     res.changed_log2_headers = std::isinf(total) ? 0 : total;
     for (const auto& [name, c] : col.counters) {
         if (!c.witness) {
-            unconfirmed.push_back(RuleRef{c.before, -1, name, {}});
+            (c.opaque.empty() ? unconfirmed : opaque[c.opaque]).push_back(RuleRef{c.before, -1, name, {}});
             continue;
         }
         res.counters.push_back(CounterChange{name, c.before, c.after, *c.witness});
@@ -59,8 +68,14 @@ void finish(const Side& a, const Side& b, const Collector& col, const DiffLimits
     for (const auto& [reason, rules] : col.may_differ) {
         MayDiffer m{reason, {}};
         for (auto [old_side, rule] : rules) m.rules.push_back(rule_ref(old_side ? a : b, old_side, rule));
+        auto extra = opaque.find(reason);
+        if (extra != opaque.end()) {
+            m.rules.insert(m.rules.end(), extra->second.begin(), extra->second.end());
+            opaque.erase(extra);
+        }
         res.may_differ.push_back(std::move(m));
     }
+    for (auto& [reason, rules] : opaque) res.may_differ.push_back(MayDiffer{reason, std::move(rules)});
     MayDiffer large{"condition too large", {}};
     for (int r : a.too_large) large.rules.push_back(rule_ref(a, true, r));
     for (int r : b.too_large) large.rules.push_back(rule_ref(b, false, r));

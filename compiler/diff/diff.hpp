@@ -83,8 +83,12 @@ struct DiffResult {
     bool complete = false;    // every region was compared (no budget ran out)
     bool equivalent = false;  // complete, and no verdict change and no may-differ
     std::string error;        // non-empty: bad input (no program, bad policy index)
-    std::vector<VerdictChange> changes;  // at most DiffLimits::max_witnesses
-    std::size_t changes_total = 0;       // distinct (old rule, new rule, verdicts) pairs
+    // At most DiffLimits::max_witnesses, each with a witness confirmed by the interpreter.
+    std::vector<VerdictChange> changes;
+    // Distinct (old rule, new rule) pairs with different verdicts: the listed ones, and those past
+    // max_witnesses, whose witnesses are not built. A pair whose witnesses all failed is in
+    // may_differ ("witness not confirmed") instead.
+    std::size_t changes_total = 0;
     std::vector<CounterChange> counters;
     std::vector<MayDiffer> may_differ;
     double changed_log2_headers = 0;  // log2 of the total changed volume (-inf as 0 if none)

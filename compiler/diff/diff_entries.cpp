@@ -105,6 +105,9 @@ std::uint32_t live_states(const logic::Box& box) {
         if (!(mask >> s & 1) || !state_possible(s)) continue;
         bool ok = true;
         for (const auto& [f, set] : box.fields) {
+            // Only these fields are narrowed by K_s; state_mask already checked the others.
+            if (f != FieldId::IpProto && f != FieldId::EthType && f != FieldId::IpVersion && f != FieldId::PktLen)
+                continue;
             int v = logic::state_variant(f, s);
             if (v >= 0 && !overlaps(set.v[static_cast<std::size_t>(v)], state_domain(f, s))) ok = false;
         }
@@ -193,6 +196,8 @@ Side build_side(const DiffInput& in, std::size_t dnf_cap, std::uint64_t seed) {
             Entry e;
             e.rule = static_cast<int>(i);
             e.terminal = r.action.terminal();
+            e.verdict = decided_of(side, e.rule).verdict;
+            e.ifname = &r.action.ifname;
             e.box = conj.box;
             e.box.vars.clear();
             e.box.never = false;

@@ -18,6 +18,12 @@ namespace weir::diff::detail {
 
 namespace {
 
+// Some interval of `iv` holds all of `d`.
+bool covers(const logic::Intervals& iv, const logic::Interval& d) {
+    auto it = std::lower_bound(iv.begin(), iv.end(), d.lo, [](const logic::Interval& x, u128 v) { return x.hi < v; });
+    return it != iv.end() && it->lo <= d.lo && it->hi >= d.hi;
+}
+
 double width_log2(const logic::Interval& i) {
     // Widths past 2^53 lose precision in a double; the report rounds anyway.
     return std::log2(static_cast<double>(i.hi - i.lo) + 1.0);
@@ -28,8 +34,6 @@ double width_log2(const logic::Interval& i) {
 Walker::Walker(const Side& a, const Side& b, const DiffLimits& lim, Collector& out)
     : a_(a), b_(b), lim_(lim), out_(out), start_(std::chrono::steady_clock::now()) {
     focus_ = a.policy->default_verdict == b.policy->default_verdict;
-    act_a_.assign(a.entries.size(), 0);
-    act_b_.assign(b.entries.size(), 0);
     mask_a_.assign(a.entries.size(), 0);
     mask_b_.assign(b.entries.size(), 0);
     cons_a_.resize(a.entries.size());
@@ -43,6 +47,13 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     dom_.clear();
     memo_.clear();
     std::map<FieldId, int> uses;
+    // K_s per field for this state, computed once (every domain is one interval).
+    std::map<FieldId, logic::Interval> doms;
+    auto domain = [&](FieldId f) -> const logic::Interval& {
+        auto it = doms.find(f);
+        if (it == doms.end()) it = doms.emplace(f, state_domain(f, s).front()).first;
+        return it->second;
+    };
     auto scan = [&](const Side& side, std::vector<int>& live) {
         for (std::size_t i = 0; i < side.entries.size(); ++i) {
             const Entry& e = side.entries[i];
@@ -51,9 +62,7 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
             for (const auto& [f, set] : e.box.fields) {
                 int v = logic::state_variant(f, s);
                 if (v < 0) continue;
-                logic::Intervals d = state_domain(f, s);
-                const auto& iv = set.v[static_cast<std::size_t>(v)];
-                if (!logic::intersect(iv, d).empty() && logic::intersect(iv, d) != d) ++uses[f];
+                if (!covers(set.v[static_cast<std::size_t>(v)], domain(f))) ++uses[f];
             }
         }
     };
@@ -82,10 +91,7 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
                 if (it == axes_.end()) continue;
                 auto k = static_cast<std::size_t>(it - axes_.begin());
                 const auto& iv = set.v[static_cast<std::size_t>(logic::state_variant(f, s))];
-                const logic::Interval& d = dom_[k];
-                bool full = false;
-                for (const auto& x : iv) full |= x.lo <= d.lo && x.hi >= d.hi;
-                if (full) continue;
+                if (covers(iv, dom_[k])) continue;
                 m |= std::uint64_t{1} << k;
                 c.push_back({static_cast<int>(k), &iv});
             }
@@ -95,6 +101,11 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     fill(a_, la, mask_a_, cons_a_);
     fill(b_, lb, mask_b_, cons_b_);
     path_ = dom_;
+    events_.assign(axes_.size(), {});
+    lists_a_.assign(axes_.size() + 1, {});
+    lists_b_.assign(axes_.size() + 1, {});
+    act_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
+    act_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
     return true;
 }
 
@@ -106,7 +117,7 @@ void Walker::run() {
             out_.too_many_axes = true;
             continue;
         }
-        rec(0, std::move(la), std::move(lb));
+        rec(0, la, lb);
     }
 }
 
@@ -121,7 +132,56 @@ void Walker::cut(std::vector<int>& l, const Side& side, const std::vector<std::u
     }
 }
 
-void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
+// The verdict (and redirect target) every packet below gets from list `l`, if it is one: only
+// terminal entries without opaque atoms, all of that verdict, and the last full on the remaining
+// axes (else the default must agree).
+std::optional<std::pair<Verdict, std::string>> Walker::uniform(const Side& side, const std::vector<int>& l,
+                                                               const std::vector<std::uint64_t>& mask, int d) const {
+    std::pair<Verdict, std::string> v{side.policy->default_verdict, {}};
+    bool first = true;
+    for (int i : l) {
+        const Entry& e = side.entries[static_cast<std::size_t>(i)];
+        if (!e.terminal || !e.vars.empty()) return std::nullopt;
+        if (!first && (e.verdict != v.first || *e.ifname != v.second)) return std::nullopt;
+        if (first) v = {e.verdict, *e.ifname};
+        first = false;
+    }
+    const bool ends_full = !l.empty() && (mask[static_cast<std::size_t>(l.back())] >> d) == 0;
+    if (!l.empty() && !ends_full && (v.first != side.policy->default_verdict || !v.second.empty())) return std::nullopt;
+    return v;
+}
+
+// Entry by entry: the same action (counting rules by name), the same opaque atoms and the same
+// value sets on every axis >= d.
+bool Walker::same_lists(const std::vector<int>& la, const std::vector<int>& lb, int d) const {
+    if (la.size() != lb.size()) return false;
+    for (std::size_t k = 0; k < la.size(); ++k) {
+        auto ia = static_cast<std::size_t>(la[k]), ib = static_cast<std::size_t>(lb[k]);
+        const Entry& x = a_.entries[ia];
+        const Entry& y = b_.entries[ib];
+        if (x.terminal != y.terminal || x.vars != y.vars || (mask_a_[ia] >> d) != (mask_b_[ib] >> d)) return false;
+        if (x.terminal && (x.verdict != y.verdict || *x.ifname != *y.ifname)) return false;
+        if (!x.terminal && a_.policy->rules[static_cast<std::size_t>(x.rule)].name !=
+                               b_.policy->rules[static_cast<std::size_t>(y.rule)].name)
+            return false;
+        const auto& cx = cons_a_[ia];
+        const auto& cy = cons_b_[ib];
+        std::size_t p = 0, q = 0;
+        while (true) {
+            while (p < cx.size() && cx[p].first < d) ++p;
+            while (q < cy.size() && cy[q].first < d) ++q;
+            if (p == cx.size() || q == cy.size()) {
+                if (p != cx.size() || q != cy.size()) return false;
+                break;
+            }
+            if (cx[p].first != cy[q].first || *cx[p].second != *cy[q].second) return false;
+            ++p, ++q;
+        }
+    }
+    return true;
+}
+
+void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
     if (aborted_) return;
     if ((++nodes_ & 1023) == 0 || nodes_ >= lim_.max_nodes) {
         if (nodes_ >= lim_.max_nodes || std::chrono::steady_clock::now() - start_ > lim_.budget) {
@@ -131,6 +191,10 @@ void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
     }
     cut(la, a_, mask_a_, d);
     cut(lb, b_, mask_b_, d);
+    // (b): the same decision list on the remaining axes (e.g. an edited rule where its old and new
+    // values agree); (b'): both give one and the same verdict everywhere below.
+    if (focus_ && same_lists(la, lb, d)) return;  // focus_: the defaults agree
+    if (auto va = uniform(a_, la, mask_a_, d); va && va == uniform(b_, lb, mask_b_, d)) return;
     if (focus_) {
         bool edited = false;
         for (int i : la) edited |= !a_.entries[static_cast<std::size_t>(i)].aligned;
@@ -165,23 +229,23 @@ void Walker::rec(int d, std::vector<int> la, std::vector<int> lb) {
     memo_[key] = std::move(sum);
 }
 
-// The elementary intervals of the entries' value sets on `axis`, each a child.
+// The elementary intervals of the entries' value sets on `axis`, each a child. The flags of which
+// entries are in the current interval are per axis (a child splits a later axis), and the count of
+// unaligned ones among them lets (c) skip a child before its lists are built.
 void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>& lb) {
     const logic::Interval dom = dom_[static_cast<std::size_t>(axis)];
-    struct Event {
-        u128 at;
-        int side;  // 0: a, 1: b
-        int entry;
-        bool enter;
-    };
-    std::vector<Event> ev;
-    auto collect = [&](int side, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
-                       const std::vector<std::vector<std::pair<int, const logic::Intervals*>>>& cons,
-                       std::vector<char>& act) {
+    auto& act_a = act_a_[static_cast<std::size_t>(axis)];
+    auto& act_b = act_b_[static_cast<std::size_t>(axis)];
+    std::vector<SweepEvent>& ev = events_[static_cast<std::size_t>(axis)];
+    ev.clear();
+    long edited = 0;  // unaligned entries in the current interval
+    auto collect = [&](int side, const Side& sd, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
+                       const Cons& cons, std::vector<char>& act) {
         for (int i : l) {
             auto ui = static_cast<std::size_t>(i);
             if (!(mask[ui] >> axis & 1)) {
                 act[ui] = 1;
+                edited += sd.entries[ui].aligned ? 0 : 1;
                 continue;
             }
             act[ui] = 0;
@@ -197,33 +261,41 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
             }
         }
     };
-    collect(0, la, mask_a_, cons_a_, act_a_);
-    collect(1, lb, mask_b_, cons_b_, act_b_);
-    std::sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) { return x.at < y.at; });
+    collect(0, a_, la, mask_a_, cons_a_, act_a);
+    collect(1, b_, lb, mask_b_, cons_b_, act_b);
+    std::sort(ev.begin(), ev.end(), [](const SweepEvent& x, const SweepEvent& y) { return x.at < y.at; });
     u128 lo = dom.lo;
     std::size_t k = 0;
     const logic::Interval saved = path_[static_cast<std::size_t>(axis)];
     while (k < ev.size() || lo <= dom.hi) {
         while (k < ev.size() && ev[k].at == lo) {
-            auto& act = ev[k].side == 0 ? act_a_ : act_b_;
-            act[static_cast<std::size_t>(ev[k].entry)] = ev[k].enter ? 1 : 0;
-            ++k;
+            const SweepEvent& e = ev[k++];
+            auto ue = static_cast<std::size_t>(e.entry);
+            auto& act = e.side == 0 ? act_a : act_b;
+            const Side& sd = e.side == 0 ? a_ : b_;
+            if (act[ue] != (e.enter ? 1 : 0) && !sd.entries[ue].aligned) edited += e.enter ? 1 : -1;
+            act[ue] = e.enter ? 1 : 0;
         }
         u128 hi = k < ev.size() ? ev[k].at - 1 : dom.hi;
-        std::vector<int> ca, cb;
-        for (int i : la)
-            if (act_a_[static_cast<std::size_t>(i)]) ca.push_back(i);
-        for (int i : lb)
-            if (act_b_[static_cast<std::size_t>(i)]) cb.push_back(i);
-        path_[static_cast<std::size_t>(axis)] = {lo, hi};
-        {
-            // The walk below reuses the flags: keep this node's for the next interval.
-            std::vector<char> keep_a, keep_b;
-            for (int i : la) keep_a.push_back(act_a_[static_cast<std::size_t>(i)]);
-            for (int i : lb) keep_b.push_back(act_b_[static_cast<std::size_t>(i)]);
-            rec(axis + 1, std::move(ca), std::move(cb));
-            for (std::size_t j = 0; j < la.size(); ++j) act_a_[static_cast<std::size_t>(la[j])] = keep_a[j];
-            for (std::size_t j = 0; j < lb.size(); ++j) act_b_[static_cast<std::size_t>(lb[j])] = keep_b[j];
+        if (!focus_ || edited > 0) {
+            // Built only up to the first entry that decides every packet of the child (cut (a)).
+            auto build = [&](const Side& sd, const std::vector<int>& l, const std::vector<char>& act,
+                             const std::vector<std::uint64_t>& mask, std::vector<int>& out) {
+                out.clear();
+                for (int i : l) {
+                    auto ui = static_cast<std::size_t>(i);
+                    if (!act[ui]) continue;
+                    out.push_back(i);
+                    const Entry& e = sd.entries[ui];
+                    if (e.terminal && e.vars.empty() && (mask[ui] >> (axis + 1)) == 0) break;
+                }
+            };
+            auto& ca = lists_a_[static_cast<std::size_t>(axis) + 1];
+            auto& cb = lists_b_[static_cast<std::size_t>(axis) + 1];
+            build(a_, la, act_a, mask_a_, ca);
+            build(b_, lb, act_b, mask_b_, cb);
+            path_[static_cast<std::size_t>(axis)] = {lo, hi};
+            rec(axis + 1, ca, cb);
         }
         if (aborted_ || hi == dom.hi) break;
         lo = hi + 1;
@@ -242,7 +314,9 @@ bool Walker::replayable(const Summary& s) const {
     for (const Event& e : s) {
         if (e.kind == Event::Kind::Change) {
             const auto& p = out_.changes.at({e.a, e.b});
-            if (!p.witness && p.attempts < kMaxWitnessAttempts) return false;
+            const bool settled = p.witness || p.attempts >= kMaxWitnessAttempts ||
+                                 (p.attempts == 0 && out_.witnessed >= lim_.max_witnesses);
+            if (!settled) return false;
         } else if (e.kind == Event::Kind::Counter) {
             const auto& c = out_.counters.at(out_.counter_names[static_cast<std::size_t>(e.a)]);
             if (!c.witness && c.attempts < kMaxWitnessAttempts) return false;

@@ -28,6 +28,8 @@ struct VarLit {
 struct Entry {
     int rule = -1;
     bool terminal = true;
+    Verdict verdict = Verdict::Pass;      // terminal entries: the rule's verdict
+    const std::string* ifname = nullptr;  // the rule's redirect target ("" unless redirect)
     logic::Box box;              // vars emptied: they live in `vars`
     std::vector<VarLit> vars;    // sorted
     std::uint32_t states = 0;    // header states with packets in box ∩ K_s

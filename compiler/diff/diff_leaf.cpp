@@ -69,14 +69,18 @@ void Walker::leaf_vars(const std::vector<int>& la, const std::vector<int>& lb) {
             differs_elsewhere = !same_verdict(oa.decided, ob.decided) || oa.counted != ob.counted;
         }
     }
-    // Every atom false: what a fresh bucket and a frame without payload give; confirmed by the witness.
-    auto none = [](const std::string&) { return false; };
-    record(outcome(a_, la, none), outcome(b_, lb, none));
-    if (!differs_elsewhere) return;
-    ++out_.differing_leaves;
     bool limit = false, payload = false;
     for (const auto& k : keys) limit |= k[0] == 'L', payload |= k[0] == 'P';
-    std::pair<std::string, std::set<std::pair<bool, int>>> rec{limit ? "rate limit" : payload ? "payload" : "opaque condition", {}};
+    const char* reason = limit ? "rate limit" : payload ? "payload" : "opaque condition";
+    // Every atom false: what a fresh bucket and a frame without payload give, if a frame can (a
+    // `payload != X` is false only with X there); the witness decides, else it is "may differ".
+    auto none = [](const std::string&) { return false; };
+    leaf_opaque_ = reason;
+    record(outcome(a_, la, none), outcome(b_, lb, none));
+    leaf_opaque_.clear();
+    if (!differs_elsewhere) return;
+    ++out_.differing_leaves;
+    std::pair<std::string, std::set<std::pair<bool, int>>> rec{reason, {}};
     for (int i : la)
         if (!a_.entries[static_cast<std::size_t>(i)].vars.empty()) rec.second.insert({true, a_.entries[static_cast<std::size_t>(i)].rule});
     for (int i : lb)
@@ -96,10 +100,14 @@ void Walker::record(const Outcome& oa, const Outcome& ob) {
             p.after = ob.decided;
         }
         p.log2_headers = log2_add(p.log2_headers, volume());
+        if (p.opaque.empty()) p.opaque = leaf_opaque_;
         log_.push_back(Event{Event::Kind::Change, oa.decided.rule, ob.decided.rule, volume()});
-        if (!p.witness && p.attempts < kMaxWitnessAttempts) {
+        // Witnesses are built for the first max_witnesses pairs (the ones reported); a pair whose
+        // first try failed keeps trying other cells.
+        if (!p.witness && p.attempts < kMaxWitnessAttempts && (p.attempts > 0 || out_.witnessed < lim_.max_witnesses)) {
             ++p.attempts;
             p.witness = make_witness(cell(), a_, b_, oa, ob);
+            if (p.witness) ++out_.witnessed;
         }
     }
     if (oa.counted == ob.counted) return;
@@ -114,6 +122,7 @@ void Walker::record(const Outcome& oa, const Outcome& ob) {
         auto id = std::find(out_.counter_names.begin(), out_.counter_names.end(), n) - out_.counter_names.begin();
         log_.push_back(Event{Event::Kind::Counter, static_cast<int>(id), 0, 0});
         PendingCounter& c = at->second;
+        if (c.opaque.empty()) c.opaque = leaf_opaque_;
         if (c.witness || c.attempts >= kMaxWitnessAttempts) continue;
         ++c.attempts;
         c.before = std::binary_search(oa.counted.begin(), oa.counted.end(), n);

@@ -23,12 +23,14 @@ struct PendingChange {
     double log2_headers = -std::numeric_limits<double>::infinity();
     std::optional<Witness> witness;
     int attempts = 0;
+    std::string opaque;  // found where opaque atoms were taken as false: their reason ("payload", ...)
 };
 
 struct PendingCounter {
     bool before = false, after = false;
     std::optional<Witness> witness;
     int attempts = 0;
+    std::string opaque;
 };
 
 // What a leaf found, kept so that a memoized subtree can be replayed elsewhere: a verdict change
@@ -49,6 +51,7 @@ struct Collector {
     std::vector<std::string> counter_names;
     std::vector<std::pair<std::string, std::set<std::pair<bool, int>>>> may_records;
     std::uint64_t differing_leaves = 0;
+    std::size_t witnessed = 0;  // pairs with a confirmed witness
     bool too_many_axes = false;
 };
 
@@ -80,7 +83,10 @@ private:
     using Cons = std::vector<std::vector<std::pair<int, const logic::Intervals*>>>;
     bool setup_state(int s, std::vector<int>& la, std::vector<int>& lb);
     void cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const;
-    void rec(int d, std::vector<int> la, std::vector<int> lb);
+    void rec(int d, std::vector<int>& la, std::vector<int>& lb);
+    bool same_lists(const std::vector<int>& la, const std::vector<int>& lb, int d) const;
+    std::optional<std::pair<Verdict, std::string>> uniform(const Side& side, const std::vector<int>& l,
+                                                           const std::vector<std::uint64_t>& mask, int d) const;
     void split(int axis, const std::vector<int>& la, const std::vector<int>& lb);
     void leaf(const std::vector<int>& la, const std::vector<int>& lb);
     void leaf_vars(const std::vector<int>& la, const std::vector<int>& lb);
@@ -99,10 +105,21 @@ private:
     int state_ = 0;
     std::vector<FieldId> axes_;
     std::vector<logic::Interval> dom_, path_;
-    std::vector<char> act_a_, act_b_;
+    struct SweepEvent {
+        u128 at;
+        int side;  // 0: a, 1: b
+        int entry;
+        bool enter;
+    };
+    // Scratch per axis, reused: the split's events and the children's lists (lists_*[k + 1] are
+    // the lists of a child of a split on axis k).
+    std::vector<std::vector<SweepEvent>> events_;
+    std::vector<std::vector<int>> lists_a_, lists_b_;
+    std::vector<std::vector<char>> act_a_, act_b_;  // per axis: entries in the current interval
     std::vector<std::uint64_t> mask_a_, mask_b_;
     Cons cons_a_, cons_b_;
     std::unordered_map<MemoKey, Summary, MemoHash> memo_;
+    std::string leaf_opaque_;  // set while record() runs for a leaf with opaque atoms
     std::vector<Event> log_;  // leaf findings of the subtrees being walked, in order
 
     double base_volume(int axis) const;

@@ -115,7 +115,7 @@ TEST_CASE("diff: count and log changes are counters, not verdicts") {
     CHECK_FALSE(l.res.counters[0].counted_after);
 }
 
-TEST_CASE("diff: a rate limit that changes is may-differ; an unchanged one is not") {
+TEST_CASE("diff: a changed rate limit is may-differ, an unchanged one is not") {
     auto r = run_diff(pol("f: drop if tcp.dport == 443 and over 100/s\n"), pol("f: drop if tcp.dport == 443 and over 200/s\n"));
     CHECK(r.res.complete);
     CHECK_FALSE(r.res.equivalent);
