@@ -36,6 +36,8 @@
 
 namespace weir::attach {
 
+struct ShadowCandidate;  // shadow.hpp
+
 // The public API's words (include/weir/vocabulary.hpp), used as they are.
 using Mode = api::Mode;
 using api::mode_name;
@@ -65,6 +67,9 @@ struct LoadOptions {
     std::string inject_kill;
     // Test hook (CodegenOptions::unverifiable_rule): this rule fails kernel verification.
     std::string unverifiable_rule;
+    // Shadow mode (shadow.hpp): the program also runs this candidate, enforcing nothing. Only
+    // as a hot swap of the same policy that runs (shadow::start sets it).
+    std::shared_ptr<const ShadowCandidate> shadow;
 };
 
 // The kill points, in order.

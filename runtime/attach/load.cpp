@@ -26,6 +26,7 @@
 #include "loaded_policy.hpp"
 #include "probe.hpp"
 #include "sha256.hpp"
+#include "shadow.hpp"
 #include "weir_abi.h"
 
 namespace weir::attach {
@@ -149,6 +150,7 @@ struct Load {
     std::vector<std::uint8_t> object;
     bool grow = false, limits_grow = false;
     std::unique_ptr<LoadedPolicy> live;
+    std::optional<shadow::Planned> cand;  // a shadow load's candidate (LoadOptions::shadow)
 
     const Policy& pol() const { return art.pol(); }
 
@@ -248,7 +250,15 @@ bool link(Load& L) {
     L.next.policy = L.pol().name;
     L.next.source = L.o.file;
     L.next.source_hash = L.art.source_hash;
-    CodegenResult obj = relink(L.art, L.plan);
+    if (L.o.shadow) {  // the running policy again, with a candidate beside it (shadow.hpp)
+        std::string why;
+        L.cand = shadow::plan_candidate(*L.o.shadow, L.plan, L.next, L.swap ? &*L.meta->current : nullptr, why);
+        if (!L.cand) return L.fail(Problem::Environment, "shadow", why + ": " + L.untouched);
+        L.next.shadow = L.cand->meta;
+    }
+    CodegenResult obj = L.cand ? codegen_shadow(L.plan, L.art.sources(), {L.cand->plan, L.o.shadow->compilation->sources},
+                                                EmitKind::Obj, L.art.codegen)
+                               : relink(L.art, L.plan);
     if (!obj.ok())
         return L.fail(Problem::Policy, "compile",
                       "cannot compile policy '" + L.pol().name + "': " + obj.error + ": " + L.untouched);
@@ -323,7 +333,7 @@ bool size_tables(Load& L) {
         if (!cap) return L.fail(Problem::Environment, "state", cap.error().message);
         cur_capacity = *cap;
     }
-    const std::uint32_t needed = L.plan.slot_count();
+    const std::uint32_t needed = std::max(L.plan.slot_count(), L.cand ? L.cand->plan.slot_count() : 0u);
     L.grow = !L.swap || needed > cur_capacity;
     L.next.rule_capacity = L.grow ? rule_capacity_for(L.pol().rules.size(), needed) : cur_capacity;
     if (L.swap && L.pinned.map(WEIR_MAP_LIMITS) >= 0 && limit_entries(L.pol()) > 0) {
@@ -402,6 +412,8 @@ bool prepare(Load& L) {
             std::set<std::uint32_t> fresh;
             for (const auto& [n, s] : L.next.slots)
                 if (!cur->slots.count(n)) fresh.insert(s);
+            if (L.next.shadow)
+                for (const auto& [n, s] : L.next.shadow->slots) fresh.insert(s);
             if (auto st = zero_slots(L.pinned.map(WEIR_MAP_RULES), fresh); !st)
                 return L.undo(Problem::Environment, "prepare", "zero new counter slots: " + st.error().message);
         }
