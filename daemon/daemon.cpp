@@ -13,6 +13,7 @@
 #include <ctime>
 
 #include "daemon_alerts.hpp"
+#include "daemon_shadow.hpp"
 #include "http_server.hpp"
 #include "watch.hpp"
 #include "weir/daemon.hpp"
@@ -57,6 +58,9 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     alerts_ = std::make_unique<AlertMonitor>(events_, interfaces(config_));
     add_tick_hook([this] { alerts_->tick(); });
     metrics_.add("alerts", [this](MetricsWriter& w) { alerts_->collect(w); });
+    shadows_ = std::make_unique<ShadowRollouts>(events_);
+    add_tick_hook([this] { shadows_->tick(config_); });
+    metrics_.add("shadow", [this](MetricsWriter& w) { shadows_->collect(w); });
 }
 
 Daemon::~Daemon() = default;
@@ -168,6 +172,13 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
         if (reason == "start") events_.emit("adopted", f);
         else if (reason == "sighup") events_.emit("unchanged", f);
         alerts_->set_policy(i, p, name);
+        return {};
+    }
+
+    // a change rolled out through shadow mode first: promoted (or not) by a later tick
+    if (b.shadow_seconds > 0 && pinned && st->enforcing && !options_.once) {
+        if (api::Error e = shadows_->start(i, b, name, base)) return failed(i, base, st, e, "");
+        succeeded(i, /*reloaded=*/false, reason == "start");
         return {};
     }
 
