@@ -69,11 +69,13 @@ int main(int argc, char** argv) {
     }
     CodegenOptions cg;
     cg.isolate = false;
+    CheckOptions check;
+    check.lint = false;
     std::printf("| rules | miss: alone | miss: shadow | hit: alone | hit: shadow | instructions alone / shadow |\n");
     std::printf("| --: | --: | --: | --: | --: | --: |\n");
     for (int n : sizes) {
-        auto enf = compile_source("enf.weir", policy_text("enf", n, 1000));
-        auto cand = compile_source("cand.weir", policy_text("cand", n, 1000 + n / 2));
+        auto enf = compile_source("enf.weir", policy_text("enf", n, 1000), check);
+        auto cand = compile_source("cand.weir", policy_text("cand", n, 1000 + n / 2), check);
         if (!enf->ok() || !cand->ok()) return 2;
         Plan plan = plan_policy(enf->program, 0);
         PlanOptions lin;

@@ -149,8 +149,8 @@ std::string rule_name(const Compilation& c, int rule) {
 
 TEST_CASE("a shadow counts exactly the interpreter's transitions and enforces nothing") {
     Shadowed s;
-    auto enf = compile_file(s.enf_file);
-    auto cand = compile_file(s.cand_file);
+    auto enf = compile_file(s.enf_file, CheckOptions{});
+    auto cand = compile_file(s.cand_file, CheckOptions{});
     REQUIRE(enf->ok());
     REQUIRE(cand->ok());
 
