@@ -172,12 +172,13 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
         if (reason == "start") events_.emit("adopted", f);
         else if (reason == "sighup") events_.emit("unchanged", f);
         alerts_->set_policy(i, p, name);
+        shadows_->set_running(i, p, name);
         return {};
     }
 
     // a change rolled out through shadow mode first: promoted (or not) by a later tick
-    if (b.shadow_seconds > 0 && pinned && st->enforcing && !options_.once) {
-        if (api::Error e = shadows_->start(i, b, name, base)) return failed(i, base, st, e, "");
+    if (b.shadow_seconds > 0 && pinned && st->enforcing && !options_.once && shadows_->has_running(i)) {
+        if (api::Error e = shadows_->start(i, b, p, name, base)) return failed(i, base, st, e, "");
         succeeded(i, /*reloaded=*/false, reason == "start");
         return {};
     }
@@ -201,6 +202,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     succeeded(i, /*reloaded=*/true, reason == "start");
     events_.emit(r.hot_swap ? "reloaded" : "loaded", f);
     alerts_->set_policy(i, p, name);
+    shadows_->set_running(i, p, name);
     return {};
 }
 

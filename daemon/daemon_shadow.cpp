@@ -2,6 +2,7 @@
 #include "daemon_shadow.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "weir/shadow.hpp"
@@ -9,13 +10,6 @@
 namespace weir::daemon {
 
 namespace {
-
-api::CompileOptions compile_options(const Binding& b) {
-    api::CompileOptions copts;
-    copts.include_dirs = b.include_dirs;
-    copts.allowed_dirs = b.allowed_dirs;
-    return copts;
-}
 
 nlohmann::ordered_json transitions_json(const api::ShadowReport& r) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
@@ -27,39 +21,52 @@ nlohmann::ordered_json transitions_json(const api::ShadowReport& r) {
 
 }  // namespace
 
-api::Error ShadowRollouts::start(std::size_t i, const Binding& b, const std::string& policy,
-                                 const nlohmann::ordered_json& base) {
+void ShadowRollouts::set_running(std::size_t i, const api::Policy& p, const std::string& name) {
+    std::lock_guard lock(mu_);
+    running_.insert_or_assign(i, std::make_pair(p, name));
+}
+
+bool ShadowRollouts::has_running(std::size_t i) const {
+    std::lock_guard lock(mu_);
+    return running_.count(i) != 0;
+}
+
+api::Error ShadowRollouts::start(std::size_t i, const Binding& b, const api::Policy& candidate,
+                                 const std::string& name, const nlohmann::ordered_json& base) {
+    std::optional<api::Policy> running;
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = running_.find(i); it != running_.end()) running = it->second.first;
+    }
+    if (!running) return {api::ErrorKind::Environment, "shadow", "the daemon does not know the running policy"};
     api::AttachOptions ao;
-    ao.policy = policy;
-    api::LoadReport r = api::shadow_start(b.interface, b.file, compile_options(b), ao);
+    ao.policy = name;
+    api::LoadReport r = api::shadow_start(b.interface, *running, candidate, ao);
     if (!r.ok()) return r.error;
     nlohmann::ordered_json f = base;
-    f["candidate"] = policy;
+    f["candidate"] = name;
     f["running"] = r.policy;
     f["shadow_seconds"] = b.shadow_seconds;
     f["shadow_max_packets"] = b.shadow_max_packets;
     events_.emit("shadow_started", f);
     std::lock_guard lock(mu_);
-    running_[i] = Rollout{b.interface, Clock::now() + std::chrono::seconds(b.shadow_seconds), b.shadow_max_packets, base};
+    rollouts_.insert_or_assign(i, Rollout{b.interface, candidate, name,
+                                          Clock::now() + std::chrono::seconds(b.shadow_seconds), b.shadow_max_packets,
+                                          base});
     return {};
-}
-
-bool ShadowRollouts::active(std::size_t i) const {
-    std::lock_guard lock(mu_);
-    return running_.count(i) != 0;
 }
 
 void ShadowRollouts::tick(const Config& config) {
     std::vector<std::pair<std::size_t, Rollout>> due;
     {
         std::lock_guard lock(mu_);
-        for (auto it = running_.begin(); it != running_.end();) {
+        for (auto it = rollouts_.begin(); it != rollouts_.end();) {
             if (Clock::now() < it->second.due) {
                 ++it;
                 continue;
             }
             due.emplace_back(it->first, it->second);
-            it = running_.erase(it);
+            it = rollouts_.erase(it);
         }
     }
     for (const auto& [i, r] : due) finish(i, r, config);
@@ -68,6 +75,11 @@ void ShadowRollouts::tick(const Config& config) {
 void ShadowRollouts::finish(std::size_t i, const Rollout& r, const Config& config) {
     const Binding& b = config.bindings.at(i);
     nlohmann::ordered_json f = r.base;
+    std::pair<api::Policy, std::string> run;
+    {
+        std::lock_guard lock(mu_);
+        run = running_.at(i);
+    }
     api::ShadowReport rep = api::shadow_report(r.interface);
     if (!rep.ok()) {
         f["message"] = rep.error.message;
@@ -81,13 +93,17 @@ void ShadowRollouts::finish(std::size_t i, const Rollout& r, const Config& confi
     f["transitions"] = transitions_json(rep);
     f["same_packets"] = rep.same_packets;
     const bool promote = worst <= r.max_packets;
-    api::LoadReport lr = promote ? api::shadow_promote(r.interface, compile_options(b))
-                                 : api::shadow_stop(r.interface, compile_options(b));
+    // Swaps from the policies compiled when the shadow began: the file may have moved on.
+    api::AttachOptions ao;
+    ao.mode = b.mode;
+    ao.policy = promote ? r.name : run.second;
+    api::LoadReport lr = api::attach(r.interface, promote ? r.candidate : run.first, ao);
     if (!lr.ok()) {
         f["message"] = lr.error.message;
         events_.emit("shadow_failed", f);
         return;
     }
+    if (promote) set_running(i, r.candidate, r.name);
     // A rejection is the alert: the event names every transition over the threshold.
     events_.emit(promote ? "shadow_promoted" : "shadow_rejected", f);
 }
@@ -96,7 +112,7 @@ void ShadowRollouts::collect(MetricsWriter& w) const {
     std::vector<std::string> ifs;
     {
         std::lock_guard lock(mu_);
-        for (const auto& [i, r] : running_) ifs.push_back(r.interface);
+        for (const auto& [i, r] : rollouts_) ifs.push_back(r.interface);
     }
     w.family("weir_shadow_packets_total", "counter",
              "Packets a shadow candidate would have decided differently, per transition (enforcing rule -> "

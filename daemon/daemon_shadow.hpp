@@ -23,10 +23,14 @@ public:
     using Clock = std::chrono::steady_clock;
     explicit ShadowRollouts(EventLog& events) : events_(events) {}
 
-    // Starts binding `i`'s candidate (its file) beside the running policy. A running rollout of
-    // `i` is replaced. Returns the failure (nothing changed then).
-    api::Error start(std::size_t i, const Binding& b, const std::string& policy, const nlohmann::ordered_json& base);
-    bool active(std::size_t i) const;
+    // What binding `i` enforces now (its file may change under it: the shadow needs the policy
+    // that runs, compiled, and so does a rejection to swap back to it).
+    void set_running(std::size_t i, const api::Policy& p, const std::string& name);
+    bool has_running(std::size_t i) const;
+    // Starts binding `i`'s candidate beside the running policy. A running rollout of `i` is
+    // replaced. Returns the failure (nothing changed then).
+    api::Error start(std::size_t i, const Binding& b, const api::Policy& candidate, const std::string& name,
+                     const nlohmann::ordered_json& base);
     // Due rollouts: promote or reject. Called once a second.
     void tick(const Config& config);
     void collect(MetricsWriter& w) const;
@@ -34,6 +38,8 @@ public:
 private:
     struct Rollout {
         std::string interface;
+        api::Policy candidate;
+        std::string name;
         Clock::time_point due;
         std::uint64_t max_packets = 0;
         nlohmann::ordered_json base;
@@ -41,7 +47,8 @@ private:
     void finish(std::size_t i, const Rollout& r, const Config& config);
     EventLog& events_;
     mutable std::mutex mu_;
-    std::map<std::size_t, Rollout> running_;
+    std::map<std::size_t, Rollout> rollouts_;
+    std::map<std::size_t, std::pair<api::Policy, std::string>> running_;
 };
 
 }  // namespace weir::daemon

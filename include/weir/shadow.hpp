@@ -26,6 +26,11 @@ namespace weir::api {
 // has with the same contents (they are shared).
 LoadReport shadow_start(const std::string& ifname, const std::string& path, const CompileOptions& copts = {},
                         const AttachOptions& opts = {});
+// The same with both policies compiled by the caller, who kept the running one (the daemon: its
+// file already holds the candidate). `running` must be what runs (its source hash); promote and
+// stop are then attach(ifname, candidate) and attach(ifname, running).
+LoadReport shadow_start(const std::string& ifname, const Policy& running, const Policy& candidate,
+                        const AttachOptions& opts = {});
 // The candidate alone, enforcing (its source must be unchanged since shadow_start).
 LoadReport shadow_promote(const std::string& ifname, const CompileOptions& copts = {}, const AttachOptions& opts = {});
 // The enforcing policy alone.

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
 
 #include "api_impl.hpp"
 #include "events.hpp"
@@ -46,6 +47,23 @@ LoadReport shadow_start(const std::string& ifname, const std::string& path, cons
     attach::LoadOptions lo = shadow_options(ifname, copts, opts);
     lo.file = path;
     return report(ifname, attach::shadow::start(lo), opts);
+}
+
+LoadReport shadow_start(const std::string& ifname, const Policy& running, const Policy& candidate,
+                        const AttachOptions& opts) {
+    if (!running.ok() || !candidate.ok()) {
+        LoadReport out;
+        out.ifname = ifname;
+        out.error = {ErrorKind::Policy, "compile", "the policy does not compile: nothing was changed on '" + ifname + "'"};
+        return out;
+    }
+    attach::LoadOptions lo = load_options(ifname, opts);
+    const auto& c = PolicyAccess::of(candidate);
+    lo.file = c.name;
+    std::error_code ec;
+    if (!c.from_string)
+        if (auto abs = std::filesystem::absolute(c.name, ec); !ec) lo.file = abs.lexically_normal().string();
+    return report(ifname, attach::shadow::start(lo, PolicyAccess::of(running).compilation, c.compilation), opts);
 }
 
 LoadReport shadow_promote(const std::string& ifname, const CompileOptions& copts, const AttachOptions& opts) {

@@ -116,11 +116,12 @@ std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& e
     return out;
 }
 
-LoadOutcome start(const LoadOptions& o) {
+LoadOutcome start(const LoadOptions& o, std::shared_ptr<const Compilation> enforcing,
+                  std::shared_ptr<const Compilation> candidate) {
     LoadOutcome out;
     auto cur = running(o.ifname, out);
     if (!cur) return out;
-    std::shared_ptr<const Compilation> cc = compile_file(o.file, o.check);
+    std::shared_ptr<const Compilation> cc = candidate ? candidate : compile_file(o.file, o.check);
     if (cc->io_error) return failed(Problem::Environment, "compile", "cannot read '" + o.file + "'", cc);
     if (!cc->ok()) return failed(Problem::Policy, "compile", "the candidate does not compile: nothing was changed", cc);
     std::string why;
@@ -132,8 +133,10 @@ LoadOutcome start(const LoadOptions& o) {
     cand->source = absolute(o.file);
     cand->source_hash = weir::source_hash(cc->sources);
 
-    auto ec = recompile(cur->source, cur->source_hash, "the running policy's source", o.check, out);
+    auto ec = enforcing ? enforcing : recompile(cur->source, cur->source_hash, "the running policy's source", o.check, out);
     if (!ec) return out;
+    if (weir::source_hash(ec->sources) != cur->source_hash)
+        return failed(Problem::Environment, "compile", "the running policy is not the one given: nothing was changed");
     LoadOptions lo = o;
     lo.file = cur->source;
     lo.policy = cur->policy;

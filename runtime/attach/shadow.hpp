@@ -38,8 +38,12 @@ struct Planned {
 std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& enforcing, const pins::PolicyMeta& next,
                                       const pins::PolicyMeta* cur, std::string& why);
 
-// `weir load --shadow FILE`: opts.file is the candidate; the enforcing policy is the running one.
-LoadOutcome start(const LoadOptions& opts);
+// `weir load --shadow FILE`: opts.file is the candidate; the enforcing policy is the running one,
+// compiled again from its recorded source unless `running` is given (the caller kept it: the
+// daemon, whose file already holds the candidate), whose hash must still be the recorded one.
+// `candidate`: already compiled (opts.file then only names it).
+LoadOutcome start(const LoadOptions& opts, std::shared_ptr<const Compilation> running = nullptr,
+                  std::shared_ptr<const Compilation> candidate = nullptr);
 // The candidate alone (promote), or the enforcing policy alone (stop).
 LoadOutcome promote(const LoadOptions& opts);
 LoadOutcome stop(const LoadOptions& opts);
