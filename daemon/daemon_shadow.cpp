@@ -75,7 +75,7 @@ void ShadowRollouts::tick(const Config& config) {
 void ShadowRollouts::finish(std::size_t i, const Rollout& r, const Config& config) {
     const Binding& b = config.bindings.at(i);
     nlohmann::ordered_json f = r.base;
-    std::pair<api::Policy, std::string> run;
+    std::optional<std::pair<api::Policy, std::string>> run;
     {
         std::lock_guard lock(mu_);
         run = running_.at(i);
@@ -96,8 +96,8 @@ void ShadowRollouts::finish(std::size_t i, const Rollout& r, const Config& confi
     // Swaps from the policies compiled when the shadow began: the file may have moved on.
     api::AttachOptions ao;
     ao.mode = b.mode;
-    ao.policy = promote ? r.name : run.second;
-    api::LoadReport lr = api::attach(r.interface, promote ? r.candidate : run.first, ao);
+    ao.policy = promote ? r.name : run->second;
+    api::LoadReport lr = api::attach(r.interface, promote ? r.candidate : run->first, ao);
     if (!lr.ok()) {
         f["message"] = lr.error.message;
         events_.emit("shadow_failed", f);
