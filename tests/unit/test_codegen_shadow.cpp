@@ -74,11 +74,18 @@ TEST_CASE("the candidate is weir_match_shadow: its log rules count, its limits a
     CHECK(cand.find("@weir_log(") == std::string::npos);  // the candidate never does
     CHECK(cand.find("@weir_count(i32 100") != std::string::npos);  // dns-log counts in its slot
     CHECK(cand.find("@weir_limit_over(") != std::string::npos);
+    // flood's limit id, tagged, is stored into its key (its untagged id is the enforcing side's).
+    std::uint32_t id = 0;
+    for (const Expr& k : p.cand->program.policies[0].rules[1].cond.kids)
+        if (k.kind == Expr::Kind::Limit) id = k.limit->id;
+    REQUIRE(id != 0);
+    const auto tagged = static_cast<std::int32_t>(id | WEIR_SHADOW_LIMIT_TAG);
+    CHECK(cand.find("store i32 " + std::to_string(tagged)) != std::string::npos);
     // Decisions carry the candidate's slots: web (rule 2, slot 102) passes.
     CHECK(cand.find("i32 " + std::to_string(weir_decision(102, WEIR_ACT_PASS))) != std::string::npos);
 }
 
-TEST_CASE("a shadow program has the shadow maps; a program alone has none") {
+TEST_CASE("a shadow program has the shadow maps, a program alone has none") {
     Pair p;
     CodegenOptions o;
     o.isolate = false;
