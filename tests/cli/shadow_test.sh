@@ -20,7 +20,7 @@ printf 'policy sh-c default pass {\n    other: drop if udp.dport == 7001\n}\n' >
 
 # --- the CLI ---
 expect_rc "load" 0 "$WEIR" load "$TMP/cfg/a.weir" --dev "$DEV"
-expect_rc "no shadow yet" 2 "$WEIR" shadow status --dev "$DEV"
+expect_rc "no shadow yet" 2 "$WEIR" shadow status --dev "$DEV" --color always
 expect_out "says so" "no shadow policy runs on '$DEV'"
 expect_rc "neither a file nor --shadow" 2 "$WEIR" load --dev "$DEV"
 expect_rc "load --shadow" 0 "$WEIR" load --shadow "$TMP/b.weir" --dev "$DEV"
@@ -36,9 +36,9 @@ assert (t["from_rule"], t["to_rule"], t["to_verdict"], t["packets"]) == ("web", 
 assert j["candidate"] == "sh-b" and j["candidate_rules"]["block"] == 5, j' "$TMP/out" && ok || bad "json: $(cat "$TMP/out")"
 expect_rc "shadow report" 0 "$WEIR" shadow report --dev "$DEV" --samples-ms 300
 expect_out "a sample of the transition" ", candidate: drop by block"
-expect_rc "shadow stop" 0 "$WEIR" shadow stop --dev "$DEV"
+expect_rc "shadow stop" 0 "$WEIR" shadow stop --dev "$DEV" -I "$TMP" --color never
 expect_out "stopped" "shadow stopped: 'sh-a' runs alone on '$DEV'"
-expect_rc "no shadow after stop" 2 "$WEIR" shadow status --dev "$DEV"
+expect_rc "no shadow after stop" 2 "$WEIR" shadow status --dev "$DEV" --color auto
 expect_rc "load --shadow again" 0 "$WEIR" load --shadow "$TMP/b.weir" --dev "$DEV"
 expect_rc "shadow promote" 0 "$WEIR" shadow promote --dev "$DEV"
 expect_out "promoted" "candidate 'sh-b' promoted: it enforces on '$DEV'"
