@@ -26,6 +26,8 @@ expect_rc "neither a file nor --shadow" 2 "$WEIR" load --dev "$DEV"
 expect_rc "load --shadow" 0 "$WEIR" load --shadow "$TMP/b.weir" --dev "$DEV"
 expect_out "shadow load summary" "candidate from '$TMP/b.weir' runs beside 'sh-a' on '$DEV', enforcing nothing"
 expect_status "the enforcing policy stays" "$DEV" policy sh-a
+expect_rc "status" 0 "$WEIR" status --dev "$DEV"
+expect_out "status names the candidate" "  shadow: candidate 'sh-b' from $TMP/b.weir, enforcing nothing"
 udp_probes 5 7000
 wait_rule_packets "the enforcing policy passed them all" web 5
 expect_rc "shadow status" 0 "$WEIR" shadow status --dev "$DEV"
