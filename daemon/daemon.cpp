@@ -59,6 +59,10 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     add_tick_hook([this] { alerts_->tick(); });
     metrics_.add("alerts", [this](MetricsWriter& w) { alerts_->collect(w); });
     shadows_ = std::make_unique<ShadowRollouts>(events_);
+    shadows_->on_promote = [this](std::size_t i, const api::Policy& p, const std::string& name) {
+        alerts_->set_policy(i, p, name);
+        succeeded(i, /*reloaded=*/true, false);
+    };
     add_tick_hook([this] { shadows_->tick(config_); });
     metrics_.add("shadow", [this](MetricsWriter& w) { shadows_->collect(w); });
 }

@@ -103,7 +103,10 @@ void ShadowRollouts::finish(std::size_t i, const Rollout& r, const Config& confi
         events_.emit("shadow_failed", f);
         return;
     }
-    if (promote) set_running(i, r.candidate, r.name);
+    if (promote) {
+        set_running(i, r.candidate, r.name);
+        if (on_promote) on_promote(i, r.candidate, r.name);
+    }
     // A rejection is the alert: the event names every transition over the threshold.
     events_.emit(promote ? "shadow_promoted" : "shadow_rejected", f);
 }

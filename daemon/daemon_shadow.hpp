@@ -7,6 +7,7 @@
 #pragma once
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,6 +23,8 @@ class ShadowRollouts {
 public:
     using Clock = std::chrono::steady_clock;
     explicit ShadowRollouts(EventLog& events) : events_(events) {}
+    // Called (from tick) after a candidate was promoted: it is binding i's policy now.
+    std::function<void(std::size_t, const api::Policy&, const std::string&)> on_promote;
 
     // What binding `i` enforces now (its file may change under it: the shadow needs the policy
     // that runs, compiled, and so does a rejection to swap back to it).
