@@ -145,6 +145,47 @@ struct weir_log_record {
     __u32 len;        /* frame length (all fragments of a multi-buffer frame) */
     __u32 cap_len;    /* bytes of the frame in data[] */
     __u8 data[WEIR_LOG_SNAP_MAX];
+    /* Appended in record format 2 (older programs write records without them: read as 0).
+     * kind WEIR_LOG_KIND_SHADOW: a shadow sample (rule is WEIR_LOG_SHADOW_RULE, decided_by
+     * and action the enforced decision, shadow the candidate's weir_decision()). */
+    __u32 kind;
+    __u32 shadow;
+};
+#define WEIR_LOG_RECORD_FORMAT 2
+#define WEIR_LOG_KIND_LOG      0u
+#define WEIR_LOG_KIND_SHADOW   1u
+#define WEIR_LOG_SHADOW_RULE   0xfffffeu /* WEIR_MAX_RULES: never a counter slot */
+
+/* Shadow mode (runtime/attach/shadow.hpp): a program built from the template's WEIR_SHADOW
+ * variant also runs a candidate policy's generated
+ *
+ *     __u32 weir_match_shadow(pkt, data, data_end, ctx)
+ *
+ * after weir_match and applies only weir_match's decision. The candidate counts its rules in
+ * weir_rules at slots disjoint from the enforcing policy's; it never logs, redirects or takes
+ * tokens from the enforcing policy's rate limits (its limit ids are WEIR_SHADOW_LIMIT_TAG'd).
+ * Where the two decisions' actions differ:
+ *   weir_shadow_tx  PERCPU_HASH  struct weir_shadow_key -> struct weir_counter
+ *                   (WEIR_SHADOW_TX_ENTRIES; a full map counts WEIR_SHADOW_STAT_LOST)
+ * and every WEIR_SHADOW_SAMPLE-th packet of a transition (per CPU, the first included) is sent
+ * to weir_log_ring as a WEIR_LOG_KIND_SHADOW record.
+ *   weir_shadow_st  PERCPU_ARRAY key WEIR_SHADOW_STAT_* -> struct weir_counter
+ * Neither map is pinned: each shadow program starts from zero. */
+#define WEIR_MAP_SHADOW_TX     "weir_shadow_tx"
+#define WEIR_MAP_SHADOW_STATS  "weir_shadow_st"
+#define WEIR_FN_MATCH_SHADOW   "weir_match_shadow"
+#define WEIR_SHADOW_TX_ENTRIES 4096u
+#define WEIR_SHADOW_SAMPLE     64u
+#define WEIR_SHADOW_LIMIT_TAG  0x80000000u
+#define WEIR_SHADOW_STAT_LOST     0u /* a transition not counted: weir_shadow_tx full */
+#define WEIR_SHADOW_STAT_DEFAULT  1u /* the candidate's default decided */
+#define WEIR_SHADOW_STAT_SAME     2u /* both decisions had the same action */
+#define WEIR_SHADOW_STAT_SLOTS    4u
+
+struct weir_shadow_key {
+    __u32 enforced;  /* the enforcing decision's slot (WEIR_RULE_DEFAULT: its default) */
+    __u32 candidate; /* the candidate's slot (WEIR_RULE_DEFAULT: its default) */
+    __u32 actions;   /* enforcing action << 8 | candidate action */
 };
 
 /* Set tables (see compiler/plan/plan.hpp): one LPM trie per key width, shared by every set of that

@@ -28,6 +28,7 @@ std::string trimmed_ms(std::chrono::nanoseconds ns) {
 }  // namespace
 
 int cmd_load(const LoadArgs& a, const CommonOptions& o) {
+    if (!a.shadow.empty() || a.file.empty()) return cmd_load_shadow(a, o);
     api::AttachOptions ao;
     ao.policy = a.policy;
     ao.mode = a.mode == "native" ? api::Mode::Native : a.mode == "generic" ? api::Mode::Generic : api::Mode::Auto;

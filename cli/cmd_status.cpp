@@ -8,9 +8,17 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "weir/shadow.hpp"
 
 namespace weir::cli {
 namespace {
+
+// The candidate running beside the policy (weir/shadow.hpp), or null.
+nlohmann::json shadow_json(const std::string& ifname) {
+    api::ShadowReport sh = api::shadow_report(ifname);
+    if (!sh.ok()) return nullptr;
+    return {{"policy", sh.candidate}, {"source", sh.candidate_source}, {"since", sh.since}};
+}
 
 std::string iso_time(std::int64_t t) {
     std::time_t tt = static_cast<std::time_t>(t);
@@ -69,7 +77,8 @@ int cmd_status(const StatusArgs& a) {
                            {"sets", sets},
                            {"pins", st.pins},
                            {"confirm", confirm_json(st)},
-                           {"notes", st.notes}});
+                           {"notes", st.notes},
+                           {"shadow", shadow_json(st.ifname)}});
         }
         std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return kExitOk;
@@ -83,6 +92,9 @@ int cmd_status(const StatusArgs& a) {
                   << "  loaded " << iso_time(st.loaded_at) << ", attached " << iso_time(st.attached_at) << ", "
                   << plural(st.swaps, "swap", "swaps") << "\n"
                   << "  pins " << st.pins << "\n";
+        if (api::ShadowReport sh = api::shadow_report(st.ifname); sh.ok())
+            std::cout << "  shadow: candidate '" << sh.candidate << "' from " << sh.candidate_source
+                      << ", enforcing nothing (weir shadow status --dev " << st.ifname << ")\n";
         for (const api::SetTable& s : st.tables)  // sets edited with `weir set` since they were filled
             if (s.live_edits)
                 std::cout << "  set " << s.name << " (" << s.kind << "): edited live, "

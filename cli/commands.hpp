@@ -112,6 +112,19 @@ int cmd_confirm(const ConfirmArgs& a);
 int cmd_confirm_watch(const ConfirmArgs& a);
 // "60s", "2m", "1h", "90" (seconds) as seconds; nullopt when not a positive duration.
 std::optional<std::chrono::seconds> parse_duration(const std::string& text);
+    std::string shadow;  // --shadow FILE: the candidate, beside the running policy (cmd_shadow.cpp)
+};
+int cmd_load(const LoadArgs& a, const CommonOptions& o);
+
+// weir shadow status|report|promote|stop --dev IFACE (cmd_shadow.cpp, weir/shadow.hpp).
+struct ShadowArgs {
+    std::string action;  // status, report, promote, stop
+    std::string dev;
+    bool json = false;
+    int samples_ms = 500;  // report: how long to read samples from the log ring
+};
+int cmd_shadow(const ShadowArgs& a, const CommonOptions& o);
+int cmd_load_shadow(const LoadArgs& a, const CommonOptions& o);
 
 struct UnloadArgs {
     std::string dev;

@@ -141,8 +141,10 @@ void add_attach_commands(CLI::App& app, Shared& sh, std::vector<Command>& out) {
     CommonOptions& common = sh.common;
     auto load_args = std::make_shared<LoadArgs>();
     auto* load = app.add_subcommand("load", "attach a policy to an interface, or hot-swap the one running there");
-    load->add_option("file", load_args->file, "policy file")->required();
+    load->add_option("file", load_args->file, "policy file");
     load->add_option("--dev", load_args->dev, "interface")->required();
+    load->add_option("--shadow", load_args->shadow,
+                     "run this candidate policy beside the running one, enforcing nothing (weir shadow)");
     load->add_option("--policy", load_args->policy, "policy to load (default: the only one)");
     load->add_option("--mode", load_args->mode, "XDP attach mode: native, generic or auto (native, else generic)")
         ->check(CLI::IsMember({"native", "generic", "auto"}));
@@ -151,6 +153,17 @@ void add_attach_commands(CLI::App& app, Shared& sh, std::vector<Command>& out) {
                      "roll back unless `weir confirm` runs within this time (60s, 2m, or seconds)");
     sh.add_common(load);
     out.push_back({load, [load_args, &common] { return cmd_load(*load_args, common); }});
+
+    auto shadow_args = std::make_shared<ShadowArgs>();
+    auto* shadow = app.add_subcommand("shadow", "the candidate of `weir load --shadow`: status, report, promote, stop");
+    shadow->add_option("action", shadow_args->action, "status, report (with samples), promote or stop")
+        ->required()
+        ->check(CLI::IsMember({"status", "report", "promote", "stop"}));
+    shadow->add_option("--dev", shadow_args->dev, "interface")->required();
+    shadow->add_flag("--json", shadow_args->json, "print JSON (status, report)");
+    shadow->add_option("--samples-ms", shadow_args->samples_ms, "report: read samples from the log ring this long");
+    sh.add_common(shadow);
+    out.push_back({shadow, [shadow_args, &common] { return cmd_shadow(*shadow_args, common); }});
 
     auto unload_args = std::make_shared<UnloadArgs>();
     auto* unload = app.add_subcommand("unload", "detach an interface's weir policy and remove its state");

@@ -68,7 +68,8 @@ struct Parser {
                 return false;
             }
         } else {
-            err(at + ": unknown key \"" + key + "\" (known: interface, file, policy, mode, include_dirs)");
+            err(at + ": unknown key \"" + key + "\" (known: interface, file, policy, mode, include_dirs, shadow_seconds, "
+                   "shadow_max_packets)");
             return false;
         }
         return true;
@@ -84,6 +85,15 @@ struct Parser {
         for (const auto& [key, v] : e.items()) {
             if (key == "include_dirs") {
                 strings(v, at + ".include_dirs", b.include_dirs);
+            } else if (key == "shadow_seconds" || key == "shadow_max_packets") {
+                if (!v.is_number_unsigned() || (key == "shadow_seconds" && v.get<std::uint64_t>() > 86400)) {
+                    err(at + "." + key + " must be a whole number" + (key == "shadow_seconds" ? ", 0 to 86400" : ""));
+                    good = false;
+                } else if (key == "shadow_seconds") {
+                    b.shadow_seconds = static_cast<std::uint32_t>(v.get<std::uint64_t>());
+                } else {
+                    b.shadow_max_packets = v.get<std::uint64_t>();
+                }
             } else if (!v.is_string()) {
                 err(at + "." + key + " must be a string");
                 good = false;

@@ -19,6 +19,11 @@ struct Binding {
     api::Mode mode = api::Mode::Auto;
     std::vector<std::string> include_dirs;
     std::vector<std::string> allowed_dirs;  // the config's "allowed_dirs" (empty: anywhere)
+    // Roll a changed policy out through shadow mode first (daemon_shadow.hpp): it runs beside
+    // the enforcing one this long, then is promoted if no transition saw more than
+    // shadow_max_packets packets, else the running policy is kept. 0: swap at once.
+    std::uint32_t shadow_seconds = 0;
+    std::uint64_t shadow_max_packets = 0;
 };
 
 struct Config {

@@ -13,6 +13,7 @@
 #include <ctime>
 
 #include "daemon_alerts.hpp"
+#include "daemon_shadow.hpp"
 #include "http_server.hpp"
 #include "watch.hpp"
 #include "weir/daemon.hpp"
@@ -66,6 +67,13 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
                         events_.emit("rolled_back", {{"interface", i}, {"note", n}});
     });
     metrics_.add("alerts", [this](MetricsWriter& w) { alerts_->collect(w); });
+    shadows_ = std::make_unique<ShadowRollouts>(events_);
+    shadows_->on_promote = [this](std::size_t i, const api::Policy& p, const std::string& name) {
+        alerts_->set_policy(i, p, name);
+        succeeded(i, /*reloaded=*/true, false);
+    };
+    add_tick_hook([this] { shadows_->tick(config_); });
+    metrics_.add("shadow", [this](MetricsWriter& w) { shadows_->collect(w); });
 }
 
 Daemon::~Daemon() = default;
@@ -177,6 +185,14 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
         if (reason == "start") events_.emit("adopted", f);
         else if (reason == "sighup") events_.emit("unchanged", f);
         alerts_->set_policy(i, p, name);
+        shadows_->set_running(i, p, name);
+        return {};
+    }
+
+    // a change rolled out through shadow mode first: promoted (or not) by a later tick
+    if (b.shadow_seconds > 0 && pinned && st->enforcing && !options_.once && shadows_->has_running(i)) {
+        if (api::Error e = shadows_->start(i, b, p, name, base)) return failed(i, base, st, e, "");
+        succeeded(i, /*reloaded=*/false, reason == "start");
         return {};
     }
 
@@ -199,6 +215,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     succeeded(i, /*reloaded=*/true, reason == "start");
     events_.emit(r.hot_swap ? "reloaded" : "loaded", f);
     alerts_->set_policy(i, p, name);
+    shadows_->set_running(i, p, name);
     return {};
 }
 

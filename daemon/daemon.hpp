@@ -41,6 +41,7 @@ class Server;  // http_server.hpp
 namespace weir::daemon {
 
 class AlertMonitor;  // daemon_alerts.hpp
+class ShadowRollouts;  // daemon_shadow.hpp
 class Watcher;       // watch.hpp
 
 struct DaemonOptions {
@@ -129,6 +130,7 @@ private:
     std::int64_t started_ = 0;
     std::atomic<std::int64_t> heartbeat_{0};  // steady seconds of the last main-loop round
     std::unique_ptr<AlertMonitor> alerts_;    // the policies' alerts, evaluated every tick
+    std::unique_ptr<ShadowRollouts> shadows_; // bindings with shadow_seconds (daemon_shadow.hpp)
 };
 
 }  // namespace weir::daemon

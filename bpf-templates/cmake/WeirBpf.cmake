@@ -5,10 +5,10 @@ find_program(WEIR_LLVM_LINK NAMES llvm-link-19 llvm-link)
 set(WEIR_BPF_CPU v3 CACHE STRING "BPF CPU version (-mcpu) of templates and generated code")
 # Functions below are called from other directories: derive paths from this file, not variables.
 
-# weir_bpf_compile(SOURCE src OUTPUT out [BITCODE] [DEPENDS files...])
-# BITCODE: emit LLVM bitcode (.bc) instead of an ELF object.
+# weir_bpf_compile(SOURCE src OUTPUT out [BITCODE] [DEPENDS files...] [DEFINES names...])
+# BITCODE: emit LLVM bitcode (.bc) instead of an ELF object. DEFINES: -D for each name.
 function(weir_bpf_compile)
-  cmake_parse_arguments(ARG "BITCODE" "SOURCE;OUTPUT" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "BITCODE" "SOURCE;OUTPUT" "DEPENDS;DEFINES" ${ARGN})
   set(mode -c)
   if(ARG_BITCODE)
     set(mode -emit-llvm -c)
@@ -19,6 +19,9 @@ function(weir_bpf_compile)
   # LLVM's AssignmentTrackingAnalysis took ~75 MiB while emitting a 100,000-rule policy.
   set(flags -target bpf -mcpu=${WEIR_BPF_CPU} -O2 -g -Xclang -fexperimental-assignment-tracking=disabled
       -Wall -Wextra -Wno-unused-parameter -I${include_dir})
+  foreach(d ${ARG_DEFINES})
+    list(APPEND flags -D${d})
+  endforeach()
   if(CMAKE_LIBRARY_ARCHITECTURE)
     list(APPEND flags -I/usr/include/${CMAKE_LIBRARY_ARCHITECTURE})  # <asm/types.h>
   endif()

@@ -74,4 +74,15 @@ struct CodegenResult {
 CodegenResult codegen(const Plan& plan, const SourceManager& sources, EmitKind kind,
                       const CodegenOptions& opts = {});
 
+// Shadow mode (weir_abi.h, "Shadow mode"): one program that enforces `plan` and also evaluates
+// a candidate policy (another compilation) as weir_match_shadow, whose decisions are counted,
+// never applied. The candidate's plan must use counter slots disjoint from `plan`'s; its `log`
+// rules only count, and its rate limits keep buckets apart from the enforcing policy's.
+struct ShadowInput {
+    const Plan& plan;
+    const SourceManager& sources;
+};
+CodegenResult codegen_shadow(const Plan& plan, const SourceManager& sources, const ShadowInput& candidate,
+                             EmitKind kind, const CodegenOptions& opts = {});
+
 }  // namespace weir

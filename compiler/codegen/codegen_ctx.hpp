@@ -97,6 +97,9 @@ struct Ctx {
     llvm::Value* data_end = nullptr;
     llvm::Value* xdp = nullptr;  // struct xdp_md *: weir_match passes it to its pieces
     std::string error;  // the first error ("file:line:col: message"); generation goes on
+    // The candidate of a shadow program (weir_match_shadow): `log` rules only count, limit ids
+    // carry WEIR_SHADOW_LIMIT_TAG, pieces are named weir_match_shadow_N.
+    bool shadow = false;
 
     llvm::BasicBlock* block(const char* name) { return llvm::BasicBlock::Create(llctx, name, fn); }
     // Continues code generation in `bb`, moved last so the IR reads in evaluation order.
@@ -147,8 +150,12 @@ void emit_classifier(Ctx& c, const ClsGroup& g);
 // attached), and of the pieces it calls when it is split.
 void emit_rules(Ctx& c);
 
-// codegen_emit.cpp
-std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string& error);
+// codegen.cpp: defines `fn` (weir_match, or weir_match_shadow when `shadow`) from `plan`.
+bool emit_match(llvm::Module& m, llvm::Function* fn, const Plan& plan, const SourceManager& sources,
+                const CodegenOptions& opts, bool shadow, std::string& error);
+
+// codegen_emit.cpp: the template bitcode, its shadow variant when `shadow`.
+std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string& error, bool shadow = false);
 // weir_match and the template's always-inline helpers become internal, weir_match always-inline
 // (its pieces stay global and noinline).
 void internalize_helpers(llvm::Module& m);

@@ -130,8 +130,8 @@ void put_text(const std::string& text, std::vector<std::uint8_t>& out) { out.ass
 
 }  // namespace
 
-std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string& error) {
-    auto bytes = xdp_template_bitcode();
+std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string& error, bool shadow) {
+    auto bytes = shadow ? xdp_shadow_template_bitcode() : xdp_template_bitcode();
     llvm::StringRef data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     auto m = llvm::parseBitcodeFile(llvm::MemoryBufferRef(data, "xdp.bc"), ctx);
     if (!m) {
@@ -144,7 +144,7 @@ std::unique_ptr<llvm::Module> load_template(llvm::LLVMContext& ctx, std::string&
 void internalize_helpers(llvm::Module& m) {
     for (llvm::Function& fn : m) {
         if (fn.isDeclaration()) continue;
-        bool match = fn.getName() == "weir_match";
+        bool match = fn.getName() == "weir_match" || fn.getName() == WEIR_FN_MATCH_SHADOW;
         if (match) {
             fn.removeFnAttr(llvm::Attribute::NoInline);
             fn.removeFnAttr(llvm::Attribute::OptimizeNone);

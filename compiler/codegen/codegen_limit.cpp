@@ -30,7 +30,7 @@ void emit_limit(Ctx& c, const Expr& e, llvm::BasicBlock* t, llvm::BasicBlock* f)
     auto store64 = [&](std::size_t word, llvm::Value* v) {
         c.b.CreateAlignedStore(v, at(offsetof(weir_limit_key, w) + 8 * word), llvm::Align(8));
     };
-    c.b.CreateAlignedStore(c.b.getInt32(l.id), at(offsetof(weir_limit_key, limit)), llvm::Align(4));
+    c.b.CreateAlignedStore(c.b.getInt32(c.shadow ? l.id | WEIR_SHADOW_LIMIT_TAG : l.id), at(offsetof(weir_limit_key, limit)), llvm::Align(4));
     c.b.CreateAlignedStore(c.b.getInt32(0), at(offsetof(weir_limit_key, tag)), llvm::Align(4));
     for (unsigned w = 0; w < WEIR_LIMIT_KEY_WORDS; ++w) store64(w, c.c64(0));
 

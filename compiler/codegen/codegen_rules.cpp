@@ -246,7 +246,7 @@ void emit_piece(Ctx& c, const Piece& p, llvm::Value* fallthrough, bool& unverifi
         c.at(r.range);
         if (pr.terminal) {
             c.b.CreateRet(decision(c, index, pr.action));
-        } else if (r.action.kind == Action::Kind::Log) {
+        } else if (r.action.kind == Action::Kind::Log && !c.shadow) {  // a candidate never logs
             if (!log || log->arg_size() != 5) {
                 c.fail(r.range, "internal: the template lacks weir_log(pkt, rule, bytes, sample, snap)");
             } else {
@@ -296,7 +296,8 @@ void emit_rules(Ctx& c) {
         for (std::size_t i = 0; i < pieces.size(); ++i) {
             // BTF function names must be C identifiers: no '.'.
             llvm::Function* fn = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
-                                                        "weir_match_" + std::to_string(i + 1), c.mod);
+                                                        (c.shadow ? "weir_match_shadow_" : "weir_match_") + std::to_string(i + 1),
+                                                        c.mod);
             fn->addFnAttr(llvm::Attribute::NoInline);
             fn->addFnAttr(llvm::Attribute::NoUnwind);
             c.dbg->attach_piece(*fn, line_of(c, pol.range), sizeof(weir_pkt));

@@ -236,6 +236,11 @@ struct LogRecord {
     std::string ifname;              // "" if the interface is gone
     std::uint32_t len = 0;           // frame length
     std::vector<std::uint8_t> data;  // the first bytes of the frame (the rule's snap)
+    // A shadow sample (weir/shadow.hpp) instead of a `log` record: `rule` is "shadow", and
+    // what the candidate would have done is here (empty for `log` records).
+    bool shadow = false;
+    std::uint32_t shadow_slot = 0;
+    std::string shadow_rule, shadow_verdict;
 };
 
 struct LogOptions {

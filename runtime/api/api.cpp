@@ -52,6 +52,9 @@ Error error_of(const attach::Failure& f, std::string step) {
     return {f.problem, std::move(step), f.message};
 }
 
+}  // namespace
+
+// Shared with api_shadow.cpp (api_impl.hpp).
 weir::CheckOptions check_options(const CompileOptions& o) {
     weir::CheckOptions c;
     c.load.include_dirs = o.include_dirs;
@@ -61,6 +64,8 @@ weir::CheckOptions check_options(const CompileOptions& o) {
     c.allowed_dirs = o.allowed_dirs;
     return c;
 }
+
+namespace {
 
 Status status_of(const attach::Attachment& a) {
     Status s;
@@ -90,6 +95,8 @@ Status status_of(const attach::Attachment& a) {
     confirm_status(a, s);
     return s;
 }
+
+}  // namespace
 
 attach::LoadOptions load_options(const std::string& ifname, const AttachOptions& opts) {
     attach::LoadOptions lo;
@@ -144,6 +151,8 @@ LoadReport report(const std::string& ifname, const attach::LoadOutcome& r, const
     if (r.ok()) out.summary = r.message;
     return out;
 }
+
+namespace {
 
 SetEdit set_edit(const std::string& ifname, const std::string& set, SetOp op,
                  const std::vector<std::string>& elements, bool color) {

@@ -8,6 +8,7 @@
 #include "attach.hpp"
 #include "codegen.hpp"
 #include "diagnostics.hpp"
+#include "attach.hpp"
 #include "driver.hpp"
 #include "loaded_policy.hpp"
 #include "source.hpp"
@@ -37,5 +38,10 @@ void convert(const SourceManager& sm, const Diagnostics& ds, std::vector<Diagnos
 // why in one line; the codegen failure or the verifier's findings are in `diags`.
 std::unique_ptr<LoadedPolicy> load_unattached(const std::shared_ptr<const Compilation>& c, const std::string& name,
                                               const CodegenOptions& cg, Diagnostics& diags, std::string& error);
+
+// The conversions every load goes through (api.cpp).
+weir::CheckOptions check_options(const CompileOptions& o);
+attach::LoadOptions load_options(const std::string& ifname, const AttachOptions& opts);
+LoadReport report(const std::string& ifname, const attach::LoadOutcome& r, const AttachOptions& opts);
 
 }  // namespace weir::api

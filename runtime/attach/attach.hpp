@@ -36,6 +36,8 @@
 
 namespace weir::attach {
 
+struct ShadowCandidate;  // shadow.hpp
+
 // The public API's words (include/weir/vocabulary.hpp), used as they are.
 using Mode = api::Mode;
 using api::mode_name;
@@ -68,6 +70,9 @@ struct LoadOptions {
     // > 0: the swap rolls back unless confirmed within this time (confirm.hpp). While a swap
     // awaits confirmation, a load without it is refused.
     std::chrono::seconds confirm_within{0};
+    // Shadow mode (shadow.hpp): the program also runs this candidate, enforcing nothing. Only
+    // as a hot swap of the same policy that runs (shadow::start sets it).
+    std::shared_ptr<const ShadowCandidate> shadow;
 };
 
 // The kill points, in order.

@@ -127,6 +127,13 @@ bool decode(const void* raw, std::size_t size, Record& out) {
     out.decided_slot = r.decided_by;
     out.decided_by = r.decided_by == WEIR_RULE_DEFAULT ? "default" : "slot " + std::to_string(r.decided_by);
     out.rule = "slot " + std::to_string(r.rule);
+    if (r.kind == WEIR_LOG_KIND_SHADOW) {  // record format 2 (older records read kind 0)
+        out.shadow = true;
+        out.rule = "shadow";
+        out.shadow_slot = weir_decision_rule(r.shadow);
+        out.shadow_verdict = action_name(weir_decision_action(r.shadow));
+        out.shadow_rule = out.shadow_slot == WEIR_RULE_DEFAULT ? "default" : "slot " + std::to_string(out.shadow_slot);
+    }
     char name[IF_NAMESIZE] = {};
     out.ifname = r.ifindex && if_indextoname(r.ifindex, name) ? name : "";
     return true;
@@ -179,8 +186,11 @@ bpf::Status Reader::refresh_names() {
     names_.clear();
     // A swap in progress: the pending program's rules are the ones that will log next.
     for (const auto* m : {meta->current ? &*meta->current : nullptr, meta->pending ? &*meta->pending : nullptr})
-        if (m)
+        if (m) {
             for (const auto& [name, slot] : m->slots) names_[slot] = name;
+            if (m->shadow)  // candidate slots are disjoint from the policy's
+                for (const auto& [name, slot] : m->shadow->slots) names_[slot] = name;
+        }
     return bpf::ok();
 }
 
@@ -196,7 +206,8 @@ int Reader::on_sample(void* ctx, void* data, std::size_t size) {
     Record rec;
     if (!decode(data, size, rec)) return 0;
     if (!self->opts_.backlog && rec.mono_ns < self->start_mono_) return 0;
-    rec.rule = self->rule_name(rec.slot);
+    if (!rec.shadow) rec.rule = self->rule_name(rec.slot);
+    if (rec.shadow && rec.shadow_slot != WEIR_RULE_DEFAULT) rec.shadow_rule = self->rule_name(rec.shadow_slot);
     if (!self->opts_.rule.empty() && rec.rule != self->opts_.rule) return 0;
     if (rec.decided_slot != WEIR_RULE_DEFAULT) rec.decided_by = self->rule_name(rec.decided_slot);
     rec.unix_ns = static_cast<std::int64_t>(rec.mono_ns) + self->mono_to_unix_;
@@ -233,6 +244,7 @@ std::string summary(const Record& r) {
     if (!d.flags.empty()) s += " [" + d.flags + "]";
     s += " len " + std::to_string(r.len) + " cap " + std::to_string(r.data.size());
     if (d.truncated && r.data.size() < r.len) s += " (headers cut by snap)";
+    if (r.shadow) s += ", candidate: " + r.shadow_verdict + " by " + r.shadow_rule;
     return s;
 }
 
@@ -243,6 +255,10 @@ std::string to_json(const Record& r) {
     j["rule"] = r.rule;
     j["verdict"] = r.verdict;
     j["decided_by"] = r.decided_by;
+    if (r.shadow) {
+        j["shadow_verdict"] = r.shadow_verdict;
+        j["shadow_rule"] = r.shadow_rule;
+    }
     j["interface"] = r.ifname;
     j["ifindex"] = r.ifindex;
     j["proto"] = d.proto;

@@ -20,13 +20,14 @@
 
 #include "artifact.hpp"
 #include "attach.hpp"
+#include "assign.hpp"
 #include "attach_detail.hpp"
 #include "capacity.hpp"
 #include "confirm.hpp"
 #include "limits.hpp"
 #include "loaded_policy.hpp"
 #include "probe.hpp"
-#include "sha256.hpp"
+#include "shadow.hpp"
 #include "weir_abi.h"
 
 namespace weir::attach {
@@ -50,76 +51,6 @@ std::uint32_t next_pow2(std::uint32_t v) {
 
 std::uint32_t rule_capacity_for(std::size_t rules, std::uint32_t slots_needed) {
     return std::max({kMinRuleSlots, next_pow2(static_cast<std::uint32_t>(2 * rules)), next_pow2(slots_needed)});
-}
-
-std::string table_hash(const SetTable& t) {
-    std::string all = pins::kind_name(t.kind);
-    for (const TablePrefix& p : t.prefixes) {
-        for (int i = 0; i < 16; ++i) all += static_cast<char>(static_cast<std::uint8_t>(p.value >> (8 * i)));
-        all += static_cast<char>(p.len);
-    }
-    return sha256_hex(all);
-}
-
-// Counter slots and set ids of the new program, from the running one's (`cur`, may be null).
-// Kept rule names keep their slots; new rules take slots the running program does not use.
-// Unchanged tables keep their ids; others get fresh ones (returned in `fill`).
-void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std::vector<int>& fill) {
-    const Policy& pol = plan.pol();
-    std::set<std::uint32_t> used;
-    if (cur)
-        for (const auto& [name, slot] : cur->slots) used.insert(slot);
-    std::set<std::uint32_t> taken;
-    for (PlannedRule& pr : plan.rules) {  // kept names first
-        const std::string& name = pol.rules.at(pr.rule).name;
-        if (cur)
-            if (auto it = cur->slots.find(name); it != cur->slots.end()) {
-                pr.slot = it->second;
-                taken.insert(pr.slot);
-            }
-    }
-    std::uint32_t candidate = 0;
-    for (PlannedRule& pr : plan.rules) {
-        const std::string& name = pol.rules.at(pr.rule).name;
-        if (cur && cur->slots.count(name)) continue;
-        while (used.count(candidate) || taken.count(candidate)) ++candidate;
-        pr.slot = candidate;
-        taken.insert(candidate);
-    }
-    next.slots.clear();
-    for (const PlannedRule& pr : plan.rules) next.slots[pol.rules.at(pr.rule).name] = pr.slot;
-    next.rules.clear();
-    for (const Rule& r : pol.rules)  // policy order, for `weir stats`
-        next.rules.push_back({r.name, action_name(r.action.kind)});
-    next.default_verdict = verdict_name(pol.default_verdict);
-
-    next.sets.clear();
-    if (cur) next.next_set_id = cur->next_set_id;
-    std::map<std::pair<std::string, int>, unsigned> ordinals;
-    for (std::size_t i = 0; i < plan.tables.size(); ++i) {
-        SetTable& t = plan.tables[i];
-        pins::SetRecord r;
-        r.name = t.name;
-        r.kind = t.kind;
-        r.ordinal = ordinals[{t.name, static_cast<int>(t.kind)}]++;
-        r.hash = table_hash(t);
-        r.named = t.program_set >= 0;
-        if (r.named) r.type = set_type_name(plan.program->sets.at(t.program_set).type);
-        const pins::SetRecord* old = nullptr;
-        if (cur)
-            for (const auto& s : cur->sets)
-                if (s.name == r.name && s.kind == r.kind && s.ordinal == r.ordinal && s.hash == r.hash) old = &s;
-        if (old) {
-            r.id = old->id;
-            r.live_edits = old->live_edits;  // live contents are kept: so is the record of edits
-            r.edited_at = old->edited_at;
-        } else {
-            r.id = next.next_set_id[static_cast<int>(t.kind)]++;
-            fill.push_back(static_cast<int>(i));
-        }
-        t.id = r.id;
-        next.sets.push_back(std::move(r));
-    }
 }
 
 std::string foreign_text(std::uint32_t id) {
@@ -151,6 +82,7 @@ struct Load {
     bool grow = false, limits_grow = false;
     std::unique_ptr<LoadedPolicy> live;
     std::optional<std::optional<pins::Rollback>> armed_from;  // arm(): the record it replaced
+    std::optional<shadow::Planned> cand;  // a shadow load's candidate (LoadOptions::shadow)
 
     const Policy& pol() const { return art.pol(); }
 
@@ -253,7 +185,15 @@ bool link(Load& L) {
     L.next.policy = L.pol().name;
     L.next.source = L.o.file;
     L.next.source_hash = L.art.source_hash;
-    CodegenResult obj = relink(L.art, L.plan);
+    if (L.o.shadow) {  // the running policy again, with a candidate beside it (shadow.hpp)
+        std::string why;
+        L.cand = shadow::plan_candidate(*L.o.shadow, L.plan, L.next, L.swap ? &*L.meta->current : nullptr, why);
+        if (!L.cand) return L.fail(Problem::Environment, "shadow", why + ": " + L.untouched);
+        L.next.shadow = L.cand->meta;
+    }
+    CodegenResult obj = L.cand ? codegen_shadow(L.plan, L.art.sources(), {L.cand->plan, L.o.shadow->compilation->sources},
+                                                EmitKind::Obj, L.art.codegen)
+                               : relink(L.art, L.plan);
     if (!obj.ok())
         return L.fail(Problem::Policy, "compile",
                       "cannot compile policy '" + L.pol().name + "': " + obj.error + ": " + L.untouched);
@@ -328,7 +268,7 @@ bool size_tables(Load& L) {
         if (!cap) return L.fail(Problem::Environment, "state", cap.error().message);
         cur_capacity = *cap;
     }
-    const std::uint32_t needed = L.plan.slot_count();
+    const std::uint32_t needed = std::max(L.plan.slot_count(), L.cand ? L.cand->plan.slot_count() : 0u);
     L.grow = !L.swap || needed > cur_capacity;
     L.next.rule_capacity = L.grow ? rule_capacity_for(L.pol().rules.size(), needed) : cur_capacity;
     if (L.swap && L.pinned.map(WEIR_MAP_LIMITS) >= 0 && limit_entries(L.pol()) > 0) {
@@ -407,6 +347,8 @@ bool prepare(Load& L) {
             std::set<std::uint32_t> fresh;
             for (const auto& [n, s] : L.next.slots)
                 if (!cur->slots.count(n)) fresh.insert(s);
+            if (L.next.shadow)
+                for (const auto& [n, s] : L.next.shadow->slots) fresh.insert(s);
             if (auto st = zero_slots(L.pinned.map(WEIR_MAP_RULES), fresh); !st)
                 return L.undo(Problem::Environment, "prepare", "zero new counter slots: " + st.error().message);
         }

@@ -157,6 +157,29 @@ std::optional<TableKind> kind_from_name(std::string_view s) {
 
 namespace {
 
+json rules_json(const std::vector<RuleRecord>& rs) {
+    json rules = json::array();
+    for (const auto& r : rs) rules.push_back(json::array({r.name, r.action}));
+    return rules;
+}
+
+json shadow_json(const ShadowMeta& s) {
+    return {{"policy", s.policy}, {"source", s.source}, {"source_hash", s.source_hash}, {"loaded_at", s.loaded_at},
+            {"slots", s.slots}, {"rules", rules_json(s.rules)}, {"default_verdict", s.default_verdict}};
+}
+
+ShadowMeta shadow_from(const json& j) {
+    ShadowMeta s;
+    s.policy = j.at("policy").get<std::string>();
+    s.source = j.at("source").get<std::string>();
+    s.source_hash = j.at("source_hash").get<std::string>();
+    s.loaded_at = j.at("loaded_at").get<std::int64_t>();
+    s.slots = j.at("slots").get<std::map<std::string, std::uint32_t>>();
+    for (const auto& r : j.at("rules")) s.rules.push_back({r.at(0).get<std::string>(), r.at(1).get<std::string>()});
+    s.default_verdict = j.at("default_verdict").get<std::string>();
+    return s;
+}
+
 json policy_json(const PolicyMeta& p) {
     json sets = json::array();
     for (const auto& s : p.sets)
@@ -169,11 +192,13 @@ json policy_json(const PolicyMeta& p) {
     for (const auto& r : p.rules) rules.push_back(json::array({r.name, r.action}));
     json next = json::object();
     for (int k = 0; k < 5; ++k) next[kind_name(static_cast<TableKind>(k))] = p.next_set_id[k];
-    return {{"policy", p.policy},         {"source", p.source},     {"source_hash", p.source_hash},
-            {"prog_id", p.prog_id},       {"prog_tag", p.prog_tag}, {"mode", p.mode},
-            {"attached_at", p.attached_at}, {"loaded_at", p.loaded_at}, {"swaps", p.swaps},
-            {"rule_capacity", p.rule_capacity}, {"slots", p.slots}, {"sets", sets},
-            {"next_set_id", next}, {"rules", rules}, {"default_verdict", p.default_verdict}};
+    json j = {{"policy", p.policy},         {"source", p.source},     {"source_hash", p.source_hash},
+              {"prog_id", p.prog_id},       {"prog_tag", p.prog_tag}, {"mode", p.mode},
+              {"attached_at", p.attached_at}, {"loaded_at", p.loaded_at}, {"swaps", p.swaps},
+              {"rule_capacity", p.rule_capacity}, {"slots", p.slots}, {"sets", sets},
+              {"next_set_id", next}, {"rules", rules}, {"default_verdict", p.default_verdict}};
+    if (p.shadow) j["shadow"] = shadow_json(*p.shadow);
+    return j;
 }
 
 PolicyMeta policy_from(const json& j) {
@@ -214,6 +239,7 @@ PolicyMeta policy_from(const json& j) {
                 p.rules.push_back({r.at("name").get<std::string>(), r.at("action").get<std::string>()});
         }
     p.default_verdict = j.value("default_verdict", std::string());
+    if (j.contains("shadow") && !j.at("shadow").is_null()) p.shadow = shadow_from(j.at("shadow"));
     return p;
 }
 

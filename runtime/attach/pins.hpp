@@ -87,6 +87,17 @@ struct RuleRecord {
     std::string action;  // "pass", "drop", "redirect", "tx", "count"
 };
 
+// A candidate policy the program runs beside the enforcing one (shadow.hpp), enforcing nothing.
+struct ShadowMeta {
+    std::string policy;
+    std::string source;        // absolute path of the root file
+    std::string source_hash;
+    std::int64_t loaded_at = 0;                   // unix time the shadow began
+    std::map<std::string, std::uint32_t> slots;   // rule name -> counter slot (disjoint from the policy's)
+    std::vector<RuleRecord> rules;                // policy order
+    std::string default_verdict;
+};
+
 // What one program on the interface is.
 struct PolicyMeta {
     std::string policy;        // policy name
@@ -104,6 +115,7 @@ struct PolicyMeta {
     std::array<std::uint32_t, 5> next_set_id{1, 1, 1, 1, 1};  // per TableKind: never reused
     std::vector<RuleRecord> rules;  // policy order (empty in older records: order by slot)
     std::string default_verdict;    // "pass" / "drop" ("" in older records)
+    std::optional<ShadowMeta> shadow;  // the program also runs this candidate (absent: none)
 };
 
 // A swap that rolls back unless confirmed in time (`weir load --confirm-within`, confirm.hpp).

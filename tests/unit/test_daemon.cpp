@@ -79,6 +79,20 @@ TEST_CASE("config: defaults") {
     CHECK(r.config.bindings[0].file == "/p/a.weir");
 }
 
+TEST_CASE("config: shadow rollouts per interface") {
+    ConfigResult r = parse_config(kPath, R"({"interfaces": [
+        {"interface": "eth0", "file": "/p/a.weir", "shadow_seconds": 300, "shadow_max_packets": 10},
+        {"interface": "eth1", "file": "/p/b.weir"}]})");
+    REQUIRE_MESSAGE(r.ok(), errors_of(r));
+    CHECK(r.config.bindings[0].shadow_seconds == 300);
+    CHECK(r.config.bindings[0].shadow_max_packets == 10);
+    CHECK(r.config.bindings[1].shadow_seconds == 0);  // off: changes swap at once
+    CHECK(has_error(parse_config(kPath, R"({"interfaces": [{"interface": "eth0", "file": "/p/a.weir",
+        "shadow_seconds": 86401}]})"), "shadow_seconds must be a whole number, 0 to 86400"));
+    CHECK(has_error(parse_config(kPath, R"({"interfaces": [{"interface": "eth0", "file": "/p/a.weir",
+        "shadow_max_packets": "many"}]})"), "shadow_max_packets must be a whole number"));
+}
+
 TEST_CASE("config: text that is no config object") {
     CHECK(has_error(parse_config(kPath, "{"), "/etc/weir/daemon.json: not valid JSON"));
     CHECK(has_error(parse_config(kPath, "{\"debounce_ms\": 1e500}"), "not valid JSON"));
