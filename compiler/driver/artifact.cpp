@@ -1,6 +1,8 @@
 // The built artifact (artifact.hpp): plan and object of one checked policy.
 #include "artifact.hpp"
 
+#include <filesystem>
+
 #include "sha256.hpp"
 
 namespace weir {
@@ -9,7 +11,12 @@ std::string source_hash(const SourceManager& sm) {
     std::string all;
     for (FileId i = 0; i < sm.size(); ++i) {
         const SourceFile& f = sm.file(i);
-        all += f.path;
+        // Absolute, so that the same files hash the same from any working directory: a load
+        // records the absolute path, and diff --dev and shadow compile that path again.
+        std::error_code ec;
+        std::filesystem::path abs = f.path.starts_with('<') ? std::filesystem::path(f.path)
+                                                            : std::filesystem::absolute(f.path, ec).lexically_normal();
+        all += ec ? f.path : abs.string();
         all += '\0';
         all += std::to_string(f.text.size());
         all += '\0';
