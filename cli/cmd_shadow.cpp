@@ -49,6 +49,11 @@ int cmd_load_shadow(const LoadArgs& a, const CommonOptions& o) {
         std::cerr << "weir load: --shadow keeps the running policy's mode and has no dry run\n";
         return kExitUsage;
     }
+    if (!a.confirm_within.empty()) {
+        std::cerr << "weir load: a shadow candidate enforces nothing: give --confirm-within to `weir shadow "
+                     "promote`\n";
+        return kExitUsage;
+    }
     api::AttachOptions ao = attach_options(o);
     ao.policy = a.policy;
     std::cout << "weir load: " << a.shadow << " -> " << a.dev << " (shadow)\n" << std::flush;
@@ -59,6 +64,17 @@ int cmd_load_shadow(const LoadArgs& a, const CommonOptions& o) {
 }
 
 int cmd_shadow(const ShadowArgs& a, const CommonOptions& o) {
+    std::optional<std::chrono::seconds> window;
+    if (!a.confirm_within.empty()) {
+        window = parse_duration(a.confirm_within);
+        if (a.action != "promote" || !window) {
+            std::cerr << "weir shadow: --confirm-within "
+                      << (window ? "applies to promote only (the others change no verdict)"
+                                 : "'" + a.confirm_within + "' is not a duration (60s, 2m, 1h or seconds; at most a week)")
+                      << "\n";
+            return kExitUsage;
+        }
+    }
     if (a.action == "promote" || a.action == "stop") {
         api::ShadowReport before = api::shadow_report(a.dev);
         if (!before.ok()) {
@@ -66,6 +82,7 @@ int cmd_shadow(const ShadowArgs& a, const CommonOptions& o) {
             return exit_code(before.error);
         }
         api::AttachOptions ao = attach_options(o);
+        if (window) ao.confirm_within = *window;
         const bool promote = a.action == "promote";
         api::LoadReport r = promote ? api::shadow_promote(a.dev, compile_options(o), ao)
                                     : api::shadow_stop(a.dev, compile_options(o), ao);

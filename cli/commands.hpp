@@ -98,6 +98,7 @@ struct LoadArgs {
     std::string mode = "auto";  // native, generic, auto
     bool dry_run = false;
     std::string confirm_within;  // "60s", "2m", "90": roll back unless `weir confirm` runs in time
+    std::string shadow;  // --shadow FILE: the candidate, beside the running policy (cmd_shadow.cpp)
 };
 int cmd_load(const LoadArgs& a, const CommonOptions& o);
 
@@ -112,9 +113,6 @@ int cmd_confirm(const ConfirmArgs& a);
 int cmd_confirm_watch(const ConfirmArgs& a);
 // "60s", "2m", "1h", "90" (seconds) as seconds; nullopt when not a positive duration.
 std::optional<std::chrono::seconds> parse_duration(const std::string& text);
-    std::string shadow;  // --shadow FILE: the candidate, beside the running policy (cmd_shadow.cpp)
-};
-int cmd_load(const LoadArgs& a, const CommonOptions& o);
 
 // weir shadow status|report|promote|stop --dev IFACE (cmd_shadow.cpp, weir/shadow.hpp).
 struct ShadowArgs {
@@ -122,6 +120,7 @@ struct ShadowArgs {
     std::string dev;
     bool json = false;
     int samples_ms = 500;  // report: how long to read samples from the log ring
+    std::string confirm_within;  // promote: roll back unless `weir confirm` runs in time
 };
 int cmd_shadow(const ShadowArgs& a, const CommonOptions& o);
 int cmd_load_shadow(const LoadArgs& a, const CommonOptions& o);

@@ -162,6 +162,8 @@ void add_attach_commands(CLI::App& app, Shared& sh, std::vector<Command>& out) {
     shadow->add_option("--dev", shadow_args->dev, "interface")->required();
     shadow->add_flag("--json", shadow_args->json, "print JSON (status, report)");
     shadow->add_option("--samples-ms", shadow_args->samples_ms, "report: read samples from the log ring this long");
+    shadow->add_option("--confirm-within", shadow_args->confirm_within,
+                       "promote: roll back unless `weir confirm` runs within this time (60s, 2m, or seconds)");
     sh.add_common(shadow);
     out.push_back({shadow, [shadow_args, &common] { return cmd_shadow(*shadow_args, common); }});
 
