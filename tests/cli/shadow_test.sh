@@ -47,6 +47,22 @@ expect_out "promoted" "candidate 'sh-b' promoted: it enforces on '$DEV'"
 expect_status "the candidate enforces" "$DEV" policy sh-b
 expect_rc "unload" 0 "$WEIR" unload --dev "$DEV"
 
+# Promote with a way back: unconfirmed, the shadowing program (sh-a with sh-b beside it) returns.
+expect_rc "load again" 0 "$WEIR" load "$TMP/cfg/a.weir" --dev "$DEV"
+expect_rc "--confirm-within is for promote only" 2 "$WEIR" shadow status --dev "$DEV" --confirm-within 5s
+expect_rc "a shadow load takes no --confirm-within" 2 "$WEIR" load --shadow "$TMP/b.weir" --dev "$DEV" --confirm-within 5s
+expect_rc "load --shadow for a confirmed promote" 0 "$WEIR" load --shadow "$TMP/b.weir" --dev "$DEV"
+expect_rc "promote --confirm-within" 0 "$WEIR" shadow promote --dev "$DEV" --confirm-within 2s
+expect_status "the candidate enforces, unconfirmed" "$DEV" policy sh-b
+sleep 3.5
+expect_status "unconfirmed: the enforcing policy is back" "$DEV" policy sh-a
+expect_rc "with its shadow beside it" 0 "$WEIR" shadow status --dev "$DEV"
+expect_rc "promote --confirm-within again" 0 "$WEIR" shadow promote --dev "$DEV" --confirm-within 30s
+expect_rc "confirm" 0 "$WEIR" confirm --dev "$DEV"
+sleep 0.5
+expect_status "confirmed: the candidate stays" "$DEV" policy sh-b
+expect_rc "unload again" 0 "$WEIR" unload --dev "$DEV"
+
 # --- the daemon: changes rolled out through shadow ---
 cat >"$TMP/cfg/daemon.json" <<JSON
 { "listen": "127.0.0.1:0", "debounce_ms": 100,
