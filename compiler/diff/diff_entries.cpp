@@ -221,6 +221,50 @@ Side build_side(const DiffInput& in, std::size_t dnf_cap, std::uint64_t seed) {
     return side;
 }
 
+namespace {
+
+// The entry index of each rule with exactly one entry (-1: none or several).
+std::vector<int> sole_entries(const Side& s) {
+    std::vector<int> out(s.rule_hash.size(), -1);
+    std::vector<int> count(s.rule_hash.size(), 0);
+    for (std::size_t i = 0; i < s.entries.size(); ++i) {
+        auto r = static_cast<std::size_t>(s.entries[i].rule);
+        if (++count[r] == 1) out[r] = static_cast<int>(i);
+        else out[r] = -1;
+    }
+    return out;
+}
+
+// Entry::twin: in each gap between consecutive aligned rules, a lone unaligned rule on each side
+// with one entry each, the same action and the same opaque atoms. Where both are live and their
+// boxes agree on the axes left, a packet matches both or neither, at the same place among the
+// aligned rules, so the pair decides like an aligned rule there.
+void pair_twins(Side& a, Side& b, const std::vector<char>& in_a, const std::vector<char>& in_b) {
+    const auto ea = sole_entries(a), eb = sole_entries(b);
+    std::size_t i = 0, j = 0;
+    const std::size_t na = in_a.size(), nb = in_b.size();
+    while (i <= na && j <= nb) {
+        std::size_t gi = i, gj = j;
+        while (gi < na && !in_a[gi]) ++gi;
+        while (gj < nb && !in_b[gj]) ++gj;
+        if (gi - i == 1 && gj - j == 1 && ea[i] >= 0 && eb[j] >= 0) {
+            Entry& x = a.entries[static_cast<std::size_t>(ea[i])];
+            Entry& y = b.entries[static_cast<std::size_t>(eb[j])];
+            const Rule& rx = a.policy->rules[i];
+            const Rule& ry = b.policy->rules[j];
+            bool same = x.terminal == y.terminal && x.vars == y.vars && rx.action.kind == ry.action.kind &&
+                        rx.action.ifname == ry.action.ifname && (x.terminal || rx.name == ry.name);
+            if (same) {
+                x.twin = ea[i] == -1 ? -1 : eb[j];
+                y.twin = ea[i];
+            }
+        }
+        i = gi + 1, j = gj + 1;  // past the aligned pair ending the gap
+    }
+}
+
+}  // namespace
+
 void align(Side& a, Side& b) {
     // Rules identical on both sides and unique there, kept where their order agrees (a longest
     // increasing subsequence of their positions in b, taken in a's order).
@@ -254,6 +298,7 @@ void align(Side& a, Side& b) {
     }
     for (auto& e : a.entries) e.aligned = in_a[static_cast<std::size_t>(e.rule)] != 0;
     for (auto& e : b.entries) e.aligned = in_b[static_cast<std::size_t>(e.rule)] != 0;
+    pair_twins(a, b, in_a, in_b);
 }
 
 double log2_add(double a, double b) {
