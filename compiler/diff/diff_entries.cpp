@@ -221,6 +221,89 @@ Side build_side(const DiffInput& in, std::size_t dnf_cap, std::uint64_t seed) {
     return side;
 }
 
+namespace {
+
+// The entry index of each rule with exactly one entry (-1: none or several).
+std::vector<int> sole_entries(const Side& s) {
+    std::vector<int> out(s.rule_hash.size(), -1);
+    std::vector<int> count(s.rule_hash.size(), 0);
+    for (std::size_t i = 0; i < s.entries.size(); ++i) {
+        auto r = static_cast<std::size_t>(s.entries[i].rule);
+        if (++count[r] == 1) out[r] = static_cast<int>(i);
+        else out[r] = -1;
+    }
+    return out;
+}
+
+// Between consecutive aligned rules, identical rules are aligned too: the gap's common prefix and
+// suffix, then a longest common subsequence while the table stays small. Rules that occur more
+// than once (broad catch-alls repeated near the end of a policy) are aligned this way.
+void fill_gaps(const std::vector<std::uint64_t>& ha, const std::vector<std::uint64_t>& hb, std::vector<char>& in_a,
+               std::vector<char>& in_b) {
+    struct Gap {
+        std::size_t i0, i1, j0, j1;  // [i0, i1) in a, [j0, j1) in b
+    };
+    std::vector<Gap> gaps;
+    for (std::size_t i = 0, j = 0; i <= ha.size() && j <= hb.size();) {
+        std::size_t gi = i, gj = j;
+        while (gi < ha.size() && !in_a[gi]) ++gi;
+        while (gj < hb.size() && !in_b[gj]) ++gj;
+        gaps.push_back({i, gi, j, gj});
+        i = gi + 1, j = gj + 1;
+    }
+    auto mark = [&](std::size_t i, std::size_t j) { in_a[i] = 1, in_b[j] = 1; };
+    std::size_t budget = std::size_t{1} << 24;  // table cells over all gaps
+    for (Gap g : gaps) {
+        while (g.i0 < g.i1 && g.j0 < g.j1 && ha[g.i0] == hb[g.j0]) mark(g.i0++, g.j0++);
+        while (g.i0 < g.i1 && g.j0 < g.j1 && ha[g.i1 - 1] == hb[g.j1 - 1]) mark(--g.i1, --g.j1);
+        const std::size_t n = g.i1 - g.i0, m = g.j1 - g.j0;
+        if (n == 0 || m == 0 || n * m > budget) continue;
+        budget -= n * m;
+        // t[i][j]: LCS length of a[i..n) and b[j..m); min(n, m) <= 4096 fits 16 bits.
+        std::vector<std::uint16_t> t((n + 1) * (m + 1), 0);
+        auto at = [&](std::size_t i, std::size_t j) -> std::uint16_t& { return t[i * (m + 1) + j]; };
+        for (std::size_t i = n; i-- > 0;)
+            for (std::size_t j = m; j-- > 0;)
+                at(i, j) = ha[g.i0 + i] == hb[g.j0 + j] ? static_cast<std::uint16_t>(at(i + 1, j + 1) + 1)
+                                                         : std::max(at(i + 1, j), at(i, j + 1));
+        for (std::size_t i = 0, j = 0; i < n && j < m;) {
+            if (ha[g.i0 + i] == hb[g.j0 + j]) mark(g.i0 + i++, g.j0 + j++);
+            else if (at(i + 1, j) >= at(i, j + 1)) ++i;
+            else ++j;
+        }
+    }
+}
+
+// Entry::twin: in each gap between consecutive aligned rules, a lone unaligned rule on each side
+// with one entry each, the same action and the same opaque atoms. Where both are live and their
+// boxes agree on the axes left, a packet matches both or neither, at the same place among the
+// aligned rules, so the pair decides like an aligned rule there.
+void pair_twins(Side& a, Side& b, const std::vector<char>& in_a, const std::vector<char>& in_b) {
+    const auto ea = sole_entries(a), eb = sole_entries(b);
+    std::size_t i = 0, j = 0;
+    const std::size_t na = in_a.size(), nb = in_b.size();
+    while (i <= na && j <= nb) {
+        std::size_t gi = i, gj = j;
+        while (gi < na && !in_a[gi]) ++gi;
+        while (gj < nb && !in_b[gj]) ++gj;
+        if (gi - i == 1 && gj - j == 1 && ea[i] >= 0 && eb[j] >= 0) {
+            Entry& x = a.entries[static_cast<std::size_t>(ea[i])];
+            Entry& y = b.entries[static_cast<std::size_t>(eb[j])];
+            const Rule& rx = a.policy->rules[i];
+            const Rule& ry = b.policy->rules[j];
+            bool same = x.terminal == y.terminal && x.vars == y.vars && rx.action.kind == ry.action.kind &&
+                        rx.action.ifname == ry.action.ifname && (x.terminal || rx.name == ry.name);
+            if (same) {
+                x.twin = ea[i] == -1 ? -1 : eb[j];
+                y.twin = ea[i];
+            }
+        }
+        i = gi + 1, j = gj + 1;  // past the aligned pair ending the gap
+    }
+}
+
+}  // namespace
+
 void align(Side& a, Side& b) {
     // Rules identical on both sides and unique there, kept where their order agrees (a longest
     // increasing subsequence of their positions in b, taken in a's order).
@@ -252,8 +335,10 @@ void align(Side& a, Side& b) {
         in_a[static_cast<std::size_t>(pairs[static_cast<std::size_t>(k)].first)] = 1;
         in_b[static_cast<std::size_t>(pairs[static_cast<std::size_t>(k)].second)] = 1;
     }
+    fill_gaps(a.rule_hash, b.rule_hash, in_a, in_b);
     for (auto& e : a.entries) e.aligned = in_a[static_cast<std::size_t>(e.rule)] != 0;
     for (auto& e : b.entries) e.aligned = in_b[static_cast<std::size_t>(e.rule)] != 0;
+    pair_twins(a, b, in_a, in_b);
 }
 
 double log2_add(double a, double b) {

@@ -24,6 +24,8 @@ bool covers(const logic::Intervals& iv, const logic::Interval& d) {
     return it != iv.end() && it->lo <= d.lo && it->hi >= d.hi;
 }
 
+constexpr int kNever = 1 << 30;
+
 double width_log2(const logic::Interval& i) {
     // Widths past 2^53 lose precision in a double; the report rounds anyway.
     return std::log2(static_cast<double>(i.hi - i.lo) + 1.0);
@@ -38,6 +40,9 @@ Walker::Walker(const Side& a, const Side& b, const DiffLimits& lim, Collector& o
     mask_b_.assign(b.entries.size(), 0);
     cons_a_.resize(a.entries.size());
     cons_b_.resize(b.entries.size());
+    agree_a_.assign(a.entries.size(), kNever);
+    stamp_a_.assign(a.entries.size(), 0);
+    stamp_b_.assign(b.entries.size(), 0);
 }
 
 // Axes of state `s`, the entries live there and, per entry, the axes where it is not full.
@@ -106,7 +111,79 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     lists_b_.assign(axes_.size() + 1, {});
     act_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
     act_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
+    pair_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
+    pair_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
+    twin_axes(la);
     return true;
+}
+
+// agree_a_: 1 + the last axis where an entry of `la` and its twin differ (0: on none).
+void Walker::twin_axes(const std::vector<int>& la) {
+    std::vector<const logic::Intervals*> px(axes_.size()), py(axes_.size());
+    for (int i : la) {
+        auto ui = static_cast<std::size_t>(i);
+        const Entry& e = a_.entries[ui];
+        agree_a_[ui] = kNever;
+        if (e.twin < 0 || !(b_.entries[static_cast<std::size_t>(e.twin)].states >> state_ & 1)) continue;
+        std::fill(px.begin(), px.end(), nullptr);
+        std::fill(py.begin(), py.end(), nullptr);
+        for (const auto& [k, iv] : cons_a_[ui]) px[static_cast<std::size_t>(k)] = iv;
+        for (const auto& [k, iv] : cons_b_[static_cast<std::size_t>(e.twin)]) py[static_cast<std::size_t>(k)] = iv;
+        int agree = 0;
+        for (std::size_t k = 0; k < axes_.size(); ++k) {
+            const bool same = px[k] == py[k] || (px[k] && py[k] && *px[k] == *py[k]);
+            if (!same) agree = static_cast<int>(k) + 1;
+        }
+        agree_a_[ui] = agree;
+    }
+}
+
+// Marks the lists' entries with a fresh stamp_.
+static void stamp_lists(std::uint32_t& stamp, std::vector<std::uint32_t>& sa, std::vector<std::uint32_t>& sb,
+                        const std::vector<int>& la, const std::vector<int>& lb) {
+    if (++stamp == 0) {  // wrapped: old marks could match
+        std::fill(sa.begin(), sa.end(), 0);
+        std::fill(sb.begin(), sb.end(), 0);
+        stamp = 1;
+    }
+    for (int i : la) sa[static_cast<std::size_t>(i)] = stamp;
+    for (int i : lb) sb[static_cast<std::size_t>(i)] = stamp;
+}
+
+// (c): some unaligned entry is live whose twin is not live beside it with the same box on the
+// axes >= d. Else every packet here matches only entries that decide alike on both sides.
+bool Walker::edited(const std::vector<int>& la, const std::vector<int>& lb, int d) {
+    stamp_lists(stamp_, stamp_a_, stamp_b_, la, lb);
+    for (int i : la) {
+        const Entry& e = a_.entries[static_cast<std::size_t>(i)];
+        if (e.aligned) continue;
+        if (e.twin < 0 || agree_a_[static_cast<std::size_t>(i)] > d || stamp_b_[static_cast<std::size_t>(e.twin)] != stamp_)
+            return true;
+    }
+    for (int i : lb) {
+        const Entry& e = b_.entries[static_cast<std::size_t>(i)];
+        if (e.aligned) continue;
+        if (e.twin < 0 || agree_a_[static_cast<std::size_t>(e.twin)] > d || stamp_a_[static_cast<std::size_t>(e.twin)] != stamp_)
+            return true;
+    }
+    return false;
+}
+
+// pair_a_/pair_b_[axis]: twins both in the lists that agree on the axes after `axis`.
+void Walker::mark_pairs(int axis, const std::vector<int>& la, const std::vector<int>& lb) {
+    auto& pa = pair_a_[static_cast<std::size_t>(axis)];
+    auto& pb = pair_b_[static_cast<std::size_t>(axis)];
+    stamp_lists(stamp_, stamp_a_, stamp_b_, la, lb);
+    for (int i : lb) pb[static_cast<std::size_t>(i)] = 0;
+    for (int i : la) {
+        auto ui = static_cast<std::size_t>(i);
+        const Entry& e = a_.entries[ui];
+        pa[ui] = 0;
+        if (e.aligned || e.twin < 0 || agree_a_[ui] > axis + 1) continue;
+        if (stamp_b_[static_cast<std::size_t>(e.twin)] != stamp_) continue;
+        pa[ui] = 1;
+        pb[static_cast<std::size_t>(e.twin)] = 1;
+    }
 }
 
 void Walker::run() {
@@ -195,12 +272,7 @@ void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
     // values agree); (b'): both give one and the same verdict everywhere below.
     if (focus_ && same_lists(la, lb, d)) return;  // focus_: the defaults agree
     if (auto va = uniform(a_, la, mask_a_, d); va && va == uniform(b_, lb, mask_b_, d)) return;
-    if (focus_) {
-        bool edited = false;
-        for (int i : la) edited |= !a_.entries[static_cast<std::size_t>(i)].aligned;
-        for (int i : lb) edited |= !b_.entries[static_cast<std::size_t>(i)].aligned;
-        if (!edited) return;
-    }
+    if (focus_ && !edited(la, lb, d)) return;
     std::uint64_t any = 0, sig_a = 0, sig_b = 0;
     for (int i : la) any |= mask_a_[static_cast<std::size_t>(i)], sig_a ^= a_.entries[static_cast<std::size_t>(i)].zobrist;
     for (int i : lb) any |= mask_b_[static_cast<std::size_t>(i)], sig_b ^= b_.entries[static_cast<std::size_t>(i)].zobrist;
@@ -238,14 +310,13 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
     auto& act_b = act_b_[static_cast<std::size_t>(axis)];
     std::vector<SweepEvent>& ev = events_[static_cast<std::size_t>(axis)];
     ev.clear();
-    long edited = 0;  // unaligned entries in the current interval
-    auto collect = [&](int side, const Side& sd, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
+    long edited = 0;  // unaligned entries in the current interval, a twin pair once (contrib)
+    auto collect = [&](int side, const std::vector<int>& l, const std::vector<std::uint64_t>& mask,
                        const Cons& cons, std::vector<char>& act) {
         for (int i : l) {
             auto ui = static_cast<std::size_t>(i);
             if (!(mask[ui] >> axis & 1)) {
                 act[ui] = 1;
-                edited += sd.entries[ui].aligned ? 0 : 1;
                 continue;
             }
             act[ui] = 0;
@@ -261,8 +332,24 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
             }
         }
     };
-    collect(0, a_, la, mask_a_, cons_a_, act_a);
-    collect(1, b_, lb, mask_b_, cons_b_, act_b);
+    collect(0, la, mask_a_, cons_a_, act_a);
+    collect(1, lb, mask_b_, cons_b_, act_b);
+    mark_pairs(axis, la, lb);
+    const auto& pa = pair_a_[static_cast<std::size_t>(axis)];
+    const auto& pb = pair_b_[static_cast<std::size_t>(axis)];
+    // An unaligned entry counts where it is live, a twin pair where exactly one of it is.
+    auto contrib = [&](int side, std::size_t u) -> long {
+        const Entry& e = (side == 0 ? a_ : b_).entries[u];
+        if (e.aligned) return 0;
+        if (side == 0 ? pa[u] : pb[u]) {
+            const auto t = static_cast<std::size_t>(e.twin);
+            return (side == 0 ? act_a[u] != act_b[t] : act_a[t] != act_b[u]) ? 1 : 0;
+        }
+        return (side == 0 ? act_a[u] : act_b[u]) ? 1 : 0;
+    };
+    for (int i : la) edited += contrib(0, static_cast<std::size_t>(i));
+    for (int i : lb)
+        if (!pb[static_cast<std::size_t>(i)]) edited += contrib(1, static_cast<std::size_t>(i));
     std::sort(ev.begin(), ev.end(), [](const SweepEvent& x, const SweepEvent& y) { return x.at < y.at; });
     u128 lo = dom.lo;
     std::size_t k = 0;
@@ -272,9 +359,9 @@ void Walker::split(int axis, const std::vector<int>& la, const std::vector<int>&
             const SweepEvent& e = ev[k++];
             auto ue = static_cast<std::size_t>(e.entry);
             auto& act = e.side == 0 ? act_a : act_b;
-            const Side& sd = e.side == 0 ? a_ : b_;
-            if (act[ue] != (e.enter ? 1 : 0) && !sd.entries[ue].aligned) edited += e.enter ? 1 : -1;
+            const long before = contrib(e.side, ue);
             act[ue] = e.enter ? 1 : 0;
+            edited += contrib(e.side, ue) - before;
         }
         u128 hi = k < ev.size() ? ev[k].at - 1 : dom.hi;
         if (!focus_ || edited > 0) {

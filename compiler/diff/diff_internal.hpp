@@ -34,6 +34,10 @@ struct Entry {
     std::vector<VarLit> vars;    // sorted
     std::uint32_t states = 0;    // header states with packets in box ∩ K_s
     bool aligned = false;        // its rule has an identical, same-order rule on the other side
+    // The other side's entry this unaligned one may stand in for where their boxes agree: both are
+    // their rule's only entry, the only unaligned rule between the same aligned neighbours, with
+    // the same action (and name, if counting) and opaque atoms. -1: none.
+    int twin = -1;
     std::uint64_t zobrist = 0;   // random, for the live-set signatures
 };
 

@@ -88,6 +88,9 @@ private:
     std::optional<std::pair<Verdict, std::string>> uniform(const Side& side, const std::vector<int>& l,
                                                            const std::vector<std::uint64_t>& mask, int d) const;
     void split(int axis, const std::vector<int>& la, const std::vector<int>& lb);
+    void twin_axes(const std::vector<int>& la);
+    bool edited(const std::vector<int>& la, const std::vector<int>& lb, int d);
+    void mark_pairs(int axis, const std::vector<int>& la, const std::vector<int>& lb);
     void leaf(const std::vector<int>& la, const std::vector<int>& lb);
     void leaf_vars(const std::vector<int>& la, const std::vector<int>& lb);
     void record(const Outcome& oa, const Outcome& ob);
@@ -116,6 +119,13 @@ private:
     std::vector<std::vector<SweepEvent>> events_;
     std::vector<std::vector<int>> lists_a_, lists_b_;
     std::vector<std::vector<char>> act_a_, act_b_;  // per axis: entries in the current interval
+    // Twins (Entry::twin) agree on the axes >= agree_a_[i] (A's entry i; kNever: not in this state).
+    std::vector<int> agree_a_;
+    // Per axis: the entry is half of a twin pair both of whose entries are in the split's lists and
+    // agree below it, so the pair counts as edited only where one of the two is live.
+    std::vector<std::vector<char>> pair_a_, pair_b_;
+    std::vector<std::uint32_t> stamp_a_, stamp_b_;  // scratch: the entries in a list (== stamp_)
+    std::uint32_t stamp_ = 0;
     std::vector<std::uint64_t> mask_a_, mask_b_;
     Cons cons_a_, cons_b_;
     std::unordered_map<MemoKey, Summary, MemoHash> memo_;
