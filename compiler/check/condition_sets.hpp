@@ -39,6 +39,8 @@ struct Interval {
 using Intervals = std::vector<Interval>;
 
 void normalize(Intervals& v);
+// Lower-case hex digits of `v`, no leading zeros ("0" for 0): part of keys built from values.
+std::string hex128(u128 v);
 Intervals intersect(const Intervals& a, const Intervals& b);
 Intervals complement(const Intervals& a, u128 max);
 

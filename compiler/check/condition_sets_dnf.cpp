@@ -48,6 +48,14 @@ int element_variant(FieldId f, const Element& e) {
     return e.family == Family::None ? kAllVariants : kBadElement;
 }
 
+
+void key_element(std::string& k, const Element& e) {
+    k += std::to_string(static_cast<int>(e.family)) + ":" + hex128(e.lo) + "-" + hex128(e.hi) + "/" +
+         std::to_string(e.prefix) + ";";
+}
+
+}  // namespace
+
 std::string hex128(u128 v) {
     static constexpr char kDigits[] = "0123456789abcdef";
     std::string s;
@@ -58,13 +66,6 @@ std::string hex128(u128 v) {
     std::reverse(s.begin(), s.end());
     return s;
 }
-
-void key_element(std::string& k, const Element& e) {
-    k += std::to_string(static_cast<int>(e.family)) + ":" + hex128(e.lo) + "-" + hex128(e.hi) + "/" +
-         std::to_string(e.prefix) + ";";
-}
-
-}  // namespace
 
 // ---- conditions to DNF --------------------------------------------------------------------
 

@@ -29,19 +29,9 @@ std::uint64_t hash_str(std::uint64_t h, const std::string& s) {
     return combine(h, s.size());
 }
 
-std::string hex(u128 v) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string s;
-    do {
-        s.push_back(kDigits[static_cast<unsigned>(v & 0xf)]);
-        v >>= 4;
-    } while (v != 0);
-    return {s.rbegin(), s.rend()};
-}
-
 void key_elements(std::string& k, const std::vector<Element>& elems) {
     for (const auto& e : elems)
-        k += std::to_string(static_cast<int>(e.family)) + ":" + hex(e.lo) + "-" + hex(e.hi) + ";";
+        k += std::to_string(static_cast<int>(e.family)) + ":" + logic::hex128(e.lo) + "-" + logic::hex128(e.hi) + ";";
 }
 
 // The content of an opaque atom: equal strings are the same boolean in both programs.
@@ -56,7 +46,7 @@ std::string var_key(const Program& prog, const Expr& e) {
     }
     if (e.kind == Expr::Kind::Payload) {
         k = "P" + std::to_string(static_cast<int>(e.op)) + "|" + std::to_string(e.offset) + "|";
-        for (auto b : e.bytes) k += hex(b) + ",";
+        for (auto b : e.bytes) k += logic::hex128(b) + ",";
         return k;
     }
     k = "O" + std::to_string(static_cast<int>(e.kind)) + "|" + std::to_string(static_cast<int>(e.field)) + "|" +
