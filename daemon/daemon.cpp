@@ -61,10 +61,7 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     // watcher be gone: status recovers (docs/operations.md "Confirmed swaps").
     add_tick_hook([this] {
         for (const auto& i : interfaces(config_))
-            if (auto st = api::Attachment(i).status())
-                for (const auto& n : st->notes)
-                    if (n.find("was not confirmed") != std::string::npos)
-                        events_.emit("rolled_back", {{"interface", i}, {"note", n}});
+            if (auto st = api::Attachment(i).status()) report_rollbacks(i, st->notes);
     });
     metrics_.add("alerts", [this](MetricsWriter& w) { alerts_->collect(w); });
     shadows_ = std::make_unique<ShadowRollouts>(events_);
@@ -151,11 +148,19 @@ void Daemon::succeeded(std::size_t i, bool reloaded, bool start) {
     if (reloaded || start || stats_[i].last_reload == 0) stats_[i].last_reload = now_unix();
 }
 
+// Any recovery (status, a load of ours) may be the one that rolls an unconfirmed swap back.
+void Daemon::report_rollbacks(const std::string& ifname, const std::vector<std::string>& notes) {
+    for (const auto& n : notes)
+        if (n.find("was not confirmed") != std::string::npos)
+            events_.emit("rolled_back", {{"interface", ifname}, {"note", n}});
+}
+
 api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     const Binding& b = config_.bindings[i];
     nlohmann::ordered_json base = {{"interface", b.interface}, {"file", b.file}, {"reason", reason}};
     if (reason == "retry") base["attempt"] = retry_[i].attempts;
     api::Result<api::Status> st = api::Attachment(b.interface).status();
+    if (st) report_rollbacks(b.interface, st->notes);
     const bool pinned = st.ok() && !st->policy.empty();
     const std::string kept = pinned ? "the running policy '" + st->policy + "' is kept" : "nothing is attached";
 
@@ -201,6 +206,7 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
     ao.mode = b.mode;
     ao.policy = name;
     api::LoadReport r = api::attach(b.interface, p, ao);
+    report_rollbacks(b.interface, r.notes);
     if (!r.ok()) return failed(i, base, st, r.error, r.diagnostics_text);
     nlohmann::ordered_json f = base;
     f["policy"] = r.policy;

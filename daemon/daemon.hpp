@@ -110,6 +110,7 @@ private:
     api::Error failed(std::size_t i, const nlohmann::ordered_json& base, const api::Result<api::Status>& st,
                       api::Error e, const std::string& diagnostics);
     void succeeded(std::size_t i, bool reloaded, bool start);
+    void report_rollbacks(const std::string& ifname, const std::vector<std::string>& notes);
 
     int serve_and_watch();
     std::unique_ptr<http::Server> start_http();  // null: a fatal event was emitted
