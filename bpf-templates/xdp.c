@@ -354,6 +354,13 @@ static __always_inline void weir_log_flush(struct xdp_md *ctx, struct weir_pkt *
     }
 }
 
+/* The interface a `redirect` rule's slot sends to (0: unset). */
+static __always_inline __u32 weir_redirect_target(__u32 rule)
+{
+    __u32 *ifindex = bpf_map_lookup_elem(&weir_redirect, &rule);
+    return ifindex ? *ifindex : 0;
+}
+
 #ifdef WEIR_SHADOW
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -384,7 +391,7 @@ static __always_inline void weir_shadow(struct xdp_md *ctx, struct weir_pkt *pkt
         weir_add(&weir_shadow_st, WEIR_SHADOW_STAT_DEFAULT, pkt->len);
     else
         weir_add(&weir_rules, srule, pkt->len);
-    if (saction == eaction) {
+    if (saction == eaction && (saction != WEIR_ACT_REDIRECT || weir_redirect_target(erule) == weir_redirect_target(srule))) {
         weir_add(&weir_shadow_st, WEIR_SHADOW_STAT_SAME, pkt->len);
         return;
     }
@@ -416,10 +423,8 @@ static __always_inline __u32 weir_act(__u32 rule, __u32 action)
     case WEIR_ACT_TX:
         return action;
     case WEIR_ACT_REDIRECT: {
-        __u32 *ifindex = bpf_map_lookup_elem(&weir_redirect, &rule);
-        if (ifindex && *ifindex)
-            return (__u32)bpf_redirect(*ifindex, 0);
-        return WEIR_ACT_ABORTED;
+        __u32 ifindex = weir_redirect_target(rule);
+        return ifindex ? (__u32)bpf_redirect(ifindex, 0) : WEIR_ACT_ABORTED;
     }
     default:
         return WEIR_ACT_ABORTED;

@@ -283,6 +283,10 @@ KernelLoadOptions live_options(const Load& L) {
     KernelLoadOptions lo;
     lo.object_name = L.pol().name;
     lo.rule_slots = L.next.rule_capacity;
+    if (L.cand)
+        for (const PlannedRule& pr : L.cand->plan.rules)
+            if (const Rule& r = L.cand->plan.pol().rules.at(pr.rule); r.action.kind == Action::Kind::Redirect)
+                lo.extra_redirects.push_back({pr.slot, r.name, r.action.ifname});
     lo.set_capacity = kSetCapacity;
     if (L.swap) {
         lo.fill_sets = false;

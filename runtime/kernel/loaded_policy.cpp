@@ -390,31 +390,38 @@ bool fill_sets(const LoadedPolicy& lp, const Plan& plan, Diagnostics& diags) {
     return true;
 }
 
-// Redirect targets, per rule slot; an interface missing here is an error, or with
-// `placeholders` the loopback interface.
-bool fill_redirects(const LoadedPolicy& lp, int redirect_fd, const Policy& pol, bool placeholders, Diagnostics& diags) {
-    for (std::size_t i = 0; i < pol.rules.size(); ++i) {
-        const Rule& r = pol.rules[i];
-        if (r.action.kind != Action::Kind::Redirect) continue;
-        unsigned ifindex = if_nametoindex(r.action.ifname.c_str());
+// Redirect targets, per rule slot (the plan's rules, then `extra`); an interface missing here is
+// an error, or with `placeholders` the loopback interface.
+bool fill_redirects(const LoadedPolicy& lp, int redirect_fd, const Policy& pol, const KernelLoadOptions& opts,
+                    Diagnostics& diags) {
+    auto fill = [&](std::uint32_t slot, const std::string& rule, const std::string& ifname, SourceRange range) {
+        unsigned ifindex = if_nametoindex(ifname.c_str());
         if (ifindex == 0) {
-            if (!placeholders) {
-                diags.error("redirect-unknown-interface", r.action.range,
-                            "rule '" + r.name + "' redirects to interface '" + r.action.ifname +
+            if (!opts.placeholder_redirects) {
+                diags.error("redirect-unknown-interface", range,
+                            "rule '" + rule + "' redirects to interface '" + ifname +
                                 "', which does not exist on this host");
                 return false;
             }
             ifindex = if_nametoindex("lo");
             if (ifindex == 0) ifindex = 1;
-            diags.add({Severity::Note, "redirect-placeholder", r.action.range,
-                       "interface '" + r.action.ifname + "' of rule '" + r.name +
+            diags.add({Severity::Note, "redirect-placeholder", range,
+                       "interface '" + ifname + "' of rule '" + rule +
                            "' does not exist on this host; its redirects go to the loopback "
                            "interface here",
                        {}});
         }
-        if (auto s = bpf::update(redirect_fd, lp.slot_of(i), std::uint32_t(ifindex)); !s)
-            return load_failed(pol, diags, "set the redirect target of rule '" + r.name + "'", s.error());
+        if (auto s = bpf::update(redirect_fd, slot, std::uint32_t(ifindex)); !s)
+            return load_failed(pol, diags, "set the redirect target of rule '" + rule + "'", s.error());
+        return true;
+    };
+    for (std::size_t i = 0; i < pol.rules.size(); ++i) {
+        const Rule& r = pol.rules[i];
+        if (r.action.kind == Action::Kind::Redirect && !fill(lp.slot_of(i), r.name, r.action.ifname, r.action.range))
+            return false;
     }
+    for (const auto& x : opts.extra_redirects)
+        if (!fill(x.slot, x.rule, x.ifname, SourceRange{})) return false;
     return true;
 }
 
@@ -471,7 +478,7 @@ std::unique_ptr<LoadedPolicy> LoadedPolicy::load(const Plan& plan, const SourceM
     if (opts.fill_sets && !fill_sets(*lp, plan, diags)) return nullptr;
     // Classifier tables, each written in one copy through its memory mapping.
     if (auto s = fill_classifier(lp->obj_, plan); !s) return failed("fill the classifier tables", s.error());
-    if (!fill_redirects(*lp, redirect_fd, pol, opts.placeholder_redirects, diags)) return nullptr;
+    if (!fill_redirects(*lp, redirect_fd, pol, opts, diags)) return nullptr;
     return lp;
 }
 

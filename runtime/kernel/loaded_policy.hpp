@@ -53,6 +53,13 @@ struct KernelLoadOptions {
     // Bytes of the `log` ring (weir_log): a power of 2 and a multiple of the page size; 0: the
     // template's WEIR_LOG_RING_BYTES. A reused ring keeps its size.
     std::uint32_t log_ring_bytes = 0;
+    // Redirect targets of slots outside the plan: a shadow candidate's `redirect` rules, whose
+    // decisions are compared with the enforcing policy's by interface.
+    struct Redirect {
+        std::uint32_t slot;
+        std::string rule, ifname;
+    };
+    std::vector<Redirect> extra_redirects;
 };
 
 struct LoadStats {

@@ -249,3 +249,41 @@ TEST_CASE("a candidate with a set the running policy lacks is refused, nothing c
     CHECK(s.meta().prog_id == prog);
     CHECK(!s.meta().shadow);
 }
+
+TEST_CASE("redirects compare by interface: the same target is the same decision, another is not") {
+    Shadowed s;
+    const std::string here = s.net.host_if();
+    const std::string enf = (s.dir / "redir-enf.weir").string(), cand = (s.dir / "redir-cand.weir").string();
+    std::ofstream(enf) << "policy renf default pass {\n    a: redirect \"" << here << "\" if udp.dport == 5001\n"
+                       << "    b: redirect \"" << here << "\" if udp.dport == 5002\n}\n";
+    std::ofstream(cand) << "policy rcand default pass {\n    a2: redirect \"" << here << "\" if udp.dport == 5001\n"
+                        << "    b2: redirect \"lo\" if udp.dport == 5002\n}\n";
+    auto l = attach::load(s.opts(enf));
+    REQUIRE_MESSAGE(l.ok(), l.message);
+    auto r = attach::shadow::start(s.opts(cand));
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    for (auto [port, n] : {std::pair{5001, 40}, std::pair{5002, 25}}) {
+        traffic::FloodOptions o;
+        o.netns = s.net.netns();
+        o.ifname = s.net.peer_if();
+        o.frames = {{s.udp(static_cast<std::uint16_t>(port)), 1}};
+        o.packets = static_cast<std::uint64_t>(n);
+        auto f = s.gen.flood(o);
+        REQUIRE_MESSAGE(f, f.error().message);
+    }
+    attach::shadow::Report rep;
+    REQUIRE(test::wait_until([&] {
+        rep = {};
+        if (attach::shadow::report(here, rep)) return false;
+        std::uint64_t b2 = 0;
+        for (const auto& [name, n] : rep.candidate_rules)
+            if (name == "a2" || name == "b2") b2 += n;
+        return b2 >= 65;
+    }));
+    REQUIRE(rep.transitions.size() == 1);
+    CHECK(rep.transitions[0].from_rule == "b");
+    CHECK(rep.transitions[0].to_rule == "b2");
+    CHECK(rep.transitions[0].from_verdict == "redirect");
+    CHECK(rep.transitions[0].to_verdict == "redirect");
+    CHECK(rep.transitions[0].packets == 25);
+}
