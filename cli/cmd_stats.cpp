@@ -3,7 +3,8 @@
 // Counters of the attached policies (weir::api::counters_all): per rule packets and bytes in policy
 // order, the default, per verdict totals, malformed packets and errors. --watch N redraws every
 // N seconds with pps/bps over the interval until SIGINT/SIGTERM (hidden --count K: stop after K
-// rounds). --json: an array of one object per interface; with --watch, one line per round.
+// rounds), holding the kernel's BPF run-time statistics on meanwhile, so that each round also
+// shows the program's ns/packet. --json: an array of one object per interface; with --watch, one line per round.
 // Exit: 0 ok, 2 environment (no such interface, no weir policy there, not privileged).
 #include <signal.h>
 #include <unistd.h>
@@ -54,6 +55,9 @@ int cmd_stats(const StatsArgs& a) {
         return kExitOk;
     }
 
+    // Held for the whole watch: the program's ns/packet is measured only while it is on.
+    api::RunTimeStatistics run_time;
+    if (!run_time.on()) std::cerr << "weir stats: no per-packet run time: " << run_time.error << "\n";
     struct sigaction sa{};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);

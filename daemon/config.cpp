@@ -36,12 +36,15 @@ struct Parser {
                 if (!v.is_number_unsigned() || v.get<std::uint64_t>() > 60000)
                     err("\"debounce_ms\" must be a whole number of milliseconds, 0 to 60000");
                 else r.config.debounce = std::chrono::milliseconds(v.get<std::uint64_t>());
+            } else if (key == "program_statistics") {
+                if (!v.is_boolean()) err("\"program_statistics\" must be true or false");
+                else r.config.program_statistics = v.get<bool>();
             } else if (key == "include_dirs") {
                 strings(v, key, includes);
             } else if (key == "allowed_dirs") {
                 strings(v, key, allowed);
             } else if (key != "interfaces") {
-                err("unknown key \"" + key + "\" (known: listen, debounce_ms, include_dirs, allowed_dirs, interfaces)");
+                err("unknown key \"" + key + "\" (known: listen, debounce_ms, program_statistics, include_dirs, allowed_dirs, interfaces)");
             }
         }
         if (r.config.listen != "off") {

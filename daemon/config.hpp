@@ -30,6 +30,9 @@ struct Config {
     std::vector<Binding> bindings;
     std::string listen = "127.0.0.1:9464";  // "off": no HTTP server
     std::chrono::milliseconds debounce{250};
+    // Hold the kernel's BPF run-time statistics on (program_cost.hpp): the programs' ns/packet in
+    // /metrics, for a per-packet cost of its own (docs/performance.md, "Run-time statistics").
+    bool program_statistics = true;
 };
 
 struct ConfigResult {

@@ -15,6 +15,7 @@
 #include "daemon_alerts.hpp"
 #include "daemon_shadow.hpp"
 #include "http_server.hpp"
+#include "program_cost.hpp"
 #include "watch.hpp"
 #include "weir/daemon.hpp"
 
@@ -71,6 +72,10 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     };
     add_tick_hook([this] { shadows_->tick(config_); });
     metrics_.add("shadow", [this](MetricsWriter& w) { shadows_->collect(w); });
+    cost_ = std::make_unique<ProgramCost>(config_.program_statistics);
+    if (!cost_->error().empty()) events_.emit("statistics_off", {{"message", cost_->error()}});
+    add_tick_hook([this] { cost_->tick(interfaces(config_)); });
+    metrics_.add("program_cost", [this](MetricsWriter& w) { cost_->collect(w); });
 }
 
 Daemon::~Daemon() = default;

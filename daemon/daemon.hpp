@@ -42,6 +42,7 @@ namespace weir::daemon {
 
 class AlertMonitor;  // daemon_alerts.hpp
 class ShadowRollouts;  // daemon_shadow.hpp
+class ProgramCost;     // program_cost.hpp
 class Watcher;       // watch.hpp
 
 struct DaemonOptions {
@@ -132,6 +133,7 @@ private:
     std::atomic<std::int64_t> heartbeat_{0};  // steady seconds of the last main-loop round
     std::unique_ptr<AlertMonitor> alerts_;    // the policies' alerts, evaluated every tick
     std::unique_ptr<ShadowRollouts> shadows_; // bindings with shadow_seconds (daemon_shadow.hpp)
+    std::unique_ptr<ProgramCost> cost_;       // run-time statistics held on, read every tick
 };
 
 }  // namespace weir::daemon

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "program_cost.hpp"
 #include "weir/weir.hpp"
 
 namespace weir::daemon {
@@ -146,6 +147,7 @@ void counter_families(MetricsWriter& w, const std::vector<api::Counters>& counte
 void render_policy_metrics(MetricsWriter& w, const PolicyReadings& r) {
     status_families(w, r);
     counter_families(w, r.counters);
+    program_families(w, r.counters);
 }
 
 void collect_policy_metrics(MetricsWriter& w, const std::vector<std::string>& ifnames) {

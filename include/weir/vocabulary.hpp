@@ -76,6 +76,25 @@ struct RuleCounter {
 
 // The counters of one interface's policy at one moment (per-CPU values summed). Counters of
 // rules that keep their name survive a hot swap; new rules start at zero.
+// What the attached program costs, from the kernel (bpf_prog_info). Run time and runs are
+// counted only while the kernel's run-time statistics are on (RunTimeStatistics, weir.hpp).
+struct ProgramCost {
+    std::uint32_t insns = 0;        // BPF instructions after the verifier's rewrites
+    std::uint32_t jited_bytes = 0;  // JIT-compiled code size (0: not JIT-compiled)
+    bool measured = false;          // false: no run-time statistics, `why` says so; never read 0 ns
+    std::string why;
+    std::uint64_t run_time_ns = 0;  // totals while statistics were on
+    std::uint64_t runs = 0;
+};
+
+// The program's cost between two readings of the same program.
+struct CostRate {
+    bool valid = false;           // both readings measured, same program, time passed
+    double pps = 0;               // program runs (packets) per second
+    bool idle = true;             // no run in the interval: ns_per_packet undefined
+    double ns_per_packet = 0;
+};
+
 struct Counters {
     std::string ifname, policy, mode;
     std::uint32_t prog_id = 0;
@@ -88,6 +107,7 @@ struct Counters {
     Counter errors;
     Counter log_drops;                   // `log` records lost because the ring was full
     std::map<std::string, Counter> verdicts;  // "aborted", "drop", "pass", "tx", "redirect"
+    ProgramCost program;
     const Counter* rule(const std::string& name) const {  // null: no such rule
         for (const auto& r : rules)
             if (r.name == name) return &r.counter;

@@ -454,5 +454,24 @@ Result<std::vector<Counters>> counters_all(const std::string& ifname = {});
 std::string counters_table(const std::vector<Counters>& now, const std::vector<Counters>* before = nullptr);
 // One JSON object for one interface; indent < 0: one line.
 std::string counters_json(const Counters& now, const Counters* before = nullptr, int indent = -1);
+// The program's ns/packet and packets per second between two readings of one interface.
+CostRate cost_rate(const Counters& now, const Counters* before);
+
+// Turns the kernel's BPF run-time statistics on while it lives (BPF_ENABLE_STATS), so that
+// Counters::program measures run time and runs. They cost every BPF program on the host a little
+// per run (docs/performance.md, "Run-time statistics"). `error`: why they could not be turned on.
+class RunTimeStatistics {
+public:
+    RunTimeStatistics();
+    ~RunTimeStatistics();
+    RunTimeStatistics(const RunTimeStatistics&) = delete;
+    RunTimeStatistics& operator=(const RunTimeStatistics&) = delete;
+    bool on() const { return error.empty(); }
+    std::string error;
+
+private:
+    struct Held;
+    std::unique_ptr<Held> held_;
+};
 
 }  // namespace weir::api

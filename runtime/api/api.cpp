@@ -430,4 +430,18 @@ std::string counters_json(const Counters& now, const Counters* before, int inden
     return stats::to_json(now, before, indent);
 }
 
+CostRate cost_rate(const Counters& now, const Counters* before) { return stats::cost_rate(now, before); }
+
+struct RunTimeStatistics::Held {
+    bpf::RunTimeStats stats;
+};
+
+RunTimeStatistics::RunTimeStatistics() {
+    auto r = bpf::RunTimeStats::enable();
+    if (!r) error = r.error().message;
+    else held_ = std::make_unique<Held>(Held{std::move(*r)});
+}
+
+RunTimeStatistics::~RunTimeStatistics() = default;
+
 }  // namespace weir::api

@@ -23,6 +23,10 @@ using attach::Problem;
 
 Failure env_failure(std::string msg) { return {Problem::Environment, std::move(msg)}; }
 
+constexpr const char* kStatsOff =
+    "run-time statistics are off (on while `weir stats --watch` or `weir daemon` runs, or with sysctl "
+    "kernel.bpf_stats_enabled=1)";
+
 bool privileged_error(int code) { return code == -EPERM || code == -EACCES; }
 
 // One interface; `skip` set when it has pins but no current policy (an interrupted first load).
@@ -79,6 +83,16 @@ Failure read_one(const std::string& ifname, Snapshot& s, bool& skip) {
     if (Failure f = counter(stats, WEIR_STAT_MALFORMED, s.malformed)) return f;
     if (Failure f = counter(stats, WEIR_STAT_ERROR, s.errors)) return f;
     if (Failure f = counter(stats, WEIR_STAT_RING_DROPS, s.log_drops)) return f;
+    if (p->prog) {
+        auto info = bpf::program_info(p->prog.get());
+        if (!info) return env_failure("read the program of '" + ifname + "': " + info.error().message);
+        s.program.insns = info->xlated_insns;
+        s.program.jited_bytes = info->jited_bytes;
+        s.program.run_time_ns = info->run_time_ns;
+        s.program.runs = info->run_cnt;
+        s.program.measured = info->run_cnt > 0 || bpf::run_time_stats_on();
+        if (!s.program.measured) s.program.why = kStatsOff;
+    }
     return {};
 }
 
@@ -107,6 +121,35 @@ Failure read(std::vector<Snapshot>& out, const std::string& ifname) {
         out.push_back(std::move(s));
     }
     return {};
+}
+
+api::CostRate cost_rate(const Snapshot& now, const Snapshot* before) {
+    api::CostRate r;
+    if (!before || !now.program.measured || !before->program.measured || now.prog_id != before->prog_id) return r;
+    const double secs = std::chrono::duration<double>(now.taken - before->taken).count();
+    const auto &n = now.program, &b = before->program;
+    if (secs <= 0 || n.runs < b.runs || n.run_time_ns < b.run_time_ns) return r;
+    r.valid = true;
+    r.pps = double(n.runs - b.runs) / secs;
+    r.idle = n.runs == b.runs;
+    if (!r.idle) r.ns_per_packet = double(n.run_time_ns - b.run_time_ns) / double(n.runs - b.runs);
+    return r;
+}
+
+std::string cost_text(const Snapshot& s, const Snapshot* before) {
+    const api::ProgramCost& c = s.program;
+    std::string out = "program: " + u64(c.insns) + " insns, " + u64(c.jited_bytes) + " bytes JIT; ";
+    char buf[64];
+    if (!c.measured) return out + c.why;
+    if (auto r = cost_rate(s, before); r.valid) {
+        if (r.idle) std::snprintf(buf, sizeof buf, "idle (0 pps)");
+        else std::snprintf(buf, sizeof buf, "%.1f ns/packet at %s pps", r.ns_per_packet, si(r.pps).c_str());
+        return out + buf;
+    }
+    if (c.runs == 0) return out + "no run counted yet";
+    std::snprintf(buf, sizeof buf, "%.1f ns/packet over %s runs", double(c.run_time_ns) / double(c.runs),
+                  si(double(c.runs)).c_str());
+    return out + buf + " while statistics were on";
 }
 
 Rate rate(const bpf::Counter& now, const bpf::Counter* before, double seconds) {
@@ -204,7 +247,7 @@ std::string format_table(const std::vector<Snapshot>& now, const std::vector<Sna
         }
         os << "\n  malformed " << s.malformed.packets << ", errors " << s.errors.packets;
         if (s.log_drops.packets) os << ", log records lost " << s.log_drops.packets;
-        os << "\n";
+        os << "\n  " << cost_text(s, b) << "\n";
     }
     return os.str();
 }
@@ -249,6 +292,21 @@ std::string to_json(const Snapshot& s, const Snapshot* b, int indent) {
                 {"malformed", counter(s.malformed, b ? &b->malformed : nullptr)},
                 {"errors", counter(s.errors, b ? &b->errors : nullptr)},
                 {"log_drops", counter(s.log_drops, b ? &b->log_drops : nullptr)}};
+    json prog = {{"insns", s.program.insns}, {"jited_bytes", s.program.jited_bytes}};
+    if (!s.program.measured) {
+        prog["statistics"] = false;
+        prog["why"] = s.program.why;
+    } else {
+        prog["statistics"] = true;
+        prog["run_time_ns"] = s.program.run_time_ns;
+        prog["runs"] = s.program.runs;
+        if (b) {
+            api::CostRate r = cost_rate(s, b);
+            prog["pps"] = r.valid ? json(r.pps) : json(nullptr);
+            prog["ns_per_packet"] = r.valid && !r.idle ? json(r.ns_per_packet) : json(nullptr);
+        }
+    }
+    out["program"] = prog;
     if (b) out["interval"] = secs;
     return out.dump(indent, ' ', false, json::error_handler_t::replace);
 }

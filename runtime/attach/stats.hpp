@@ -37,6 +37,11 @@ struct Rate {
 // The rate of `now` relative to `before` over `seconds`.
 Rate rate(const bpf::Counter& now, const bpf::Counter* before, double seconds);
 
+// The program's ns/packet and pps between two readings of one interface.
+api::CostRate cost_rate(const Snapshot& now, const Snapshot* before);
+// "program: 845 insns, 1234 bytes JIT; 31.2 ns/packet at 1.2M pps" (or why it is not known).
+std::string cost_text(const Snapshot& now, const Snapshot* before);
+
 // The earlier snapshot of the same interface, or null.
 const Snapshot* find(const std::vector<Snapshot>* before, const std::string& ifname);
 

@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 
 namespace weir::bpf {
@@ -216,7 +218,39 @@ Result<ProgramInfo> program_info(int prog_fd) {
     std::uint32_t len = sizeof info;
     if (int err = bpf_obj_get_info_by_fd(prog_fd, &info, &len); err < 0)
         return fail("read the program's info", err);
-    return ProgramInfo{info.xlated_prog_len / 8, info.jited_prog_len, info.verified_insns};
+    return ProgramInfo{info.xlated_prog_len / 8, info.jited_prog_len, info.verified_insns, info.run_time_ns,
+                       info.run_cnt};
+}
+
+namespace {
+std::atomic<int> g_stats_held{0};  // RunTimeStats alive in this process
+}  // namespace
+
+Result<RunTimeStats> RunTimeStats::enable() {
+    begin_libbpf_call();
+    int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (fd < 0) return fail("enable BPF run-time statistics (BPF_ENABLE_STATS)", fd);
+    ++g_stats_held;
+    return RunTimeStats(Fd(fd));
+}
+
+RunTimeStats& RunTimeStats::operator=(RunTimeStats&& o) noexcept {
+    if (this != &o) {
+        if (fd_) --g_stats_held;
+        fd_ = std::move(o.fd_);
+    }
+    return *this;
+}
+
+RunTimeStats::~RunTimeStats() {
+    if (fd_) --g_stats_held;
+}
+
+bool run_time_stats_on() {
+    if (g_stats_held > 0) return true;
+    std::ifstream f("/proc/sys/kernel/bpf_stats_enabled");
+    int v = 0;
+    return f >> v && v != 0;
 }
 
 namespace {

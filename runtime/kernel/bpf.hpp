@@ -126,8 +126,29 @@ struct ProgramInfo {
     std::uint32_t xlated_insns = 0;    // instructions after the verifier's rewrites
     std::uint32_t jited_bytes = 0;     // size of the JIT-compiled code, 0 without JIT
     std::uint32_t verified_insns = 0;  // instructions the verifier processed
+    std::uint64_t run_time_ns = 0;     // time spent in the program while run-time statistics were on
+    std::uint64_t run_cnt = 0;         // runs counted meanwhile
 };
 Result<ProgramInfo> program_info(int prog_fd);
+
+// The kernel's run-time statistics of every BPF program (run_time_ns, run_cnt) are on while a
+// descriptor from BPF_ENABLE_STATS is open anywhere, or while sysctl kernel.bpf_stats_enabled is
+// 1. They cost each program run two clock reads (docs/performance.md, "Run-time statistics").
+// A RunTimeStats holds them on while it lives.
+class RunTimeStats {
+public:
+    static Result<RunTimeStats> enable();
+    RunTimeStats(RunTimeStats&& o) noexcept : fd_(std::move(o.fd_)) {}
+    RunTimeStats& operator=(RunTimeStats&& o) noexcept;
+    ~RunTimeStats();
+
+private:
+    explicit RunTimeStats(Fd fd) : fd_(std::move(fd)) {}
+    Fd fd_;
+};
+// Whether they are on now for a reader of this process: held here, or the sysctl set. (Another
+// process's descriptor cannot be seen: run_cnt growing is the sign of it.)
+bool run_time_stats_on();
 
 // test_run with the packet arriving on interface `ingress_ifindex` (0: none), which must exist.
 Result<TestRun> test_run_on(int prog_fd, std::span<const unsigned char> packet,

@@ -80,7 +80,7 @@ sed -i '1,/^$/d' "$TMP/out"  # the body
 python3 - "$TMP/out" <<'PY' && ok || bad "metrics exposition format"
 import re, sys
 typed, helped = set(), set()
-sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.e+]+|NaN|[+-]Inf)$')
+sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|NaN|[+-]Inf)$')
 for line in open(sys.argv[1]).read().splitlines():
     if line.startswith("# HELP "): helped.add(line.split()[2]); continue
     if line.startswith("# TYPE "):
@@ -102,6 +102,20 @@ get /healthz
 grep -q '^ok$' "$TMP/out" && ok || bad "healthz: $(cat "$TMP/out")"
 get /nosuch
 head -1 "$TMP/out" | grep -q " 404 " && ok || bad "unknown path is not 404"
+
+# --- the program's own cost: the daemon holds the kernel's run-time statistics on ---
+P="interface=\"$DEV\",prog_id=\"$(status_field "$DEV" prog_id)\""
+positive() { awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
+# ns/packet is over the daemon's last second: probes keep arriving until a second had some.
+_cost_shown() { udp_probes 20 9997; get /metrics && [[ -n $(metric "weir_program_ns_per_packet{$P}") ]]; }
+wait_until 30 _cost_shown && ok || bad "no weir_program_ns_per_packet{$P} in 30 s"
+positive "$(metric "weir_program_ns_per_packet{$P}")" && ok || bad "ns/packet: $(metric "weir_program_ns_per_packet{$P}")"
+positive "$(metric "weir_program_packets_per_second{$P}")" || [[ $(metric "weir_program_packets_per_second{$P}") == 0 ]] \
+    && ok || bad "packets per second: '$(metric "weir_program_packets_per_second{$P}")'"
+[[ $(metric "weir_program_runs_total{$P}") -ge 27 ]] && ok || bad "runs: $(metric "weir_program_runs_total{$P}")"
+positive "$(metric "weir_program_run_seconds_total{$P}")" && ok || bad "run seconds: $(metric "weir_program_run_seconds_total{$P}")"
+[[ $(metric "weir_program_instructions{$P}") -gt 0 ]] && ok || bad "instructions: $(metric "weir_program_instructions{$P}")"
+[[ $(metric "weir_program_jited_bytes{$P}") -gt 0 ]] && ok || bad "JIT bytes: $(metric "weir_program_jited_bytes{$P}")"
 
 # --- an in-place edit reloads ---
 policy daemon-b 'ssh: drop if tcp.dport == 22' >"$TMP/cm/edge.weir"
