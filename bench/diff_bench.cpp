@@ -4,7 +4,8 @@
 // fourth rule `pass` (so that order decides verdicts). Prints wall and CPU ms, nodes and what was
 // found (CPU time: other processes on the machine inflate the wall time).
 //
-// usage: diff_bench [--dir DIR] [--budget-ms N] [--only "SET PAIR" substring]
+// usage: diff_bench [--dir DIR] [--budget-ms N] [--only "SET PAIR" substring] [--no-focus]
+// (--no-focus: DiffLimits::focus off, the whole header space walked)
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -80,12 +81,14 @@ std::unique_ptr<weir::Compilation> compile(const std::string& text) {
 }
 
 std::string g_only;  // --only: run the cases whose "set pair" contains it
+bool g_focus = true;  // --no-focus clears it
 
 void run(const char* set, const char* pair, const std::string& a, const std::string& b, long budget_ms) {
     if (!g_only.empty() && (std::string(set) + " " + pair).find(g_only) == std::string::npos) return;
     auto ca = compile(a), cbp = compile(b);
     weir::diff::DiffLimits lim;
     lim.budget = std::chrono::milliseconds(budget_ms);
+    lim.focus = g_focus;
     const std::clock_t c0 = std::clock();
     auto r = weir::diff::diff({&ca->program, 0, "old"}, {&cbp->program, 0, "new"}, lim);
     const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
@@ -105,8 +108,9 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
         else if (!std::strcmp(argv[i], "--budget-ms") && i + 1 < argc) budget_ms = std::atol(argv[++i]);
         else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) g_only = argv[++i];
+        else if (!std::strcmp(argv[i], "--no-focus")) g_focus = false;
         else {
-            std::fprintf(stderr, "usage: diff_bench [--dir DIR] [--budget-ms N] [--only TEXT]\n");
+            std::fprintf(stderr, "usage: diff_bench [--dir DIR] [--budget-ms N] [--only TEXT] [--no-focus]\n");
             return 2;
         }
     }

@@ -94,6 +94,7 @@ DiffResult diff(const DiffInput& before, const DiffInput& after, const DiffLimit
     Side a = detail::build_side(before, limits.dnf_cap, 0x0123456789abcdefull);
     Side b = detail::build_side(after, limits.dnf_cap, 0xfedcba9876543210ull);
     detail::align(a, b);
+    if (limits.focus) detail::add_hulls(a, b, detail::kMaxHulls);
     Collector col;
     detail::Walker w(a, b, limits, col);
     w.run();

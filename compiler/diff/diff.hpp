@@ -31,6 +31,9 @@ struct DiffLimits {
     std::uint64_t max_nodes = 20'000'000;     // diagram nodes visited; past it: incomplete
     std::size_t max_witnesses = 20;           // verdict changes kept in `changes` (all are counted)
     std::size_t dnf_cap = 4096;               // conjunctions per rule; more: "condition too large"
+    // Walk only the hulls of the rules outside the common subsequence, one after the other (same
+    // result as the whole header space; off: for tests comparing the two).
+    bool focus = true;
 };
 
 // What one side decides for a set of packets: the deciding rule (-1 = the default), its verdict

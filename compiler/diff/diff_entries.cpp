@@ -208,6 +208,7 @@ Side build_side(const DiffInput& in, std::size_t dnf_cap, std::uint64_t seed) {
         }
         side.rule_hash[i] = rh;
     }
+    side.rule_entries = side.entries.size();
     return side;
 }
 
@@ -329,6 +330,31 @@ void align(Side& a, Side& b) {
     for (auto& e : a.entries) e.aligned = in_a[static_cast<std::size_t>(e.rule)] != 0;
     for (auto& e : b.entries) e.aligned = in_b[static_cast<std::size_t>(e.rule)] != 0;
     pair_twins(a, b, in_a, in_b);
+}
+
+void add_hulls(Side& a, Side& b, std::size_t cap) {
+    static const std::string kNoIf;
+    std::vector<Entry> hulls;
+    for (const Side* s : {&a, &b})
+        for (const Entry& e : s->entries) {
+            if (e.aligned || e.hull) continue;
+            if (hulls.size() == cap) return;
+            Entry h;
+            h.hull = h.aligned = true;
+            h.ifname = &kNoIf;
+            h.states = e.states;
+            for (const auto& [f, set] : e.box.fields) {
+                logic::FieldSet hs;
+                hs.absent = set.absent;
+                for (std::size_t v = 0; v < set.v.size(); ++v)
+                    if (!set.v[v].empty()) hs.v[v] = {{set.v[v].front().lo, set.v[v].back().hi}};
+                h.box.fields.push_back({f, std::move(hs)});
+            }
+            h.zobrist = mix(0x9e3779b97f4a7c15ull ^ mix(hulls.size() + 1));
+            hulls.push_back(std::move(h));
+        }
+    a.entries.insert(a.entries.end(), hulls.begin(), hulls.end());
+    b.entries.insert(b.entries.end(), hulls.begin(), hulls.end());
 }
 
 double log2_add(double a, double b) {

@@ -3,6 +3,7 @@
 // its entries' value sets, so each leaf is a region where both policies' first matches are fixed.
 // Pruned by (a) cutting each list after its first terminal entry full on the remaining axes,
 // (c) skipping nodes where only aligned rules are live, and a memo of subproblems found equal.
+// With DiffLimits::focus a state is walked box by box around the edited rules (diff_focus.cpp).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -45,12 +46,12 @@ Walker::Walker(const Side& a, const Side& b, const DiffLimits& lim, Collector& o
     stamp_b_.assign(b.entries.size(), 0);
 }
 
-// Axes of state `s`, the entries live there and, per entry, the axes where it is not full.
+// Axes of state `s`, the rule entries live there and, per entry (hulls too), the axes where it is
+// not full on K_s.
 bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     state_ = s;
-    axes_.clear();
-    dom_.clear();
-    memo_.clear();
+    gaxes_.clear();
+    gdom_.clear();
     std::map<FieldId, int> uses;
     // K_s per field for this state, computed once (every domain is one interval).
     std::map<FieldId, logic::Interval> doms;
@@ -60,7 +61,7 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
         return it->second;
     };
     auto scan = [&](const Side& side, std::vector<int>& live) {
-        for (std::size_t i = 0; i < side.entries.size(); ++i) {
+        for (std::size_t i = 0; i < side.rule_entries; ++i) {
             const Entry& e = side.entries[i];
             if (!(e.states >> s & 1)) continue;
             live.push_back(static_cast<int>(i));
@@ -73,48 +74,81 @@ bool Walker::setup_state(int s, std::vector<int>& la, std::vector<int>& lb) {
     };
     scan(a_, la);
     scan(b_, lb);
-    if (la.empty() && lb.empty() && !focus_) {
-        // No rule here: only the defaults decide.
-    }
     std::vector<std::pair<int, FieldId>> order;
     for (auto [f, n] : uses) order.push_back({-n, f});
     std::sort(order.begin(), order.end());
     if (order.size() > 63) return false;
     for (auto [n, f] : order) {
-        axes_.push_back(f);
-        dom_.push_back(state_domain(f, s).front());
+        gaxes_.push_back(f);
+        gdom_.push_back(state_domain(f, s).front());
     }
-    auto fill = [&](const Side& side, const std::vector<int>& live, std::vector<std::uint64_t>& mask,
-                    std::vector<std::vector<std::pair<int, const logic::Intervals*>>>& cons) {
+    auto fill = [&](const Side& side, Cons& cons, std::size_t i) {
+        const Entry& e = side.entries[i];
+        auto& c = cons[i];
+        c.clear();
+        if (!(e.states >> s & 1)) return;
+        for (const auto& [f, set] : e.box.fields) {
+            auto it = std::find(gaxes_.begin(), gaxes_.end(), f);
+            if (it == gaxes_.end()) continue;
+            auto k = static_cast<std::size_t>(it - gaxes_.begin());
+            const auto& iv = set.v[static_cast<std::size_t>(logic::state_variant(f, s))];
+            if (covers(iv, gdom_[k])) continue;
+            c.push_back({static_cast<int>(k), &iv});
+        }
+        std::sort(c.begin(), c.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    };
+    gcons_a_.resize(a_.entries.size());
+    gcons_b_.resize(b_.entries.size());
+    for (int i : la) fill(a_, gcons_a_, static_cast<std::size_t>(i));
+    for (int i : lb) fill(b_, gcons_b_, static_cast<std::size_t>(i));
+    for (std::size_t i = a_.rule_entries; i < a_.entries.size(); ++i) fill(a_, gcons_a_, i);
+    for (std::size_t i = b_.rule_entries; i < b_.entries.size(); ++i) fill(b_, gcons_b_, i);
+    const std::size_t n = gaxes_.size();
+    events_.assign(n, {});
+    lists_a_.assign(n + 1, {});
+    lists_b_.assign(n + 1, {});
+    act_a_.assign(n, std::vector<char>(a_.entries.size(), 0));
+    act_b_.assign(n, std::vector<char>(b_.entries.size(), 0));
+    pair_a_.assign(n, std::vector<char>(a_.entries.size(), 0));
+    pair_b_.assign(n, std::vector<char>(b_.entries.size(), 0));
+    return true;
+}
+
+// One walk's box: axis k of the walk is the state's axis order[k], over dom[order[k]]. Masks and
+// constraints of the lists' entries are taken relative to that box.
+void Walker::prepare(const std::vector<logic::Interval>& dom, const std::vector<int>& order, const std::vector<int>& la,
+                     const std::vector<int>& lb) {
+    const std::size_t n = order.size();
+    axes_.resize(n);
+    dom_.resize(n);
+    std::vector<int> pos(n);
+    for (std::size_t k = 0; k < n; ++k) {
+        const auto g = static_cast<std::size_t>(order[k]);
+        axes_[k] = gaxes_[g];
+        dom_[k] = dom[g];
+        pos[g] = static_cast<int>(k);
+    }
+    auto fill = [&](const std::vector<int>& live, const Cons& gcons, std::vector<std::uint64_t>& mask, Cons& cons) {
         for (int i : live) {
-            const Entry& e = side.entries[static_cast<std::size_t>(i)];
-            auto& c = cons[static_cast<std::size_t>(i)];
+            auto ui = static_cast<std::size_t>(i);
+            auto& c = cons[ui];
             c.clear();
             std::uint64_t m = 0;
-            for (const auto& [f, set] : e.box.fields) {
-                auto it = std::find(axes_.begin(), axes_.end(), f);
-                if (it == axes_.end()) continue;
-                auto k = static_cast<std::size_t>(it - axes_.begin());
-                const auto& iv = set.v[static_cast<std::size_t>(logic::state_variant(f, s))];
-                if (covers(iv, dom_[k])) continue;
+            for (const auto& [g, iv] : gcons[ui]) {
+                const int k = pos[static_cast<std::size_t>(g)];
+                if (covers(*iv, dom_[static_cast<std::size_t>(k)])) continue;
                 m |= std::uint64_t{1} << k;
-                c.push_back({static_cast<int>(k), &iv});
+                c.push_back({k, iv});
             }
-            mask[static_cast<std::size_t>(i)] = m;
+            std::sort(c.begin(), c.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+            mask[ui] = m;
         }
     };
-    fill(a_, la, mask_a_, cons_a_);
-    fill(b_, lb, mask_b_, cons_b_);
+    fill(la, gcons_a_, mask_a_, cons_a_);
+    fill(lb, gcons_b_, mask_b_, cons_b_);
     path_ = dom_;
-    events_.assign(axes_.size(), {});
-    lists_a_.assign(axes_.size() + 1, {});
-    lists_b_.assign(axes_.size() + 1, {});
-    act_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
-    act_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
-    pair_a_.assign(axes_.size(), std::vector<char>(a_.entries.size(), 0));
-    pair_b_.assign(axes_.size(), std::vector<char>(b_.entries.size(), 0));
+    memo_.clear();
     twin_axes(la);
-    return true;
 }
 
 // agree_a_: 1 + the last axis where an entry of `la` and its twin differ (0: on none).
@@ -194,6 +228,10 @@ void Walker::run() {
             out_.too_many_axes = true;
             continue;
         }
+        std::vector<int> order(gaxes_.size());
+        for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<int>(k);
+        prepare(gdom_, order, la, lb);
+        if (lim_.focus && focus_ && focus_walk(la, lb)) continue;
         rec(0, la, lb);
     }
 }
@@ -218,6 +256,7 @@ std::optional<std::pair<Verdict, std::string>> Walker::uniform(const Side& side,
     bool first = true;
     for (int i : l) {
         const Entry& e = side.entries[static_cast<std::size_t>(i)];
+        if (e.hull) continue;  // a box walked before: what it holds does not matter here
         if (!e.terminal || !e.vars.empty()) return std::nullopt;
         if (!first && (e.verdict != v.first || *e.ifname != v.second)) return std::nullopt;
         if (first) v = {e.verdict, *e.ifname};
@@ -258,6 +297,17 @@ bool Walker::same_lists(const std::vector<int>& la, const std::vector<int>& lb, 
     return true;
 }
 
+// Cuts the lists (a); true when nothing below can differ.
+bool Walker::settled(int d, std::vector<int>& la, std::vector<int>& lb) {
+    cut(la, a_, mask_a_, d);
+    cut(lb, b_, mask_b_, d);
+    // (b): the same decision list on the remaining axes (e.g. an edited rule where its old and new
+    // values agree); (b'): both give one and the same verdict everywhere below.
+    if (focus_ && same_lists(la, lb, d)) return true;  // focus_: the defaults agree
+    if (auto va = uniform(a_, la, mask_a_, d); va && va == uniform(b_, lb, mask_b_, d)) return true;
+    return focus_ && !edited(la, lb, d);
+}
+
 void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
     if (aborted_) return;
     if ((++nodes_ & 1023) == 0 || nodes_ >= lim_.max_nodes) {
@@ -266,13 +316,7 @@ void Walker::rec(int d, std::vector<int>& la, std::vector<int>& lb) {
             return;
         }
     }
-    cut(la, a_, mask_a_, d);
-    cut(lb, b_, mask_b_, d);
-    // (b): the same decision list on the remaining axes (e.g. an edited rule where its old and new
-    // values agree); (b'): both give one and the same verdict everywhere below.
-    if (focus_ && same_lists(la, lb, d)) return;  // focus_: the defaults agree
-    if (auto va = uniform(a_, la, mask_a_, d); va && va == uniform(b_, lb, mask_b_, d)) return;
-    if (focus_ && !edited(la, lb, d)) return;
+    if (settled(d, la, lb)) return;
     std::uint64_t any = 0, sig_a = 0, sig_b = 0;
     for (int i : la) any |= mask_a_[static_cast<std::size_t>(i)], sig_a ^= a_.entries[static_cast<std::size_t>(i)].zobrist;
     for (int i : lb) any |= mask_b_[static_cast<std::size_t>(i)], sig_b ^= b_.entries[static_cast<std::size_t>(i)].zobrist;

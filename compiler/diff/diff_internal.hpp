@@ -39,13 +39,17 @@ struct Entry {
     // the same action (and name, if counting) and opaque atoms. -1: none.
     int twin = -1;
     std::uint64_t zobrist = 0;   // random, for the live-set signatures
+    // Not a rule: the hull of an unaligned entry (add_hulls), a box the focused walk covers. Both
+    // sides hold the same hulls in the same order after their rules' entries.
+    bool hull = false;
 };
 
 struct Side {
     const Program* program = nullptr;
     const Policy* policy = nullptr;
     std::string file;
-    std::vector<Entry> entries;     // rule order
+    std::vector<Entry> entries;     // rule order, then the hulls (add_hulls)
+    std::size_t rule_entries = 0;   // entries [0, rule_entries) are the rules'
     std::vector<int> too_large;     // rules whose DNF is over the cap
     std::vector<std::uint64_t> rule_hash;  // per rule: content (action, boxes, vars)
 };
@@ -53,6 +57,9 @@ struct Side {
 // Steps 0 and 1: conditions to entries; the rules of both sides aligned by content.
 Side build_side(const DiffInput& in, std::size_t dnf_cap, std::uint64_t seed);
 void align(Side& a, Side& b);
+// After align(): every unaligned entry's hull (per field, per variant, the interval from its least
+// to its greatest value) appended to both sides, unless there are more than `cap`.
+void add_hulls(Side& a, Side& b, std::size_t cap);
 
 // K_s: the values field `canon` takes in header state `s` (empty: the state carries no such
 // header, or the state is impossible). Full range unless parse.h ties the field to the state.

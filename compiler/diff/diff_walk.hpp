@@ -17,6 +17,8 @@ namespace weir::diff::detail {
 
 // One (OLD rule, NEW rule) pair whose verdicts differ: its first confirmed witness, its volume.
 inline constexpr int kMaxWitnessAttempts = 8;
+// More unaligned entries than this (far from a small edit): the walk covers the whole space.
+inline constexpr std::size_t kMaxHulls = 1024;
 
 struct PendingChange {
     Decided before, after;
@@ -82,6 +84,12 @@ public:
 private:
     using Cons = std::vector<std::vector<std::pair<int, const logic::Intervals*>>>;
     bool setup_state(int s, std::vector<int>& la, std::vector<int>& lb);
+    void prepare(const std::vector<logic::Interval>& dom, const std::vector<int>& order, const std::vector<int>& la,
+                 const std::vector<int>& lb);
+    bool settled(int d, std::vector<int>& la, std::vector<int>& lb);
+    bool focus_walk(const std::vector<int>& la, const std::vector<int>& lb);
+    void focus_one(const std::vector<logic::Interval>& dom, const std::vector<int>& ba, const std::vector<int>& bb,
+                   const std::vector<int>& la, const std::vector<int>& lb);
     void cut(std::vector<int>& l, const Side& side, const std::vector<std::uint64_t>& mask, int d) const;
     void rec(int d, std::vector<int>& la, std::vector<int>& lb);
     bool same_lists(const std::vector<int>& la, const std::vector<int>& lb, int d) const;
@@ -107,6 +115,11 @@ private:
     std::uint64_t nodes_ = 0;
     int state_ = 0;
     std::vector<FieldId> axes_;
+    // The state's axes, K_s on each, and per entry the (axis, values) where it is not full on K_s;
+    // a walk orders them (axes_, dom_, cons_*) for its box (prepare()).
+    std::vector<FieldId> gaxes_;
+    std::vector<logic::Interval> gdom_;
+    Cons gcons_a_, gcons_b_;
     std::vector<logic::Interval> dom_, path_;
     struct SweepEvent {
         u128 at;

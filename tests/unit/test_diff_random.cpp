@@ -5,6 +5,7 @@
 // reported witness gives the claimed decisions. WEIR_DIFF_SEEDS sets the number of seeds.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <random>
 #include <sstream>
@@ -154,6 +155,24 @@ std::string disagreement(const DiffRun& r, const Palette& pal, std::uint64_t see
     return {};
 }
 
+// "" when the whole-space walk (no focus) finds the same as the focused one `r`; else what differs.
+std::string focus_problem(const DiffRun& r, diff::DiffLimits lim) {
+    lim.focus = false;
+    auto w = diff::diff({&r.a->program, 0, "old.weir"}, {&r.b->program, 0, "new.weir"}, lim);
+    if (!w.complete) return {};
+    if (w.equivalent != r.res.equivalent || w.changes_total != r.res.changes_total)
+        return "unfocused: " + std::to_string(w.changes_total) + " pairs, focused " + std::to_string(r.res.changes_total);
+    if (std::abs(w.changed_log2_headers - r.res.changed_log2_headers) > 1e-6) return "volumes differ";
+    auto names = [](const diff::DiffResult& x) {
+        std::vector<std::string> n;
+        for (const auto& c : x.counters) n.push_back(c.rule);
+        for (const auto& m : x.may_differ) n.push_back("may " + m.reason);
+        return n;
+    };
+    if (names(w) != names(r.res)) return "counters or may-differ differ";
+    return {};
+}
+
 }  // namespace
 
 TEST_CASE("random pairs: equivalent means the interpreter agrees, every witness is real") {
@@ -186,6 +205,7 @@ TEST_CASE("random pairs: equivalent means the interpreter agrees, every witness 
             continue;
         }
         CHECK_MESSAGE(witness_problem(r) == "", g.text << "\n---\n" << new_text);
+        CHECK_MESSAGE(focus_problem(r, lim) == "", g.text << "\n---\n" << new_text);
         // The refined model is exact: a difference it finds always has a frame that shows it.
         for (const auto& m : r.res.may_differ) {
             std::string rules;
