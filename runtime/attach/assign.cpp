@@ -54,9 +54,29 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
 
     next.sets.clear();
     if (cur) next.next_set_id = cur->next_set_id;
-    std::map<std::pair<std::string, int>, unsigned> ordinals;
+    std::vector<pins::SetRecord> records = set_records(plan);
     for (std::size_t i = 0; i < plan.tables.size(); ++i) {
-        SetTable& t = plan.tables[i];
+        pins::SetRecord& r = records[i];
+        const pins::SetRecord* old = cur ? same_table(cur->sets, r) : nullptr;
+        // A shadow candidate's own table: promote keeps it as the candidate filled it.
+        if (!old && cur && cur->shadow) old = same_table(cur->shadow->sets, r);
+        if (old) {
+            r.id = old->id;
+            r.live_edits = old->live_edits;  // live contents are kept: so is the record of edits
+            r.edited_at = old->edited_at;
+        } else {
+            r.id = next.next_set_id[static_cast<int>(r.kind)]++;
+            fill.push_back(static_cast<int>(i));
+        }
+        plan.tables[i].id = r.id;
+        next.sets.push_back(std::move(r));
+    }
+}
+
+std::vector<pins::SetRecord> set_records(const Plan& plan) {
+    std::vector<pins::SetRecord> out;
+    std::map<std::pair<std::string, int>, unsigned> ordinals;
+    for (const SetTable& t : plan.tables) {
         pins::SetRecord r;
         r.name = t.name;
         r.kind = t.kind;
@@ -64,21 +84,16 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
         r.hash = table_hash(t);
         r.named = t.program_set >= 0;
         if (r.named) r.type = set_type_name(plan.program->sets.at(t.program_set).type);
-        const pins::SetRecord* old = nullptr;
-        if (cur)
-            for (const auto& s : cur->sets)
-                if (s.name == r.name && s.kind == r.kind && s.ordinal == r.ordinal && s.hash == r.hash) old = &s;
-        if (old) {
-            r.id = old->id;
-            r.live_edits = old->live_edits;  // live contents are kept: so is the record of edits
-            r.edited_at = old->edited_at;
-        } else {
-            r.id = next.next_set_id[static_cast<int>(t.kind)]++;
-            fill.push_back(static_cast<int>(i));
-        }
-        t.id = r.id;
-        next.sets.push_back(std::move(r));
+        out.push_back(std::move(r));
     }
+    return out;
+}
+
+const pins::SetRecord* same_table(const std::vector<pins::SetRecord>& in, const pins::SetRecord& r) {
+    const pins::SetRecord* found = nullptr;
+    for (const auto& s : in)  // the last match (confirm::keep appends a rollback's records)
+        if (s.name == r.name && s.kind == r.kind && s.ordinal == r.ordinal && s.hash == r.hash) found = &s;
+    return found;
 }
 
 }  // namespace weir::attach
