@@ -1,6 +1,9 @@
 // The numbers a new program takes on an interface: counter slots and set ids, against the
 // running policy's record, so that a hot swap keeps counters and unchanged set tables.
 #pragma once
+#include <array>
+#include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "pins.hpp"
@@ -14,9 +17,10 @@ namespace weir::attach {
 // get fresh ones (returned in `fill`).
 void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std::vector<int>& fill);
 
-// The records of a plan's tables, in plan order, without ids: name, kind, ordinal, content hash.
-std::vector<pins::SetRecord> set_records(const Plan& plan);
-// The record in `in` of the same table as `r` (name, kind, ordinal and content hash), or null.
-const pins::SetRecord* same_table(const std::vector<pins::SetRecord>& in, const pins::SetRecord& r);
+// The records of `plan`'s tables (name, kind, ordinal, content hash), numbered: a table keeps the
+// id of its record in the first of `kept` (null entries skipped) that has it, with its record of
+// live edits; the others take fresh ids from `next_set_id` (their indexes appended to `fill`).
+std::vector<pins::SetRecord> number_tables(Plan& plan, std::initializer_list<const std::vector<pins::SetRecord>*> kept,
+                                           std::array<std::uint32_t, 5>& next_set_id, std::vector<int>& fill);
 
 }  // namespace weir::attach

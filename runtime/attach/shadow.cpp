@@ -98,21 +98,7 @@ std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& e
     // Tables equal to the enforcing policy's share their ids; the running candidate's keep
     // theirs (a new shadow of the same sets refills nothing); the others are filled afresh.
     pins::ShadowMeta& m = out.meta;
-    m.sets = set_records(out.plan);
-    for (std::size_t i = 0; i < m.sets.size(); ++i) {
-        pins::SetRecord& r = m.sets[i];
-        const pins::SetRecord* same = same_table(next.sets, r);
-        if (!same && cur->shadow) same = same_table(cur->shadow->sets, r);
-        if (same) {
-            r.id = same->id;
-            r.live_edits = same->live_edits;
-            r.edited_at = same->edited_at;
-        } else {
-            r.id = next.next_set_id[static_cast<int>(r.kind)]++;
-            out.fill.push_back(static_cast<int>(i));
-        }
-        out.plan.tables[i].id = r.id;
-    }
+    m.sets = number_tables(out.plan, {&next.sets, cur->shadow ? &cur->shadow->sets : nullptr}, next.next_set_id, out.fill);
     m.policy = pol.name;
     m.source = cand.source;
     m.source_hash = cand.source_hash;
