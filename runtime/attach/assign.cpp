@@ -52,8 +52,15 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
         next.rules.push_back({r.name, action_name(r.action.kind)});
     next.default_verdict = verdict_name(pol.default_verdict);
 
-    next.sets.clear();
     if (cur) next.next_set_id = cur->next_set_id;
+    // A shadow candidate's own tables too: promote keeps them as the candidate filled them.
+    next.sets = number_tables(plan, {cur ? &cur->sets : nullptr, cur && cur->shadow ? &cur->shadow->sets : nullptr},
+                              next.next_set_id, fill);
+}
+
+std::vector<pins::SetRecord> number_tables(Plan& plan, std::initializer_list<const std::vector<pins::SetRecord>*> kept,
+                                           std::array<std::uint32_t, 5>& next_set_id, std::vector<int>& fill) {
+    std::vector<pins::SetRecord> out;
     std::map<std::pair<std::string, int>, unsigned> ordinals;
     for (std::size_t i = 0; i < plan.tables.size(); ++i) {
         SetTable& t = plan.tables[i];
@@ -65,20 +72,24 @@ void assign(Plan& plan, const pins::PolicyMeta* cur, pins::PolicyMeta& next, std
         r.named = t.program_set >= 0;
         if (r.named) r.type = set_type_name(plan.program->sets.at(t.program_set).type);
         const pins::SetRecord* old = nullptr;
-        if (cur)
-            for (const auto& s : cur->sets)
+        for (const std::vector<pins::SetRecord>* in : kept) {
+            if (!in) continue;
+            for (const auto& s : *in)  // the last match (confirm::keep appends a rollback's records)
                 if (s.name == r.name && s.kind == r.kind && s.ordinal == r.ordinal && s.hash == r.hash) old = &s;
+            if (old) break;
+        }
         if (old) {
             r.id = old->id;
             r.live_edits = old->live_edits;  // live contents are kept: so is the record of edits
             r.edited_at = old->edited_at;
         } else {
-            r.id = next.next_set_id[static_cast<int>(t.kind)]++;
+            r.id = next_set_id[static_cast<int>(t.kind)]++;
             fill.push_back(static_cast<int>(i));
         }
         t.id = r.id;
-        next.sets.push_back(std::move(r));
+        out.push_back(std::move(r));
     }
+    return out;
 }
 
 }  // namespace weir::attach

@@ -24,12 +24,15 @@
 namespace weir::attach {
 namespace detail {
 
-// Deletes every set-table entry whose set id the policy does not use.
+// Deletes every set-table entry whose set id the policy (or its shadow candidate) does not use.
 bpf::Status gc_sets(const pins::Pinned& p, const pins::PolicyMeta& keep) {
     for (TableKind k : kTableKinds) {
         std::set<std::uint32_t> ids;
         for (const auto& s : keep.sets)
             if (s.kind == k) ids.insert(s.id);
+        if (keep.shadow)
+            for (const auto& s : keep.shadow->sets)
+                if (s.kind == k) ids.insert(s.id);
         if (auto st = drop_sets_except(set_maps(k, [&](const char* n) { return p.map(n); }), k, ids); !st) return st;
     }
     return bpf::ok();
@@ -44,6 +47,8 @@ bpf::Status zero_slots(int rules_fd, const std::set<std::uint32_t>& slots) {
 std::set<std::uint32_t> slot_values(const pins::PolicyMeta& m) {
     std::set<std::uint32_t> out;
     for (const auto& [n, s] : m.slots) out.insert(s);
+    if (m.shadow)
+        for (const auto& [n, s] : m.shadow->slots) out.insert(s);
     return out;
 }
 

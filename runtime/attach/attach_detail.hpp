@@ -24,9 +24,10 @@ Failure prepare_environment(bool probe, bool mount);
 // Program ids XDP runs on the interface, in any mode.
 std::set<std::uint32_t> xdp_prog_ids(unsigned ifindex);
 
-// Deletes every set-table entry whose set id the policy does not use.
+// Deletes every set-table entry whose set id neither the policy nor its shadow candidate uses.
 bpf::Status gc_sets(const pins::Pinned& p, const pins::PolicyMeta& keep);
 bpf::Status zero_slots(int rules_fd, const std::set<std::uint32_t>& slots);
+// The counter slots of the policy and of its shadow candidate.
 std::set<std::uint32_t> slot_values(const pins::PolicyMeta& m);
 // After the link runs the pending program: pins point at it and its maps. Idempotent.
 bpf::Status finish_pins(pins::Pinned& p, int prog_fd);

@@ -338,6 +338,10 @@ pins::PolicyMeta keep(const pins::Meta& m, const pins::PolicyMeta& now) {
     const pins::PolicyMeta& prev = *m.rollback->previous;
     for (const auto& [name, slot] : prev.slots) k.slots.emplace("\x01" + name, slot);  // both, by value
     k.sets.insert(k.sets.end(), prev.sets.begin(), prev.sets.end());
+    if (prev.shadow) {  // the target's candidate runs again after a rollback
+        for (const auto& [name, slot] : prev.shadow->slots) k.slots.emplace("\x02" + name, slot);
+        k.sets.insert(k.sets.end(), prev.shadow->sets.begin(), prev.shadow->sets.end());
+    }
     return k;
 }
 

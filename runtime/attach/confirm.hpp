@@ -32,7 +32,7 @@ std::int64_t deadline_unix(const pins::Rollback& r);
 // Stores it in meta.rollback and writes weir_meta (with the pending swap: one update).
 bpf::Status arm(const std::string& ifname, const pins::Pinned& p, pins::Meta& meta, std::chrono::seconds window);
 // What clean-up after a swap keeps: `now`, and while a rollback is armed its target's slots and
-// set tables too.
+// set tables too (with its shadow candidate's).
 pins::PolicyMeta keep(const pins::Meta& m, const pins::PolicyMeta& now);
 // "policy 'b' on 'eth1' awaits confirmation ..." for a refused load, and the load's note.
 std::string pending_text(const std::string& ifname, const pins::Meta& m);

@@ -356,11 +356,13 @@ bool prepare(Load& L) {
             if (auto st = zero_slots(L.pinned.map(WEIR_MAP_RULES), fresh); !st)
                 return L.undo(Problem::Environment, "prepare", "zero new counter slots: " + st.error().message);
         }
-        for (int ti : L.fill) {
-            const SetTable& t = L.plan.tables[ti];
-            if (auto st = fill_set_table(set_maps(t.kind, [&](const char* n) { return L.pinned.map(n); }), t); !st)
-                return L.undo(Problem::Environment, "prepare", "fill set '" + t.name + "': " + st.error().message);
-        }
+        std::vector<const SetTable*> fill;
+        for (int ti : L.fill) fill.push_back(&L.plan.tables[ti]);
+        if (L.cand)  // the candidate's own tables (shadow.hpp)
+            for (int ti : L.cand->fill) fill.push_back(&L.cand->plan.tables[ti]);
+        for (const SetTable* t : fill)
+            if (auto st = fill_set_table(set_maps(t->kind, [&](const char* n) { return L.pinned.map(n); }), *t); !st)
+                return L.undo(Problem::Environment, "prepare", "fill set '" + t->name + "': " + st.error().message);
     }
     L.live = LoadedPolicy::load(L.plan, L.art.sources(), L.object, L.out.kernel_diags, live_options(L));
     if (!L.live)
@@ -398,7 +400,8 @@ bool prepare(Load& L) {
     L.meta->pending = L.next;
     if (auto st = pins::write_meta(L.pinned.meta.get(), *L.meta); !st)
         return L.undo(Problem::Policy, "prepare", st.error().message);
-    L.step_done("prepare", "verified with the pinned maps, " + std::to_string(L.fill.size()) + " set tables filled");
+    const std::size_t filled = L.fill.size() + (L.cand ? L.cand->fill.size() : 0);
+    L.step_done("prepare", "verified with the pinned maps, " + std::to_string(filled) + " set tables filled");
     L.maybe_kill("after-prepare");
     return true;
 }

@@ -163,9 +163,39 @@ json rules_json(const std::vector<RuleRecord>& rs) {
     return rules;
 }
 
+json sets_json(const std::vector<SetRecord>& rs) {
+    json sets = json::array();
+    for (const auto& s : rs)
+        sets.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"ordinal", s.ordinal},
+                        {"id", s.id}, {"hash", s.hash}, {"named", s.named}, {"type", s.type},
+                        {"live_edits", s.live_edits}, {"edited_at", s.edited_at}});
+    return sets;
+}
+
+std::vector<SetRecord> sets_from(const json& j) {
+    std::vector<SetRecord> out;
+    for (const auto& s : j) {
+        SetRecord r;
+        r.name = s.at("name").get<std::string>();
+        auto k = kind_from_name(s.at("kind").get<std::string>());
+        if (!k) throw std::runtime_error("unknown set kind");
+        r.kind = *k;
+        r.ordinal = s.at("ordinal").get<unsigned>();
+        r.id = s.at("id").get<std::uint32_t>();
+        r.hash = s.at("hash").get<std::string>();
+        r.named = s.at("named").get<bool>();
+        r.type = s.value("type", std::string());
+        r.live_edits = s.value("live_edits", std::uint32_t{0});
+        r.edited_at = s.value("edited_at", std::int64_t{0});
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
 json shadow_json(const ShadowMeta& s) {
     return {{"policy", s.policy}, {"source", s.source}, {"source_hash", s.source_hash}, {"loaded_at", s.loaded_at},
-            {"slots", s.slots}, {"rules", rules_json(s.rules)}, {"default_verdict", s.default_verdict}};
+            {"slots", s.slots}, {"rules", rules_json(s.rules)}, {"default_verdict", s.default_verdict},
+            {"sets", sets_json(s.sets)}};
 }
 
 ShadowMeta shadow_from(const json& j) {
@@ -177,15 +207,12 @@ ShadowMeta shadow_from(const json& j) {
     s.slots = j.at("slots").get<std::map<std::string, std::uint32_t>>();
     for (const auto& r : j.at("rules")) s.rules.push_back({r.at(0).get<std::string>(), r.at(1).get<std::string>()});
     s.default_verdict = j.at("default_verdict").get<std::string>();
+    if (j.contains("sets")) s.sets = sets_from(j.at("sets"));
     return s;
 }
 
 json policy_json(const PolicyMeta& p) {
-    json sets = json::array();
-    for (const auto& s : p.sets)
-        sets.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"ordinal", s.ordinal},
-                        {"id", s.id}, {"hash", s.hash}, {"named", s.named}, {"type", s.type},
-                        {"live_edits", s.live_edits}, {"edited_at", s.edited_at}});
+    json sets = sets_json(p.sets);
     // [name, action] pairs, not objects: half the bytes, so that ~50,000-rule policies fit in
     // weir_meta (capacity.hpp estimates this record from above).
     json rules = json::array();
@@ -214,21 +241,7 @@ PolicyMeta policy_from(const json& j) {
     p.swaps = j.at("swaps").get<std::uint32_t>();
     p.rule_capacity = j.at("rule_capacity").get<std::uint32_t>();
     p.slots = j.at("slots").get<std::map<std::string, std::uint32_t>>();
-    for (const auto& s : j.at("sets")) {
-        SetRecord r;
-        r.name = s.at("name").get<std::string>();
-        auto k = kind_from_name(s.at("kind").get<std::string>());
-        if (!k) throw std::runtime_error("unknown set kind");
-        r.kind = *k;
-        r.ordinal = s.at("ordinal").get<unsigned>();
-        r.id = s.at("id").get<std::uint32_t>();
-        r.hash = s.at("hash").get<std::string>();
-        r.named = s.at("named").get<bool>();
-        r.type = s.value("type", std::string());
-        r.live_edits = s.value("live_edits", std::uint32_t{0});
-        r.edited_at = s.value("edited_at", std::int64_t{0});
-        p.sets.push_back(std::move(r));
-    }
+    p.sets = sets_from(j.at("sets"));
     for (int k = 0; k < 5; ++k)
         p.next_set_id[k] = j.at("next_set_id").at(kind_name(static_cast<TableKind>(k))).get<std::uint32_t>();
     if (j.contains("rules"))

@@ -96,6 +96,10 @@ struct ShadowMeta {
     std::map<std::string, std::uint32_t> slots;   // rule name -> counter slot (disjoint from the policy's)
     std::vector<RuleRecord> rules;                // policy order
     std::string default_verdict;
+    // Its set tables: equal ones share the enforcing policy's ids, the others (its own sets, or
+    // its own contents of a set the enforcing policy also has) take fresh ids. Absent in older
+    // records (empty: every table was shared).
+    std::vector<SetRecord> sets;
 };
 
 // What one program on the interface is.

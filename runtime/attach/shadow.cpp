@@ -9,6 +9,7 @@
 #include <set>
 
 #include "actions.hpp"
+#include "assign.hpp"
 #include "attach_detail.hpp"
 #include "weir_abi.h"
 
@@ -77,7 +78,7 @@ LoadOutcome load_recorded(const LoadOptions& o, const std::string& source, const
 
 }  // namespace
 
-std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& enforcing, const pins::PolicyMeta& next,
+std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& enforcing, pins::PolicyMeta& next,
                                       const pins::PolicyMeta* cur, std::string& why) {
     if (!cur || cur->source_hash != next.source_hash) {
         why = "a shadow runs beside the running policy, which changed meanwhile";
@@ -94,18 +95,10 @@ std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& e
         for (const auto& [n, s] : cur->shadow->slots) base = std::max(base, s + 1);
     const Policy& pol = out.plan.pol();
     for (PlannedRule& pr : out.plan.rules) pr.slot = base + static_cast<std::uint32_t>(pr.rule);
-    for (SetTable& t : out.plan.tables) {
-        const SetTable* same = nullptr;
-        for (const SetTable& e : enforcing.tables)
-            if (e.kind == t.kind && e.prefixes == t.prefixes && e.name == t.name) same = &e;
-        if (!same) {
-            why = "candidate policy '" + pol.name + "': set '" + t.name +
-                  "' is not a set table of the running policy (a shadow shares the running policy's sets)";
-            return std::nullopt;
-        }
-        t.id = same->id;
-    }
+    // Tables equal to the enforcing policy's share their ids; the running candidate's keep
+    // theirs (a new shadow of the same sets refills nothing); the others are filled afresh.
     pins::ShadowMeta& m = out.meta;
+    m.sets = number_tables(out.plan, {&next.sets, cur->shadow ? &cur->shadow->sets : nullptr}, next.next_set_id, out.fill);
     m.policy = pol.name;
     m.source = cand.source;
     m.source_hash = cand.source_hash;

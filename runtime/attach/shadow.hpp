@@ -3,8 +3,12 @@
 // promoting and stopping a shadow are ordinary hot swaps (load.cpp): `start` rebuilds the
 // enforcing policy from its recorded source (whose hash must still match) with the candidate
 // added; `promote` loads the candidate alone; `stop` loads the enforcing policy alone. The
-// candidate is planned as straight-line code with counter slots after the enforcing policy's;
-// its sets must be tables the enforcing policy already has (they are shared).
+// candidate is planned as straight-line code with counter slots after the enforcing policy's.
+// It may bring its own sets: a table equal to one of the enforcing policy's (same name, kind,
+// ordinal and contents) shares it; any other (a set the enforcing policy lacks, or the same name
+// with other contents) takes a fresh set id and is filled from the candidate's file, leaving the
+// enforcing policy's tables alone. pins::ShadowMeta::sets records them, so that clean-ups keep
+// them while the shadow runs, `promote` keeps them (no refill) and `stop` drops them.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -30,12 +34,14 @@ namespace shadow {
 
 // The candidate's plan beside `enforcing` (numbered for the interface, `next` its record; `cur`:
 // the running program's record): straight-line, slots above every slot in use, set ids of
-// the enforcing policy's equal tables. nullopt: `why` (a set the enforcing policy lacks).
+// the enforcing policy's equal tables, else of the running candidate's, else fresh ones from
+// next.next_set_id. nullopt: `why` (the running policy changed meanwhile).
 struct Planned {
     Plan plan;
     pins::ShadowMeta meta;
+    std::vector<int> fill;  // indexes of plan.tables with fresh ids: filled before the swap
 };
-std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& enforcing, const pins::PolicyMeta& next,
+std::optional<Planned> plan_candidate(const ShadowCandidate& cand, const Plan& enforcing, pins::PolicyMeta& next,
                                       const pins::PolicyMeta* cur, std::string& why);
 
 // `weir load --shadow FILE`: opts.file is the candidate; the enforcing policy is the running one,

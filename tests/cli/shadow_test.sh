@@ -2,9 +2,10 @@
 # End-to-end test of shadow mode (docs/operations.md "Shadow mode"; root only, exit 77 otherwise)
 # on a veth pair with a private namespace (198.19.0.0/16): `weir load --shadow` runs a candidate
 # beside the enforcing policy; datagrams the candidate would drop still pass; `weir shadow
-# status|report` count the transition and sample it; stop and promote are hot swaps. Then the
-# daemon rolls changes out through shadow: one with a transition over shadow_max_packets is
-# rejected (weir_shadow_packets_total while it runs), one without is promoted.
+# status|report` count the transition and sample it; stop and promote are hot swaps; a candidate
+# may bring a set the enforcing policy lacks. Then the daemon rolls changes out through shadow:
+# one with a transition over shadow_max_packets is rejected (weir_shadow_packets_total while it
+# runs), one without is promoted.
 # Usage: shadow_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,6 +47,20 @@ expect_rc "shadow promote" 0 "$WEIR" shadow promote --dev "$DEV"
 expect_out "promoted" "candidate 'sh-b' promoted: it enforces on '$DEV'"
 expect_status "the candidate enforces" "$DEV" policy sh-b
 expect_rc "unload" 0 "$WEIR" unload --dev "$DEV"
+
+# A candidate with a set the enforcing policy lacks: its own table, filled from its file.
+printf 'set geo : ip = { %s/32 }\npolicy sh-g default pass {\n    geo-block: drop if ip.src in @geo\n}\n' \
+    "$PEER_IP" >"$TMP/g.weir"
+expect_rc "load for a candidate with its own set" 0 "$WEIR" load "$TMP/cfg/a.weir" --dev "$DEV"
+expect_rc "load --shadow with a set the running policy lacks" 0 "$WEIR" load --shadow "$TMP/g.weir" --dev "$DEV"
+udp_probes 3 7001
+expect_rc "shadow status --json, own set" 0 "$WEIR" shadow status --dev "$DEV" --json
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); t=j["transitions"][0]
+assert (t["from_rule"], t["to_rule"], t["packets"]) == ("default", "geo-block", 3), t' "$TMP/out" && ok ||
+    bad "own set json: $(cat "$TMP/out")"
+expect_rc "promote the candidate with its own set" 0 "$WEIR" shadow promote --dev "$DEV"
+expect_out "its table kept, not refilled" "0 set tables filled"
+expect_rc "unload the promoted candidate" 0 "$WEIR" unload --dev "$DEV"
 
 # Promote with a way back: unconfirmed, the shadowing program (sh-a with sh-b beside it) returns.
 expect_rc "load again" 0 "$WEIR" load "$TMP/cfg/a.weir" --dev "$DEV"

@@ -2,19 +2,25 @@
 // mix of real frames sent by TrafficGen: the transition counts equal exactly what the
 // interpreter predicts for the frames sent, nothing the candidate would drop is dropped while it
 // runs in shadow, promote makes the candidate enforce, and stop leaves the enforcing policy alone.
+// A candidate's own sets (absent from the enforcing policy, or with other contents) get their own
+// tables: the enforcing policy's stay as they were, and stop leaves no entries of the candidate's.
+#include <bpf/bpf.h>
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
-
-#include <unistd.h>
 
 #include "attach.hpp"
 #include "driver.hpp"
 #include "interp.hpp"
+#include "loaded_policy.hpp"
 #include "parse.h"
 #include "pins.hpp"
 #include "shadow.hpp"
@@ -23,6 +29,7 @@
 #include "testnet.hpp"
 #include "trafficgen.hpp"
 #include "wait.hpp"
+#include "weir_abi.h"
 
 using namespace weir;
 namespace fs = std::filesystem;
@@ -93,8 +100,13 @@ struct Shadowed {
     std::vector<std::pair<std::vector<unsigned char>, std::uint64_t>> mix() const {
         return {{tcp(22), 300}, {tcp(80), 1234}, {udp(53), 500}, {udp(7000), 77}, {udp(7001), 40}, {udp(9999), 900}};
     }
-    void send() const {
-        for (const auto& [frame, n] : mix()) {
+    // UDP from `src` (host order), which the peer need not own: XDP sees the frame as sent.
+    std::vector<unsigned char> udp_from(std::uint32_t src, std::uint16_t dport = 9999) const {
+        return Frame().eth(net.peer_mac(), net.host_mac()).ipv4(src, net.host_ip4()).udp(40000, dport).pad_to(60).bytes();
+    }
+    void send() const { send(mix()); }
+    void send(const std::vector<std::pair<std::vector<unsigned char>, std::uint64_t>>& frames) const {
+        for (const auto& [frame, n] : frames) {
             traffic::FloodOptions o;
             o.netns = net.netns();
             o.ifname = net.peer_if();
@@ -237,17 +249,230 @@ TEST_CASE("stop leaves the enforcing policy alone, with its counters") {
     CHECK(!again.ok());  // nothing to stop
 }
 
-TEST_CASE("a candidate with a set the running policy lacks is refused, nothing changes") {
+namespace {
+
+// Set addresses below are outside what TestNet gives its ends (.1 and .2 of a /24 of
+// 198.18.0.0/15, 2001:2:0:S::/64), so no chatter of the namespace falls into them.
+
+// The set ids that have entries (trie or hash) or a hashed descriptor in the pinned tables of `kind`.
+std::set<std::uint32_t> ids_in_maps(const Shadowed& s, TableKind kind) {
+    auto p = pins::open_pinned(s.net.host_if());
+    REQUIRE(p);
+    const SetMaps m = set_maps(kind, [&](const char* n) { return p->map(n); });
+    std::set<std::uint32_t> ids;
+    const std::size_t ks = set_table_key_size(kind);
+    for (int fd : {m.trie, m.hash}) {
+        if (fd < 0) continue;
+        std::vector<unsigned char> cur(ks), next(ks);
+        const void* prev = nullptr;
+        while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+            std::uint32_t id;
+            std::memcpy(&id, next.data() + offsetof(weir_key_v4, set), sizeof id);
+            ids.insert(id);
+            cur = next;
+            prev = cur.data();
+        }
+    }
+    if (m.desc >= 0)
+        for (std::uint32_t slot = 0; slot < WEIR_SET_DESC_SLOTS; ++slot) {
+            weir_set_desc d{};
+            if (bpf_map_lookup_elem(m.desc, &slot, &d) == 0 && d.hashed) ids.insert(d.set);
+        }
+    return ids;
+}
+
+const pins::SetRecord* record(const std::vector<pins::SetRecord>& sets, const std::string& name, TableKind kind) {
+    for (const auto& r : sets)
+        if (r.name == name && r.kind == kind) return &r;
+    return nullptr;
+}
+
+std::string prepare_detail(const attach::LoadOutcome& r) {
+    for (const auto& st : r.steps)
+        if (st.name == "prepare") return st.detail;
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("a candidate brings a set the running policy lacks: filled for it, kept by promote, dropped by stop") {
+    Shadowed s;  // the enforcing policy has no set
+    const std::string geo = (s.dir / "geo.weir").string();
+    std::ofstream(geo) << "set geo : ip = { 198.19.250.64/27, 2001:2:1:fa::/64 }\npolicy cand default pass {\n"
+                          "    ssh: drop if tcp.dport == 22\n    geo-block: drop if ip.src in @geo\n}\n";
+    const std::uint32_t in_geo = ip4(198, 19, 250, 77), elsewhere = ip4(198, 19, 251, 77);
+    const std::vector<std::pair<std::vector<unsigned char>, std::uint64_t>> frames = {
+        {s.udp_from(in_geo), 321}, {s.udp_from(elsewhere), 123}};
+    REQUIRE(s.meta().sets.empty());
+
+    auto r = attach::shadow::start(s.opts(geo));
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    CHECK(prepare_detail(r).find("2 set tables filled") != std::string::npos);
+    pins::PolicyMeta m = s.meta();
+    REQUIRE(m.shadow);
+    CHECK(m.sets.empty());
+    const pins::SetRecord* v4 = record(m.shadow->sets, "geo", TableKind::V4);
+    const pins::SetRecord* v6 = record(m.shadow->sets, "geo", TableKind::V6);
+    REQUIRE(v4);
+    REQUIRE(v6);
+    const std::uint32_t id4 = v4->id, id6 = v6->id;
+    CHECK(ids_in_maps(s, TableKind::V4).count(id4));
+    CHECK(ids_in_maps(s, TableKind::V6).count(id6));
+
+    const std::uint64_t drops = s.verdict("drop");
+    s.send(frames);
+    CHECK(s.verdict("drop") == drops);  // enforcing nothing
+    attach::shadow::Report rep;
+    attach::Failure f = attach::shadow::report(s.net.host_if(), rep);
+    REQUIRE_MESSAGE(!f, f.message);
+    Tally got;
+    for (const auto& t : rep.transitions) got[{t.from_rule, t.to_rule}] += t.packets;
+    CHECK(got == Tally{{{"default", "geo-block"}, 321}});
+
+    // Stop: the candidate's tables go, the ids are not handed out again.
+    auto st = attach::shadow::stop(s.opts(""));
+    REQUIRE_MESSAGE(st.ok(), st.message);
+    CHECK(!ids_in_maps(s, TableKind::V4).count(id4));
+    CHECK(!ids_in_maps(s, TableKind::V6).count(id6));
+    CHECK(s.meta().next_set_id[static_cast<int>(TableKind::V4)] > id4);
+
+    // Again, then promote: the promoted policy keeps the candidate's tables (nothing refilled).
+    r = attach::shadow::start(s.opts(geo));
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    m = s.meta();
+    REQUIRE(m.shadow);
+    REQUIRE(record(m.shadow->sets, "geo", TableKind::V4));
+    const std::uint32_t again4 = record(m.shadow->sets, "geo", TableKind::V4)->id;
+    CHECK(again4 != id4);
+    auto p = attach::shadow::promote(s.opts(""));
+    REQUIRE_MESSAGE(p.ok(), p.message);
+    CHECK(prepare_detail(p).find("0 set tables filled") != std::string::npos);
+    m = s.meta();
+    CHECK(m.policy == "cand");
+    CHECK(!m.shadow);
+    REQUIRE(record(m.sets, "geo", TableKind::V4));
+    CHECK(record(m.sets, "geo", TableKind::V4)->id == again4);
+    const std::uint64_t before = s.verdict("drop");
+    s.send(frames);
+    CHECK(s.verdict("drop") - before == 321);  // the set enforces now
+}
+
+TEST_CASE("a candidate's own contents of a set the running policy has leave the running set alone") {
     Shadowed s;
-    const std::string other = (s.dir / "sets.weir").string();
-    std::ofstream(other) << "set blocked : ip4 = { 198.18.250.0/24 }\npolicy x default pass {\n"
-                            "    b: drop if ip.src in @blocked\n}\n";
-    const std::uint32_t prog = s.meta().prog_id;
-    auto r = attach::shadow::start(s.opts(other));
-    CHECK(!r.ok());
-    CHECK(r.message.find("blocked") != std::string::npos);
-    CHECK(s.meta().prog_id == prog);
-    CHECK(!s.meta().shadow);
+    const std::string enf = (s.dir / "enf-set.weir").string(), cand = (s.dir / "cand-set.weir").string();
+    std::ofstream(enf) << "set blocked : ip4 = { 198.19.250.64/27 }\npolicy x default pass {\n"
+                          "    b: drop if ip.src in @blocked\n}\n";
+    std::ofstream(cand) << "set blocked : ip4 = { 198.19.251.64/27 }\npolicy y default pass {\n"
+                           "    b: drop if ip.src in @blocked\n}\n";
+    auto l = attach::load(s.opts(enf));
+    REQUIRE_MESSAGE(l.ok(), l.message);
+    const std::uint32_t enf_id = record(s.meta().sets, "blocked", TableKind::V4)->id;
+    const std::vector<std::pair<std::vector<unsigned char>, std::uint64_t>> frames = {
+        {s.udp_from(ip4(198, 19, 250, 77)), 210}, {s.udp_from(ip4(198, 19, 251, 77)), 120}};
+
+    auto r = attach::shadow::start(s.opts(cand));
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    pins::PolicyMeta m = s.meta();
+    REQUIRE(m.shadow);
+    REQUIRE(record(m.sets, "blocked", TableKind::V4));
+    CHECK(record(m.sets, "blocked", TableKind::V4)->id == enf_id);
+    REQUIRE(record(m.shadow->sets, "blocked", TableKind::V4));
+    const std::uint32_t cand_id = record(m.shadow->sets, "blocked", TableKind::V4)->id;
+    CHECK(cand_id != enf_id);
+
+    const std::uint64_t drops = s.verdict("drop");
+    s.send(frames);
+    CHECK(s.verdict("drop") - drops == 210);  // the running set's contents, unchanged
+    attach::shadow::Report rep;
+    attach::Failure f = attach::shadow::report(s.net.host_if(), rep);
+    REQUIRE_MESSAGE(!f, f.message);
+    Tally got;
+    for (const auto& t : rep.transitions) got[{t.from_rule, t.to_rule}] += t.packets;
+    CHECK(got == Tally{{{"b", "default"}, 210}, {{"default", "b"}, 120}});
+
+    auto st = attach::shadow::stop(s.opts(""));
+    REQUIRE_MESSAGE(st.ok(), st.message);
+    const auto ids = ids_in_maps(s, TableKind::V4);
+    CHECK(!ids.count(cand_id));
+    CHECK(ids.count(enf_id));
+    const std::uint64_t before = s.verdict("drop");
+    s.send(frames);
+    CHECK(s.verdict("drop") - before == 210);
+}
+
+TEST_CASE("kill -9 at every step of a shadow start with its own set: recovery keeps exactly the sets in use") {
+    Shadowed s;
+    const std::string geo = (s.dir / "geo.weir").string();
+    std::ofstream(geo) << "set geo : ip = { 198.19.250.64/27, 2001:2:1:fa::/64 }\npolicy cand default pass {\n"
+                          "    geo-block: drop if ip.src in @geo\n}\n";
+    for (const std::string& point : attach::inject_points()) {
+        CAPTURE(point);
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            attach::LoadOptions o = s.opts(geo);
+            o.inject_kill = point;
+            (void)attach::shadow::start(o);
+            ::_exit(0);  // not reached when the point is reached
+        }
+        int wst = 0;
+        REQUIRE(::waitpid(pid, &wst, 0) == pid);
+        CHECK(WIFSIGNALED(wst));
+        std::vector<attach::Attachment> st;
+        attach::Failure f = attach::status(st, s.net.host_if());  // recovers
+        REQUIRE_MESSAGE(!f, f.message);
+        const pins::PolicyMeta m = s.meta();
+        CHECK(m.policy == "enf");
+        for (TableKind k : {TableKind::V4, TableKind::V6}) {
+            std::set<std::uint32_t> in_use;
+            for (const auto& r : m.sets)
+                if (r.kind == k) in_use.insert(r.id);
+            if (m.shadow)
+                for (const auto& r : m.shadow->sets)
+                    if (r.kind == k) in_use.insert(r.id);
+            CHECK(ids_in_maps(s, k) == in_use);
+            CHECK(in_use.size() == (m.shadow ? 1u : 0u));
+        }
+        if (m.shadow) {
+            auto stop = attach::shadow::stop(s.opts(""));
+            REQUIRE_MESSAGE(stop.ok(), stop.message);
+            CHECK(ids_in_maps(s, TableKind::V4).empty());
+        }
+    }
+}
+
+TEST_CASE("weir_meta keeps a candidate's set records, and a record without them still reads") {
+    pins::Meta m;
+    m.current.emplace();
+    m.current->policy = "enf";
+    pins::ShadowMeta sh;
+    sh.policy = "cand";
+    sh.default_verdict = "pass";
+    pins::SetRecord r;
+    r.name = "geo";
+    r.kind = TableKind::V6;
+    r.ordinal = 1;
+    r.id = 42;
+    r.hash = "abc";
+    r.type = "ip";
+    sh.sets.push_back(r);
+    m.current->shadow = sh;
+    auto back = pins::meta_from_json(pins::to_json(m));
+    REQUIRE_MESSAGE(back, back.error().message);
+    REQUIRE(back->current->shadow);
+    REQUIRE(back->current->shadow->sets.size() == 1);
+    const pins::SetRecord& b = back->current->shadow->sets[0];
+    CHECK((b.name == "geo" && b.kind == TableKind::V6 && b.ordinal == 1 && b.id == 42 && b.hash == "abc" && b.type == "ip"));
+
+    std::string old = pins::to_json(m);
+    const std::size_t at = old.find(",\"sets\":[{\"edited_at\"", old.find("\"shadow\""));
+    REQUIRE(at != std::string::npos);
+    old.erase(at, old.find(']', at) + 1 - at);  // as weir wrote it before candidates had sets
+    auto older = pins::meta_from_json(old);
+    REQUIRE_MESSAGE(older, older.error().message);
+    REQUIRE(older->current->shadow);
+    CHECK(older->current->shadow->sets.empty());
+    CHECK(older->current->shadow->policy == "cand");
 }
 
 TEST_CASE("redirects compare by interface: the same target is the same decision, another is not") {
