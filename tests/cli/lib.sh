@@ -197,3 +197,16 @@ wait_metric() {
     local t=${4:-30}
     if wait_until "$t" _metric_is "$2" "$3"; then ok; else bad "$1: $2 is '$(metric "$2")' after $t s, wanted $3"; fi
 }
+
+# start_weir_daemon CONFIG [ARGS...]: `weir daemon --config CONFIG` in the background, its events
+# in $TMP/events and stderr in $TMP/stderr; DPID its pid, PORT its HTTP port once it listens.
+start_weir_daemon() {
+    : >"$TMP/events"
+    "$WEIR" daemon --config "$@" >"$TMP/events" 2>"$TMP/stderr" &
+    DPID=$!
+    wait_event listening 1 || return 1
+    PORT=$(grep '"event":"listening"' "$TMP/events" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["port"])')
+}
+
+# metrics_body: the last `get` without its HTTP status line and headers.
+metrics_body() { sed '1,/^$/d' "$TMP/out"; }
