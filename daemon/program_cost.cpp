@@ -25,13 +25,13 @@ void ProgramCost::tick(const std::vector<std::string>& ifnames) {
 
 void ProgramCost::collect(MetricsWriter& w) const {
     std::lock_guard lock(mu_);
-    w.family("weir_program_ns_per_packet", "gauge",
-             "Mean run time of the attached XDP program per packet over the daemon's last second (absent: "
-             "no statistics, or no packet).");
+    w.family("weir_program_run_seconds_per_packet", "gauge",
+             "Mean run time of the attached XDP program per packet, in seconds, over the daemon's last second "
+             "(absent: no statistics, or no packet).");
     for (const auto& [ifn, r] : readings_)
         if (auto c = api::cost_rate(r.second, &r.first); c.valid && !c.idle)
-            w.sample("weir_program_ns_per_packet", {{"interface", ifn}, {"prog_id", std::to_string(r.second.prog_id)}},
-                     c.ns_per_packet);
+            w.sample("weir_program_run_seconds_per_packet", {{"interface", ifn}, {"prog_id", std::to_string(r.second.prog_id)}},
+                     c.ns_per_packet / 1e9);
     w.family("weir_program_packets_per_second", "gauge",
              "Runs of the attached XDP program per second over the daemon's last second.");
     for (const auto& [ifn, r] : readings_)

@@ -21,7 +21,7 @@ public:
     const std::string& error() const { return error_; }
     // Main loop, once a tick: a new reading of each interface.
     void tick(const std::vector<std::string>& ifnames);
-    // weir_program_ns_per_packet, weir_program_packets_per_second (last interval).
+    // weir_program_run_seconds_per_packet, weir_program_packets_per_second (last interval).
     void collect(MetricsWriter& w) const;
 
 private:

@@ -107,9 +107,9 @@ head -1 "$TMP/out" | grep -q " 404 " && ok || bad "unknown path is not 404"
 P="interface=\"$DEV\",prog_id=\"$(status_field "$DEV" prog_id)\""
 positive() { awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
 # ns/packet is over the daemon's last second: probes keep arriving until a second had some.
-_cost_shown() { udp_probes 20 9997; get /metrics && [[ -n $(metric "weir_program_ns_per_packet{$P}") ]]; }
-wait_until 30 _cost_shown && ok || bad "no weir_program_ns_per_packet{$P} in 30 s"
-positive "$(metric "weir_program_ns_per_packet{$P}")" && ok || bad "ns/packet: $(metric "weir_program_ns_per_packet{$P}")"
+_cost_shown() { udp_probes 20 9997; get /metrics && [[ -n $(metric "weir_program_run_seconds_per_packet{$P}") ]]; }
+wait_until 30 _cost_shown && ok || bad "no weir_program_run_seconds_per_packet{$P} in 30 s"
+positive "$(metric "weir_program_run_seconds_per_packet{$P}")" && ok || bad "ns/packet: $(metric "weir_program_run_seconds_per_packet{$P}")"
 positive "$(metric "weir_program_packets_per_second{$P}")" || [[ $(metric "weir_program_packets_per_second{$P}") == 0 ]] \
     && ok || bad "packets per second: '$(metric "weir_program_packets_per_second{$P}")'"
 [[ $(metric "weir_program_runs_total{$P}") -ge 27 ]] && ok || bad "runs: $(metric "weir_program_runs_total{$P}")"
