@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "commands.hpp"
@@ -43,6 +44,13 @@ std::string json_array(const std::vector<api::Counters>& now, const std::vector<
 }  // namespace
 
 int cmd_stats(const StatsArgs& a) {
+    // Held for the whole watch, from before its first reading: the program's run time is
+    // measured only while the statistics are on.
+    std::optional<api::RunTimeStatistics> run_time;
+    if (a.watch > 0) {
+        run_time.emplace();
+        if (!run_time->on()) std::cerr << "weir stats: no per-packet run time: " << run_time->error << "\n";
+    }
     auto first = api::counters_all(a.dev);
     if (!first) {
         std::cerr << "weir stats: " << first.error.message << "\n";
@@ -55,9 +63,6 @@ int cmd_stats(const StatsArgs& a) {
         return kExitOk;
     }
 
-    // Held for the whole watch: the program's ns/packet is measured only while it is on.
-    api::RunTimeStatistics run_time;
-    if (!run_time.on()) std::cerr << "weir stats: no per-packet run time: " << run_time.error << "\n";
     struct sigaction sa{};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);

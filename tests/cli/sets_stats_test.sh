@@ -116,6 +116,8 @@ lines=open(sys.argv[1]).read().splitlines()
 assert len(lines)==3, lines
 for i,l in enumerate(lines):
     j=json.loads(l); assert j["round"]==i+1 and j["interfaces"][0]["interval"]>0 and "pps" in j["interfaces"][0]["rules"][0], j
+    # --watch holds the run-time statistics on from before its first reading: every round has a rate
+    p=j["interfaces"][0]["program"]; assert p["statistics"] and p["pps"] is not None and p["insns"]>0, p
 ' "$TMP/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: stats --watch json lines"; sed 's/^/    /' "$TMP/out" | head; }
 expect_rc "stats --watch table" 0 timeout 60 "$WEIR" stats --dev "$DEV" --watch 0.2 --count 2
 expect_out "rates columns" "pps"
