@@ -201,6 +201,9 @@ api::Error Daemon::reconcile(std::size_t i, const std::string& reason) {
 
     // a change rolled out through shadow mode first: promoted (or not) by a later tick
     if (b.shadow_seconds > 0 && pinned && st->enforcing && !options_.once && shadows_->has_running(i)) {
+        // A change event that left the candidate as it is (another file of the folder): its
+        // rollout goes on, with its counts.
+        if (shadows_->rolling_out(i, name, hash)) return {};
         if (api::Error e = shadows_->start(i, b, p, name, base)) return failed(i, base, st, e, "");
         succeeded(i, /*reloaded=*/false, reason == "start");
         return {};

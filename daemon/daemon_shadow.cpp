@@ -31,6 +31,12 @@ bool ShadowRollouts::has_running(std::size_t i) const {
     return running_.count(i) != 0;
 }
 
+bool ShadowRollouts::rolling_out(std::size_t i, const std::string& name, const std::string& source_hash) const {
+    std::lock_guard lock(mu_);
+    auto it = rollouts_.find(i);
+    return it != rollouts_.end() && it->second.name == name && it->second.candidate.source_hash() == source_hash;
+}
+
 api::Error ShadowRollouts::start(std::size_t i, const Binding& b, const api::Policy& candidate,
                                  const std::string& name, const nlohmann::ordered_json& base) {
     std::optional<api::Policy> running;

@@ -30,6 +30,8 @@ public:
     // that runs, compiled, and so does a rejection to swap back to it).
     void set_running(std::size_t i, const api::Policy& p, const std::string& name);
     bool has_running(std::size_t i) const;
+    // Whether binding `i` rolls out policy `name` of the sources hashed `source_hash` now.
+    bool rolling_out(std::size_t i, const std::string& name, const std::string& source_hash) const;
     // Starts binding `i`'s candidate beside the running policy. A running rollout of `i` is
     // replaced. Returns the failure (nothing changed then).
     api::Error start(std::size_t i, const Binding& b, const api::Policy& candidate, const std::string& name,

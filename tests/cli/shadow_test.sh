@@ -96,8 +96,12 @@ wait_event shadow_rejected 1
 expect_status "a rejected candidate leaves the policy" "$DEV" policy sh-a
 cp "$TMP/c.weir" "$TMP/cfg/a.weir.new" && mv "$TMP/cfg/a.weir.new" "$TMP/cfg/a.weir"
 wait_event shadow_started 2
+# Another file of the folder changing leaves the candidate as it is: the rollout goes on (its
+# reconcile, 0.1 s after, comes long before the promotion at 4 s).
+echo notes >"$TMP/cfg/notes.txt"
 udp_probes 5 7000
 wait_event shadow_promoted 1
+[[ $(events shadow_started) -eq 2 ]] && ok || bad "an unrelated file restarted the rollout: $(events shadow_started) shadow_started"
 expect_status "a candidate within the threshold is promoted" "$DEV" policy sh-c
 
 echo "shadow_test: $passed passed, $failed failed"
