@@ -3,9 +3,10 @@
 # /metrics with every kind of series present: a policy on a veth pair whose peer is in a private
 # namespace (root only; exit 77, ctest's skip, otherwise), datagrams counted by a rule, the
 # verdict and default totals, a named set, an alert with a rate, and a shadow rollout running
-# with a transition counted. promtool must accept the scrape with no complaint at all (parse
+# with a transition counted, the program's run time per packet. promtool must accept the scrape with no complaint at all (parse
 # errors and lint: counters ending in _total, HELP and TYPE, units). A bad family appended to the
-# same scrape must make it complain, so the check is not vacuous.
+# same scrape must make it complain, so the check is not vacuous. Every metric deploy/grafana/
+# weir.json queries must be in the scrape, and its queries must parse (promtool check rules).
 # Usage: promtool_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,7 +43,10 @@ wait_event shadow_started 1
 udp_probes 3 7000
 wait_metric "shadow transition" "weir_shadow_packets_total{interface=\"$DEV\",from_rule=\"web\",to_rule=\"block\"}" 3
 
-get /metrics
+# The program's per-packet run time is over the daemon's last second: probes until one had some.
+cost_shown() { udp_probes 10 9998; get /metrics && grep -q '^weir_program_run_seconds_per_packet{' "$TMP/out"; }
+wait_until 30 cost_shown && ok || { bad "no weir_program_run_seconds_per_packet in 30 s; events, stderr, last scrape:"
+    tail -n 5 "$TMP/events" "$TMP/stderr" "$TMP/out" | sed 's/^/    /'; }
 metrics_body >"$TMP/metrics.txt"
 for family in weir_up weir_daemon_reloads_total weir_policy_info weir_set_elements weir_rule_packets_total \
     weir_rule_bytes_total weir_default_packets_total weir_verdict_packets_total weir_alert_state \
@@ -52,6 +56,11 @@ done
 
 expect_rc "promtool check metrics accepts the scrape" 0 promtool check metrics <"$TMP/metrics.txt"
 [[ ! -s $TMP/out ]] && ok || { bad "promtool complained:"; sed 's/^/    /' "$TMP/out"; }
+
+# deploy/grafana/weir.json: every metric it queries is in this scrape, every query is PromQL.
+expect_rc "the dashboard's metrics are scraped" 0 python3 "$ROOT/tests/cli/dashboard_check.py" \
+    "$ROOT/deploy/grafana/weir.json" "$TMP/metrics.txt" "$TMP/dashboard-rules.yml"
+expect_rc "the dashboard's queries parse" 0 promtool check rules "$TMP/dashboard-rules.yml"
 
 # The same scrape with a counter named without _total and a family without HELP.
 { cat "$TMP/metrics.txt"; printf '# HELP weir_bad_packets A counter.\n# TYPE weir_bad_packets counter\nweir_bad_packets 1\n# TYPE weir_nohelp gauge\nweir_nohelp 1\n'; } >"$TMP/bad.txt"
