@@ -45,7 +45,7 @@ Params no_season() {
 
 }  // namespace
 
-TEST_CASE("a step to 10x fires within `for`; nothing fires while warming up") {
+TEST_CASE("a step to 10x fires within `for`, and nothing fires while warming up") {
     Baseline b(no_season());
     CHECK(run(b, kStart, kStart + 600, [](double) { return 100.0; }) < 0);
     // Still warming up at 600 s (warm-up 900 s): a 10x step does not fire yet.
