@@ -199,7 +199,9 @@ std::string roll_back(const std::string& ifname, pins::Pinned& p, pins::Meta& m,
                 failure = env_failure("roll back: copy counters: " + st.error().message);
                 return {};
             }
-        if (bpf_link_update(p.link.get(), prog.get(), nullptr) != 0) {
+        // ENOLINK: the interface is gone and its link severed; nothing enforces either policy,
+        // and the record still goes back to the previous one, so status and unload keep working.
+        if (bpf_link_update(p.link.get(), prog.get(), nullptr) != 0 && errno != ENOLINK) {
             failure = env_failure(std::string("roll back: bpf_link_update: ") + std::strerror(errno));
             return {};
         }

@@ -8,7 +8,8 @@
 # `setsid bash` whose process group is then killed still rolls back; with its watcher killed, the
 # next `weir status` rolls back; the rollback target of a load made while one awaits confirmation
 # stays the confirmed policy; an armed first load detaches; with the watcher killed, `weir daemon`
-# rolls back; counters are kept across rollbacks (also when the swap grew weir_rules).
+# rolls back; counters are kept across rollbacks (also when the swap grew weir_rules); an armed
+# swap on an interface deleted before its deadline leaves status and unload working.
 # Usage: confirm_test.sh WEIR_BINARY REPO_ROOT
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -209,6 +210,16 @@ if wait_until $((WIN + 8)) _daemon_rolled_back; then ok; else bad "the daemon di
 expect_ping "after the daemon's rollback"
 kill -TERM "$DPID" && wait "$DPID"
 DPID=
+
+# 8. The interface deleted while a swap is armed: once the deadline passed, status and unload
+# still work (the rollback finds the link severed) and leave no state.
+expect_rc "load conf-b before the interface goes" 0 "$WEIR" load "$TMP/b.weir" --dev "$DEV" --confirm-within ${WIN}s
+kill -KILL "$(pgrep -f "confirm-watch --dev $DEV ")" && ok || bad "kill the watcher of the last load"
+ip link del "$DEV" && ok || bad "delete $DEV"
+sleep $((WIN + 1))  # past the deadline: what is checked is what happens after it
+expect_rc "status after the interface went" 0 "$WEIR" status
+expect_rc "unload after the interface went" 0 "$WEIR" unload --dev "$DEV"
+[[ ! -e $WEIR_PIN_ROOT/$DEV ]] && ok || bad "pins of $DEV left: $(ls "$WEIR_PIN_ROOT/$DEV")"
 
 echo "confirm_test: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
