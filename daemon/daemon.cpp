@@ -57,7 +57,16 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     metrics_.add("daemon", [this](MetricsWriter& w) { collect_daemon_metrics(w); });
     metrics_.add("policies", [this](MetricsWriter& w) { collect_policy_metrics(w, interfaces(config_)); });
     alerts_ = std::make_unique<AlertMonitor>(events_, interfaces(config_));
-    add_tick_hook([this] { alerts_->tick(); });
+    cost_ = std::make_unique<ProgramCost>(config_.program_statistics);
+    if (!cost_->error().empty()) events_.emit("statistics_off", {{"message", cost_->error()}});
+    // One reading of every interface a tick, for the alerts and the programs' cost alike.
+    add_tick_hook([this] {
+        std::map<std::string, api::Counters> readings;
+        for (const auto& i : interfaces(config_))
+            if (auto c = api::Attachment(i).counters(); c.ok()) readings.emplace(i, std::move(*c));
+        alerts_->tick(readings);
+        cost_->tick(readings);
+    });
     // A swap loaded with --confirm-within that nobody confirmed rolls back here too, should its
     // watcher be gone: status recovers (docs/operations.md "Confirmed swaps").
     add_tick_hook([this] {
@@ -72,9 +81,6 @@ Daemon::Daemon(Config config, DaemonOptions options, std::ostream& events)
     };
     add_tick_hook([this] { shadows_->tick(config_); });
     metrics_.add("shadow", [this](MetricsWriter& w) { shadows_->collect(w); });
-    cost_ = std::make_unique<ProgramCost>(config_.program_statistics);
-    if (!cost_->error().empty()) events_.emit("statistics_off", {{"message", cost_->error()}});
-    add_tick_hook([this] { cost_->tick(interfaces(config_)); });
     metrics_.add("program_cost", [this](MetricsWriter& w) { cost_->collect(w); });
 }
 

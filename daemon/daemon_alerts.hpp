@@ -4,6 +4,7 @@
 // (weir_alert_state, weir_alert_value, weir_alert_threshold, weir_alert_firings_total).
 #pragma once
 #include <cstddef>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -21,8 +22,9 @@ public:
     // The policy now enforced on binding `i` (after a load, hot swap or adoption): its alerts
     // replace the binding's (kept alerts keep their state, see alerts::Evaluator::set_alerts).
     void set_policy(std::size_t i, const api::Policy& file, const std::string& policy);
-    // Reads the counters of every binding with alerts and evaluates them.
-    void tick();
+    // Evaluates every binding's alerts on its interface's reading (ifname -> counters; a binding
+    // without one keeps its states).
+    void tick(const std::map<std::string, api::Counters>& readings);
     // The weir_alert_* families (thread-safe).
     void collect(MetricsWriter& w) const;
 

@@ -3,22 +3,24 @@
 
 namespace weir::daemon {
 
+namespace {
+Labels program_labels(const std::string& ifname, std::uint32_t prog_id) {
+    return {{"interface", ifname}, {"prog_id", std::to_string(prog_id)}};
+}
+}  // namespace
+
 ProgramCost::ProgramCost(bool hold) {
     if (!hold) return;
     stats_ = std::make_unique<api::RunTimeStatistics>();
     error_ = stats_->error;
 }
 
-void ProgramCost::tick(const std::vector<std::string>& ifnames) {
-    std::map<std::string, api::Counters> now;
-    for (const auto& ifn : ifnames)
-        if (auto c = api::Attachment(ifn).counters(); c.ok()) now.emplace(ifn, std::move(*c));
+void ProgramCost::tick(const std::map<std::string, api::Counters>& readings) {
     std::lock_guard lock(mu_);
     std::map<std::string, std::pair<api::Counters, api::Counters>> next;
-    for (auto& [ifn, c] : now) {
+    for (const auto& [ifn, c] : readings) {
         auto it = readings_.find(ifn);
-        api::Counters before = it == readings_.end() ? c : std::move(it->second.second);
-        next.emplace(ifn, std::make_pair(std::move(before), std::move(c)));
+        next.emplace(ifn, std::make_pair(it == readings_.end() ? c : std::move(it->second.second), c));
     }
     readings_ = std::move(next);
 }
@@ -30,20 +32,16 @@ void ProgramCost::collect(MetricsWriter& w) const {
              "(absent: no statistics, or no packet).");
     for (const auto& [ifn, r] : readings_)
         if (auto c = api::cost_rate(r.second, &r.first); c.valid && !c.idle)
-            w.sample("weir_program_run_seconds_per_packet", {{"interface", ifn}, {"prog_id", std::to_string(r.second.prog_id)}},
-                     c.ns_per_packet / 1e9);
+            w.sample("weir_program_run_seconds_per_packet", program_labels(ifn, r.second.prog_id), c.ns_per_packet / 1e9);
     w.family("weir_program_packets_per_second", "gauge",
              "Runs of the attached XDP program per second over the daemon's last second.");
     for (const auto& [ifn, r] : readings_)
         if (auto c = api::cost_rate(r.second, &r.first); c.valid)
-            w.sample("weir_program_packets_per_second",
-                     {{"interface", ifn}, {"prog_id", std::to_string(r.second.prog_id)}}, c.pps);
+            w.sample("weir_program_packets_per_second", program_labels(ifn, r.second.prog_id), c.pps);
 }
 
 void program_families(MetricsWriter& w, const std::vector<api::Counters>& counters) {
-    auto labels = [](const api::Counters& c) -> Labels {
-        return {{"interface", c.ifname}, {"prog_id", std::to_string(c.prog_id)}};
-    };
+    auto labels = [](const api::Counters& c) { return program_labels(c.ifname, c.prog_id); };
     w.family("weir_program_runs_total", "counter",
              "Runs of the attached XDP program counted while the kernel's run-time statistics were on.");
     for (const auto& c : counters)

@@ -19,8 +19,8 @@ public:
     explicit ProgramCost(bool hold);
     // Why the statistics could not be turned on ("" when on, or not asked for).
     const std::string& error() const { return error_; }
-    // Main loop, once a tick: a new reading of each interface.
-    void tick(const std::vector<std::string>& ifnames);
+    // Main loop, once a tick: the new reading of each interface (ifname -> counters).
+    void tick(const std::map<std::string, api::Counters>& readings);
     // weir_program_run_seconds_per_packet, weir_program_packets_per_second (last interval).
     void collect(MetricsWriter& w) const;
 
